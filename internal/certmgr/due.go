@@ -1,0 +1,66 @@
+// Package certmgr decides when certificates are renewed and drives the
+// engine to do it. This file holds the renewal rule shared by
+// `zoku renew` and the long-running scheduler.
+package certmgr
+
+import (
+	"crypto/x509"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/zoku/zoku/internal/storage"
+)
+
+// Policy overrides the default renewal rule.
+type Policy struct {
+	// Force renews regardless of dates.
+	Force bool
+	// Days, when positive, renews when fewer than Days days are left and
+	// ignores ARI (lego's --days / --renew-days).
+	Days int
+	// Rand picks the point inside an ARI window; nil means math/rand/v2.
+	Rand func(n int64) int64
+}
+
+// Decision is the outcome of Due: whether to renew now, when otherwise,
+// and why, in words a sysadmin can read.
+type Decision struct {
+	Due    bool
+	At     time.Time
+	Reason string
+}
+
+// Due applies the renewal rule to leaf at now:
+//   - Force: due now.
+//   - Days > 0: due when NotAfter - now < Days.
+//   - ARI window (RFC 9773 §4.2): due at a uniformly random point inside the
+//     window; when that point has passed, due now.
+//   - otherwise due once one third of the lifetime is left (one half for
+//     lifetimes under 10 days, such as the 6-day "shortlived" profile).
+func Due(leaf *x509.Certificate, info *storage.RenewalInfo, now time.Time, p Policy) Decision {
+	switch {
+	case p.Force:
+		return Decision{Due: true, At: now, Reason: "forced"}
+	case p.Days > 0:
+		at := leaf.NotAfter.Add(-time.Duration(p.Days) * 24 * time.Hour)
+		return Decision{Due: !now.Before(at), At: at, Reason: fmt.Sprintf("--days %d", p.Days)}
+	case info != nil && info.WindowEnd.After(info.WindowStart):
+		at := info.WindowStart
+		if span := int64(info.WindowEnd.Sub(info.WindowStart)); span > 0 {
+			rnd := p.Rand
+			if rnd == nil {
+				rnd = rand.Int64N
+			}
+			at = at.Add(time.Duration(rnd(span)))
+		}
+		return Decision{Due: !now.Before(at), At: at, Reason: fmt.Sprintf("ARI window %s to %s", info.WindowStart.UTC().Format(time.RFC3339), info.WindowEnd.UTC().Format(time.RFC3339))}
+	}
+	life := leaf.NotAfter.Sub(leaf.NotBefore)
+	frac, words := life/3, "one third"
+	if life < 10*24*time.Hour {
+		frac, words = life/2, "one half"
+	}
+	at := leaf.NotAfter.Add(-frac)
+	return Decision{Due: !now.Before(at), At: at, Reason: "lifetime rule: " + words + " of the lifetime left"}
+}

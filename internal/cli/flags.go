@@ -1,0 +1,163 @@
+package cli
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/go-acme/lego/v5/certcrypto"
+	"github.com/go-acme/lego/v5/lego"
+)
+
+// newFlagSet returns a flag set whose --help prints a usage line, a one
+// line description and the flags, and whose errors are returned, not printed
+// and exited on.
+func newFlagSet(name, argsUsage, about string, env Env) *flag.FlagSet {
+	fs := flag.NewFlagSet("zoku "+name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {
+		w := env.Stdout
+		fmt.Fprintf(w, "Usage: zoku %s [flags] %s\n\n%s\n\nFlags:\n", name, argsUsage, about)
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
+	}
+	fs.SetOutput(io.Discard)
+	return fs
+}
+
+// parse parses args; -h/--help prints usage and returns flag.ErrHelp; any
+// other problem returns a one-line error.
+func parse(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fs.Usage()
+		return flag.ErrHelp
+	}
+	if err != nil {
+		return fmt.Errorf("%w; run '%s --help'", err, fs.Name())
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q; run '%s --help'", fs.Arg(0), fs.Name())
+	}
+	return nil
+}
+
+// listFlag is a repeatable string flag; a comma also separates values.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(v string) error {
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*l = append(*l, p)
+		}
+	}
+	return nil
+}
+
+// accountFlags select the CA, the account and the storage folder.
+type accountFlags struct {
+	server    string
+	email     string
+	accountID string
+	acceptTOS bool
+	path      string
+	eab       bool
+	kid       string
+	hmac      string
+	hmacFile  string
+	logFormat string
+	verbose   bool
+}
+
+func (a *accountFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&a.server, "server", "letsencrypt", "CA directory URL, or one of: letsencrypt, letsencrypt-staging, embedded (in-process test CA), or a lego CA code (zerossl, googletrust, ...)")
+	fs.StringVar(&a.email, "email", "", "account contact email")
+	fs.StringVar(&a.email, "m", "", "short for --email")
+	fs.StringVar(&a.accountID, "account-id", "", "account folder name (default: the email)")
+	fs.BoolVar(&a.acceptTOS, "accept-tos", false, "accept the CA's terms of service without asking")
+	fs.BoolVar(&a.acceptTOS, "a", false, "short for --accept-tos")
+	fs.StringVar(&a.path, "path", ".zoku", "storage folder (lego-compatible layout; a lego .lego folder works too)")
+	fs.BoolVar(&a.eab, "eab", false, "register with external account binding (needs --kid and an HMAC)")
+	fs.StringVar(&a.kid, "kid", "", "EAB key identifier (env LEGO_EAB_KID)")
+	fs.StringVar(&a.hmac, "hmac", "", "EAB HMAC key, base64url; visible to other users in the process list: prefer LEGO_EAB_HMAC or --hmac-file")
+	fs.StringVar(&a.hmacFile, "hmac-file", "", "file holding the EAB HMAC key")
+	fs.StringVar(&a.logFormat, "log-format", "text", "progress output: text or json (slog)")
+	fs.BoolVar(&a.verbose, "v", false, "verbose: also show debug lines")
+}
+
+// challengeFlags choose and configure the challenge solvers.
+type challengeFlags struct {
+	http       bool
+	httpPort   string
+	tls        bool
+	tlsPort    string
+	dns        string
+	resolvers  listFlag
+	disableANS bool
+	dnsWait    time.Duration
+	dnsTimeout time.Duration
+}
+
+func (c *challengeFlags) register(fs *flag.FlagSet) {
+	fs.BoolVar(&c.http, "http", false, "solve HTTP-01 with zoku's own HTTP server")
+	fs.StringVar(&c.httpPort, "http.port", ":80", "address for the HTTP-01 server (host:port or port)")
+	fs.BoolVar(&c.tls, "tls", false, "solve TLS-ALPN-01 with zoku's own TLS server")
+	fs.StringVar(&c.tlsPort, "tls.port", ":443", "address for the TLS-ALPN-01 server (host:port or port)")
+	fs.StringVar(&c.dns, "dns", "", "solve DNS-01 with this lego DNS provider code (credentials from lego's environment variables or VAR_FILE)")
+	fs.Var(&c.resolvers, "dns.resolvers", "DNS resolvers (host:port) for the propagation check; repeatable")
+	fs.BoolVar(&c.disableANS, "dns.propagation.disable-ans", false, "skip the check against the zone's authoritative name servers")
+	fs.DurationVar(&c.dnsWait, "dns.propagation.wait", 0, "wait this long instead of checking propagation")
+	fs.DurationVar(&c.dnsTimeout, "dns.timeout", 10*time.Second, "timeout of each DNS query")
+}
+
+func (c *challengeFlags) any() bool { return c.http || c.tls || c.dns != "" }
+
+// parseKeyType maps lego's key type names (ec256, rsa2048, ...).
+func parseKeyType(s string) (certcrypto.KeyType, error) {
+	switch strings.ToLower(s) {
+	case "ec256", "p256":
+		return certcrypto.EC256, nil
+	case "ec384", "p384":
+		return certcrypto.EC384, nil
+	case "rsa2048":
+		return certcrypto.RSA2048, nil
+	case "rsa3072":
+		return certcrypto.RSA3072, nil
+	case "rsa4096":
+		return certcrypto.RSA4096, nil
+	}
+	return "", fmt.Errorf("unknown --key-type %q; use one of ec256, ec384, rsa2048, rsa3072, rsa4096", s)
+}
+
+// serverEmbedded is the --server value that starts the in-process CA.
+const serverEmbedded = "embedded"
+
+// resolveServer turns a --server value into a directory URL.
+func resolveServer(s string) (string, error) {
+	switch strings.ToLower(s) {
+	case serverEmbedded:
+		return serverEmbedded, nil
+	case "letsencrypt", "le", "":
+		return lego.DirectoryURLLetsEncrypt, nil
+	case "letsencrypt-staging", "le-staging", "staging":
+		return lego.DirectoryURLLetsEncryptStaging, nil
+	}
+	if strings.Contains(s, "://") {
+		u, err := url.Parse(s)
+		if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+			return "", fmt.Errorf("invalid --server %q; give the CA's directory URL (https://...) or letsencrypt, letsencrypt-staging, embedded", s)
+		}
+		return s, nil
+	}
+	if u, err := lego.GetDirectoryURL(s); err == nil {
+		return u, nil
+	}
+	return "", fmt.Errorf("unknown --server %q; give the CA's directory URL (https://...) or letsencrypt, letsencrypt-staging, embedded", s)
+}

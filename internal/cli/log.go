@@ -1,0 +1,76 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+)
+
+// newLogger returns the progress logger: plain lines by default
+// ("12:04:05 ordering certificate domains=[a.example]"), slog JSON with
+// --log-format json.
+func newLogger(w io.Writer, format string, verbose bool) (*slog.Logger, error) {
+	level := slog.LevelInfo
+	if verbose {
+		level = slog.LevelDebug
+	}
+	switch format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})), nil
+	case "text", "":
+		return slog.New(&plainHandler{w: w, mu: new(sync.Mutex), level: level}), nil
+	}
+	return nil, fmt.Errorf("unknown --log-format %q; use text or json", format)
+}
+
+// plainHandler writes one human-readable line per record. The component
+// attribute is left out: it is for machines.
+type plainHandler struct {
+	w     io.Writer
+	mu    *sync.Mutex
+	level slog.Level
+	attrs []slog.Attr
+}
+
+func (h *plainHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level }
+
+func (h *plainHandler) Handle(_ context.Context, r slog.Record) error {
+	var b strings.Builder
+	b.WriteString(r.Time.Format(time.TimeOnly))
+	if r.Level != slog.LevelInfo {
+		b.WriteString(" " + r.Level.String())
+	}
+	b.WriteString(" " + r.Message)
+	add := func(a slog.Attr) bool {
+		if a.Key == "component" || a.Equal(slog.Attr{}) {
+			return true
+		}
+		v := a.Value.Resolve().String()
+		if strings.ContainsAny(v, " \t\"") {
+			v = fmt.Sprintf("%q", v)
+		}
+		b.WriteString(" " + a.Key + "=" + v)
+		return true
+	}
+	for _, a := range h.attrs {
+		add(a)
+	}
+	r.Attrs(add)
+	b.WriteByte('\n')
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	_, err := io.WriteString(h.w, b.String())
+	return err
+}
+
+func (h *plainHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	c := *h
+	c.attrs = append(append([]slog.Attr(nil), h.attrs...), as...)
+	return &c
+}
+
+func (h *plainHandler) WithGroup(string) slog.Handler { return h }

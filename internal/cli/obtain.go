@@ -1,0 +1,110 @@
+package cli
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/zoku/zoku/internal/acmeclient"
+)
+
+// orderFlags describe the certificate to order.
+type orderFlags struct {
+	domains        listFlag
+	csr            string
+	keyType        string
+	profile        string
+	preferredChain string
+	certName       string
+}
+
+func (o *orderFlags) register(fs *flag.FlagSet) {
+	fs.Var(&o.domains, "domains", "a name for the certificate; repeatable (the first is the certificate's name)")
+	fs.Var(&o.domains, "d", "short for --domains")
+	fs.StringVar(&o.csr, "csr", "", "order for this PEM CSR file instead of --domains")
+	fs.StringVar(&o.keyType, "key-type", "ec256", "certificate key type: ec256, ec384, rsa2048, rsa3072, rsa4096")
+	fs.StringVar(&o.keyType, "k", "ec256", "short for --key-type")
+	fs.StringVar(&o.profile, "profile", "", "ACME profile the CA offers (e.g. classic, tlsserver, shortlived)")
+	fs.StringVar(&o.preferredChain, "preferred-chain", "", "prefer the chain whose root has this common name")
+	fs.StringVar(&o.certName, "cert.name", "", "storage name of the certificate (default: the first domain)")
+}
+
+func runObtain(ctx context.Context, env Env, args []string) error {
+	fs := newFlagSet("obtain", "", "Obtain a certificate and store it in --path (lego's layout).\n\nExample (no domain or internet needed):\n  zoku obtain --server embedded --accept-tos --email you@example.test --http --http.port 127.0.0.1:5002 -d a.example.test", env)
+	var (
+		af accountFlags
+		cf challengeFlags
+		of orderFlags
+	)
+	af.register(fs)
+	cf.register(fs)
+	of.register(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	kt, err := parseKeyType(of.keyType)
+	if err != nil {
+		return err
+	}
+	req := acmeclient.ObtainRequest{Name: of.certName, KeyType: kt, Profile: of.profile, PreferredChain: of.preferredChain}
+	if of.csr != "" {
+		if len(of.domains) > 0 {
+			return errors.New("--csr and --domains are exclusive: the names come from the CSR")
+		}
+		if req.CSR, err = readCSR(of.csr); err != nil {
+			return err
+		}
+		names := append([]string(nil), req.CSR.DNSNames...)
+		for _, ip := range req.CSR.IPAddresses {
+			names = append(names, ip.String())
+		}
+		if len(names) == 0 && req.CSR.Subject.CommonName != "" {
+			names = append(names, req.CSR.Subject.CommonName)
+		}
+		if _, err := acmeclient.NormalizeDomains(names, cf.dns != ""); err != nil {
+			return fmt.Errorf("CSR %s: %w", of.csr, err)
+		}
+	} else if req.Domains, err = acmeclient.NormalizeDomains(of.domains, cf.dns != ""); err != nil {
+		return err
+	}
+
+	s, err := openSession(ctx, env, &af, &cf, true)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	b, err := s.client.Obtain(ctx, req)
+	if err != nil {
+		return err
+	}
+	p := s.store.CertPaths(b.Meta.ID)
+	fmt.Fprintf(env.Stdout, "certificate: %s\nprivate key: %s\nissuer:      %s\n", p.Cert, p.Key, p.Issuer)
+	if s.ca != nil {
+		fmt.Fprintf(env.Stdout, "embedded CA root: %s (test CA, not trusted by anyone else)\nverify with: openssl verify -CAfile %s -untrusted %s %s\n",
+			s.embeddedRoot(), s.embeddedRoot(), p.Issuer, p.Cert)
+	}
+	return nil
+}
+
+// readCSR reads a PEM (or DER) certificate request.
+func readCSR(path string) (*x509.CertificateRequest, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read --csr: %w", err)
+	}
+	if blk, _ := pem.Decode(raw); blk != nil {
+		raw = blk.Bytes
+	}
+	csr, err := x509.ParseCertificateRequest(raw)
+	if err != nil {
+		return nil, fmt.Errorf("--csr %s is not a certificate request: %w", path, err)
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return nil, fmt.Errorf("--csr %s has a bad signature: %w", path, err)
+	}
+	return csr, nil
+}

@@ -1,0 +1,171 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/go-acme/lego/v5/certcrypto"
+
+	"github.com/zoku/zoku/internal/acmeclient"
+	"github.com/zoku/zoku/internal/certmgr"
+	"github.com/zoku/zoku/internal/hook"
+	"github.com/zoku/zoku/internal/storage"
+)
+
+func runRenew(ctx context.Context, env Env, args []string) error {
+	fs := newFlagSet("renew", "", "Renew the stored certificates that are due: inside the CA's ARI window when it\noffers one, else when one third of the lifetime is left. A lego folder (v4 or v5)\nworks as --path; renewed certificates are written in lego v5's layout.", env)
+	var (
+		af        accountFlags
+		cf        challengeFlags
+		names     listFlag
+		days      int
+		force     bool
+		reuseKey  bool
+		keyType   string
+		hookCmd   string
+		hookTO    time.Duration
+		ariOff    bool
+		noReplace bool
+	)
+	af.register(fs)
+	cf.register(fs)
+	fs.Var(&names, "domains", "renew only the certificate with this name (repeatable; default: all)")
+	fs.Var(&names, "d", "short for --domains")
+	fs.Var(&names, "cert.name", "same as --domains")
+	fs.IntVar(&days, "days", 0, "renew when fewer than this many days are left (ignores ARI)")
+	fs.BoolVar(&force, "force", false, "renew now, whatever the dates")
+	fs.BoolVar(&reuseKey, "reuse-key", false, "keep the current private key (default: a fresh key)")
+	fs.StringVar(&keyType, "key-type", "", "key type of the new key (default: the current one)")
+	fs.StringVar(&hookCmd, "deploy-hook", "", "shell command run after each renewal, with lego, certbot and acme.sh variables")
+	fs.DurationVar(&hookTO, "deploy-hook-timeout", hook.DefaultTimeout, "time limit of the deploy hook")
+	fs.BoolVar(&ariOff, "ari-disable", false, "ignore the CA's renewal information (ARI)")
+	fs.BoolVar(&noReplace, "no-replaces", false, "do not send the ARI 'replaces' field")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if days < 0 {
+		return errors.New("--days must be positive")
+	}
+	var kt certcrypto.KeyType
+	if keyType != "" {
+		var err error
+		if kt, err = parseKeyType(keyType); err != nil {
+			return err
+		}
+	}
+
+	store, err := storage.Open(af.path)
+	if err != nil {
+		return err
+	}
+	all, err := store.ListCertificates()
+	if err != nil {
+		return err
+	}
+	todo, err := pick(all, names)
+	if err != nil {
+		return err
+	}
+	if len(todo) == 0 {
+		fmt.Fprintf(env.Stdout, "no certificates in %s\n", store.Root())
+		return nil
+	}
+
+	s, err := openSession(ctx, env, &af, &cf, true)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	acct := s.client.Account()
+	var failed []string
+	for _, b := range todo {
+		leaf, err := b.Leaf()
+		if err != nil {
+			s.log.Error("unreadable certificate", "cert_name", b.Meta.ID, "error", err)
+			failed = append(failed, b.Meta.ID)
+			continue
+		}
+		var info *storage.RenewalInfo
+		if !ariOff {
+			if info, err = s.client.RenewalInfo(ctx, leaf); err != nil {
+				if !errors.Is(err, acmeclient.ErrNoARI) {
+					s.log.Warn("renewal info unavailable; the lifetime rule applies", "cert_name", b.Meta.ID, "error", err)
+				}
+				info = nil
+			}
+		}
+		d := certmgr.Due(leaf, info, time.Now(), certmgr.Policy{Force: force, Days: days})
+		if !d.Due {
+			fmt.Fprintf(env.Stdout, "%s: not due until %s (%s)\n", b.Meta.ID, d.At.UTC().Format(time.RFC3339), d.Reason)
+			continue
+		}
+		s.log.Info("renewal due", "cert_name", b.Meta.ID, "reason", d.Reason)
+		nb, err := s.client.Renew(ctx, b, acmeclient.RenewOptions{ReuseKey: reuseKey, KeyType: kt, NoReplaces: noReplace})
+		if err != nil {
+			s.log.Error("renewal failed; the current certificate stays", "cert_name", b.Meta.ID, "error", err)
+			failed = append(failed, b.Meta.ID)
+			continue
+		}
+		fmt.Fprintf(env.Stdout, "%s: renewed (%s)\n", nb.Meta.ID, d.Reason)
+		if hookCmd != "" {
+			if err := runDeployHook(ctx, env, store, nb, acct, hookCmd, hookTO); err != nil {
+				s.log.Error("deploy hook failed", "cert_name", nb.Meta.ID, "error", err)
+				failed = append(failed, nb.Meta.ID)
+			}
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%d of %d certificates failed: %s", len(failed), len(todo), strings.Join(failed, ", "))
+	}
+	return nil
+}
+
+// runDeployHook writes the certbot-style lineage and runs the hook.
+func runDeployHook(ctx context.Context, env Env, store *storage.Store, b *storage.Bundle, acct *storage.Account, cmd string, timeout time.Duration) error {
+	lineage, err := hook.WriteLineage(store.Root(), b)
+	if err != nil {
+		return err
+	}
+	ev := hook.Event{
+		Name: b.Meta.ID, Domains: b.Meta.Domains, KeyType: string(b.Meta.KeyType),
+		Paths: store.CertPaths(b.Meta.ID), Lineage: lineage,
+		AccountID: acct.ID, AccountEmail: acct.Email, Server: acct.Server,
+	}
+	return hook.Run(ctx, cmd, ev, timeout, env.Stdout, env.Stderr)
+}
+
+// pick selects the certificates named (by id or by any of their domains);
+// no names means all. An unknown name is an error.
+func pick(all []*storage.Bundle, names []string) ([]*storage.Bundle, error) {
+	if len(names) == 0 {
+		return all, nil
+	}
+	var out []*storage.Bundle
+	for _, n := range names {
+		found := false
+		for _, b := range all {
+			if b.Meta.ID == n || storage.SanitizedName(b.Meta.ID) == n || contains(b.Meta.Domains, n) {
+				out = append(out, b)
+				found = true
+				break
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("no stored certificate named %q; 'zoku list' shows them", n)
+		}
+	}
+	return out, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+

@@ -1,0 +1,226 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	legodns01 "github.com/go-acme/lego/v5/challenge/dns01"
+
+	"github.com/zoku/zoku/internal/acmeclient"
+	"github.com/zoku/zoku/internal/challenge/dns01"
+	"github.com/zoku/zoku/internal/challenge/http01"
+	"github.com/zoku/zoku/internal/challenge/tlsalpn01"
+	"github.com/zoku/zoku/internal/embedca"
+	"github.com/zoku/zoku/internal/storage"
+)
+
+// session is everything one command run needs to talk to a CA: the store,
+// the challenge listeners, the embedded CA when asked for, and the ACME
+// client. close releases all of it.
+type session struct {
+	log     *slog.Logger
+	store   *storage.Store
+	ca      *embedca.CA
+	client  *acmeclient.Client
+	closers []func() error
+}
+
+// dnsClientMu serialises changes of lego's process-wide DNS resolver.
+var dnsClientMu sync.Mutex
+
+// openSession opens the store, binds the challenge listeners (so a busy
+// port fails before any order), starts the embedded CA when --server is
+// "embedded", and loads or registers the account.
+func openSession(ctx context.Context, env Env, af *accountFlags, cf *challengeFlags, needChallenges bool) (s *session, err error) {
+	logger, err := newLogger(env.Stderr, af.logFormat, af.verbose)
+	if err != nil {
+		return nil, err
+	}
+	acmeclient.SetLegoLogger(logger)
+	s = &session{log: logger}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
+
+	server, err := resolveServer(af.server)
+	if err != nil {
+		return nil, err
+	}
+	if needChallenges && !cf.any() {
+		return nil, errors.New("no challenge selected; pass --http, --tls or --dns PROVIDER")
+	}
+	if s.store, err = storage.Open(af.path); err != nil {
+		return nil, err
+	}
+	eab, err := eabFrom(env, af)
+	if err != nil {
+		return nil, err
+	}
+
+	var solvers acmeclient.Solvers
+	httpPort, tlsPort := 0, 0
+	if cf.http {
+		sol := http01.NewSolver()
+		srv, err := sol.Listen(cf.httpPort)
+		if err != nil {
+			return nil, err
+		}
+		s.closers = append(s.closers, srv.Close)
+		solvers.HTTP01, httpPort = sol, srv.Port()
+		logger.Info("http-01 server listening", "address", srv.Addr().String())
+	}
+	if cf.tls {
+		sol := tlsalpn01.NewSolver()
+		srv, err := sol.Listen(cf.tlsPort)
+		if err != nil {
+			return nil, err
+		}
+		s.closers = append(s.closers, srv.Close)
+		solvers.TLSALPN01, tlsPort = sol, srv.Port()
+		logger.Info("tls-alpn-01 server listening", "address", srv.Addr().String())
+	}
+	if cf.dns != "" {
+		p, err := dns01.NewProvider(cf.dns)
+		if err != nil {
+			return nil, err
+		}
+		solvers.DNS01 = p
+		solvers.DNSOptions = dnsOptions(cf, server == serverEmbedded)
+		if len(cf.resolvers) > 0 {
+			for _, r := range cf.resolvers {
+				if _, _, err := net.SplitHostPort(r); err != nil {
+					return nil, fmt.Errorf("invalid --dns.resolvers %q: want host:port, e.g. 127.0.0.1:53", r)
+				}
+			}
+			dnsClientMu.Lock()
+			legodns01.SetDefaultClient(legodns01.NewClient(&legodns01.Options{RecursiveNameservers: cf.resolvers, Timeout: cf.dnsTimeout}))
+			dnsClientMu.Unlock()
+		}
+	}
+
+	cfg := acmeclient.Config{
+		Server: server, Store: s.store, Email: af.email, AccountID: af.accountID,
+		EAB: eab, AcceptTOS: af.acceptTOS, Solvers: solvers, Logger: logger,
+	}
+	if env.IsTerminal() {
+		cfg.AskTOS = promptTOS(env)
+	}
+	if server == serverEmbedded {
+		opts := embedca.Options{HTTPPort: httpPort, TLSPort: tlsPort, Logger: logger}
+		if len(cf.resolvers) > 0 {
+			opts.Upstream = cf.resolvers[0]
+		}
+		if s.ca, err = embedca.Start(ctx, opts); err != nil {
+			return nil, fmt.Errorf("embedded CA: %w", err)
+		}
+		s.closers = append(s.closers, s.ca.Close)
+		rootPath := filepath.Join(s.store.Root(), "embedded-ca", "root.pem")
+		if err := s.ca.WriteRoot(rootPath); err != nil {
+			return nil, fmt.Errorf("embedded CA: write root: %w", err)
+		}
+		cfg.Server = s.ca.DirectoryURL()
+		cfg.HTTPClient = s.ca.HTTPClient()
+		// The embedded CA forgets accounts when the process ends; the
+		// stored key is registered again each run.
+		cfg.Reregister = true
+		cfg.AcceptTOS = true
+	}
+	if s.client, err = acmeclient.New(ctx, cfg); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// embeddedRoot is where the embedded CA's root certificate is written.
+func (s *session) embeddedRoot() string {
+	return filepath.Join(s.store.Root(), "embedded-ca", "root.pem")
+}
+
+func (s *session) close() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		_ = s.closers[i]()
+	}
+	s.closers = nil
+}
+
+func dnsOptions(cf *challengeFlags, embedded bool) []legodns01.ChallengeOption {
+	var opts []legodns01.ChallengeOption
+	// Authoritative servers are asked on port 53, which a DNS server on a
+	// loopback test port (or the embedded CA's world) does not have.
+	if cf.disableANS || embedded {
+		opts = append(opts, legodns01.DisableAuthoritativeNssPropagationRequirement())
+	}
+	if cf.dnsWait > 0 {
+		opts = append(opts, legodns01.PropagationWait(cf.dnsWait, true))
+	}
+	return opts
+}
+
+// eabFrom collects EAB credentials from flags, files and the environment.
+func eabFrom(env Env, af *accountFlags) (*acmeclient.EAB, error) {
+	kid := firstSet(af.kid, env.Getenv("LEGO_EAB_KID"))
+	hmac := firstSet(af.hmac, env.Getenv("LEGO_EAB_HMAC"))
+	if af.hmacFile != "" {
+		b, err := os.ReadFile(af.hmacFile)
+		if err != nil {
+			return nil, fmt.Errorf("read --hmac-file: %w", err)
+		}
+		hmac = strings.TrimSpace(string(b))
+	}
+	if !af.eab {
+		if kid != "" || af.hmac != "" || af.hmacFile != "" {
+			return nil, errors.New("--kid/--hmac given without --eab; add --eab to register with external account binding")
+		}
+		return nil, nil
+	}
+	if kid == "" || hmac == "" {
+		return nil, errors.New("--eab needs --kid and an HMAC key (--hmac-file, LEGO_EAB_HMAC or --hmac)")
+	}
+	return &acmeclient.EAB{KID: kid, HMAC: hmac}, nil
+}
+
+func firstSet(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// promptTOS asks on the terminal, the way lego does.
+func promptTOS(env Env) acmeclient.TOSFunc {
+	return func(ctx context.Context, url string) (bool, error) {
+		fmt.Fprintf(env.Stderr, "Please review the CA's terms of service at %s\nDo you accept them? [Y/n] ", url)
+		line, err := bufio.NewReader(env.Stdin).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return false, err
+		}
+		switch strings.ToLower(strings.TrimSpace(line)) {
+		case "", "y", "yes":
+			return true, nil
+		}
+		return false, nil
+	}
+}
+
+// portOf returns the port of a host:port or bare port string.
+func portOf(addr string) int {
+	if _, p, err := net.SplitHostPort(addr); err == nil {
+		addr = p
+	}
+	n, _ := strconv.Atoi(addr)
+	return n
+}

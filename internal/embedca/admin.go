@@ -1,0 +1,129 @@
+package embedca
+
+import (
+	"bytes"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// RootsPEM returns Roots as concatenated PEM CERTIFICATE blocks.
+func (c *CA) RootsPEM() []byte {
+	var buf bytes.Buffer
+	for _, r := range c.roots {
+		_ = pem.Encode(&buf, &pem.Block{Type: "CERTIFICATE", Bytes: r.Raw})
+	}
+	return buf.Bytes()
+}
+
+// WriteRoot writes RootsPEM to path atomically (temp file, fsync, rename,
+// fsync of the folder), as a 0644 file so curl and browsers can read it. A
+// missing folder is created 0700; an existing one keeps its mode.
+func (c *CA) WriteRoot(path string) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("embedca: create folder for the root certificate: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("embedca: write root certificate: %w", err)
+	}
+	tmpName := tmp.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			_ = tmp.Close()
+			_ = os.Remove(tmpName)
+		}
+	}()
+	if _, err := tmp.Write(c.RootsPEM()); err != nil {
+		return fmt.Errorf("embedca: write root certificate: %w", err)
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		return fmt.Errorf("embedca: set mode of root certificate: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("embedca: sync root certificate: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("embedca: close root certificate: %w", err)
+	}
+	if err := os.Rename(tmpName, path); err != nil {
+		return fmt.Errorf("embedca: replace root certificate %s: %w", path, err)
+	}
+	ok = true
+	if d, err := os.Open(dir); err == nil {
+		serr := d.Sync()
+		_ = d.Close()
+		if serr != nil {
+			return fmt.Errorf("embedca: sync folder of root certificate: %w", serr)
+		}
+	}
+	return nil
+}
+
+// AddEABKey registers an external account binding key: kid and its HMAC key
+// in base64url (padded or not). The key never appears in errors or logs.
+func (c *CA) AddEABKey(kid, hmacB64 string) error {
+	if kid == "" || hmacB64 == "" {
+		return errors.New("embedca: EAB key ID and HMAC key must both be set")
+	}
+	raw := strings.TrimRight(hmacB64, "=")
+	if _, err := base64.RawURLEncoding.DecodeString(raw); err != nil {
+		// base64 errors name an offset, never the input.
+		return fmt.Errorf("embedca: EAB HMAC key for kid %q is not base64url: %w", kid, err)
+	}
+	if err := c.db.AddExternalAccountKeyByID(kid, raw); err != nil {
+		// With the key already validated, Pebble only fails on a duplicate
+		// kid, and that message names the kid alone.
+		return fmt.Errorf("embedca: add EAB key: %w", err)
+	}
+	return nil
+}
+
+// SetRenewalInfo makes the ARI renewalInfo endpoint suggest the window
+// [windowStart, windowEnd] for the certificate in certPEM (the first
+// CERTIFICATE block, i.e. the leaf of a bundle), which this CA must have
+// issued. It does in-process what Pebble's management POST
+// /set-renewal-info/ does.
+func (c *CA) SetRenewalInfo(certPEM []byte, windowStart, windowEnd time.Time) error {
+	if !windowEnd.After(windowStart) {
+		return fmt.Errorf("embedca: renewal window end %s is not after start %s",
+			windowEnd.UTC().Format(time.RFC3339), windowStart.UTC().Format(time.RFC3339))
+	}
+	var block *pem.Block
+	for rest := certPEM; ; {
+		block, rest = pem.Decode(rest)
+		if block == nil || block.Type == "CERTIFICATE" {
+			break
+		}
+	}
+	if block == nil {
+		return errors.New("embedca: set renewal info: no PEM CERTIFICATE block in the input")
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return fmt.Errorf("embedca: set renewal info: parse certificate: %w", err)
+	}
+	type window struct {
+		Start time.Time `json:"start"`
+		End   time.Time `json:"end"`
+	}
+	body, err := json.Marshal(struct {
+		SuggestedWindow window `json:"suggestedWindow"`
+	}{window{windowStart.UTC().Truncate(time.Second), windowEnd.UTC().Truncate(time.Second)}})
+	if err != nil {
+		return fmt.Errorf("embedca: set renewal info: %w", err)
+	}
+	if err := c.db.SetARIResponse(cert.SerialNumber, string(body)); err != nil {
+		return fmt.Errorf("embedca: set renewal info: certificate not issued by this CA: %w", err)
+	}
+	return nil
+}
