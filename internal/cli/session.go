@@ -47,10 +47,11 @@ func openSession(ctx context.Context, env Env, af *accountFlags, cf *challengeFl
 		return nil, err
 	}
 	acmeclient.SetLegoLogger(logger)
-	s = &session{log: logger}
+	sess := &session{log: logger}
+	s = sess
 	defer func() {
 		if err != nil {
-			s.close()
+			sess.close()
 		}
 	}()
 
@@ -149,6 +150,9 @@ func (s *session) embeddedRoot() string {
 }
 
 func (s *session) close() {
+	if s == nil {
+		return
+	}
 	for i := len(s.closers) - 1; i >= 0; i-- {
 		_ = s.closers[i]()
 	}

@@ -218,5 +218,8 @@ func fileExists(path string) (bool, error) {
 // fsync, rename, fsync of the folder. A reader sees the old content or the
 // new, never a part.
 func WriteFile(path string, data []byte) error {
+	if err := mkdirAll(filepath.Dir(path)); err != nil {
+		return err
+	}
 	return writeFileAtomic(path, data)
 }
