@@ -149,6 +149,17 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		if err := c.register(ctx); err != nil {
 			return nil, err
 		}
+		return c, nil
+	}
+	if acct.Legacy {
+		// Seed 000's folder: write the account in lego v5's layout too. The
+		// store copies the v4 account.json into archives/ first and leaves
+		// the v4 keys/ folder where lego v4 looks for it.
+		acct.Origin = "migration"
+		if err := cfg.Store.SaveAccount(acct); err != nil {
+			return nil, fmt.Errorf("acme: write the lego v4 account in v5 layout: %w", err)
+		}
+		log.Info("lego v4 account written in v5 layout; the v4 files are kept", "account", id)
 	}
 	return c, nil
 }

@@ -87,12 +87,8 @@ func TestObtainChallenges(t *testing.T) {
 		{
 			name: "dns-01 wildcard and apex",
 			args: func(t *testing.T, o *embedca.Options) []string {
-				dns := testenv.DNS(t)
-				o.DNSServer = dns.Addr()
-				t.Setenv("HTTPREQ_ENDPOINT", testenv.HTTPReqEndpoint(t))
-				t.Setenv("HTTPREQ_POLLING_INTERVAL", "1")
-				t.Setenv("HTTPREQ_PROPAGATION_TIMEOUT", "30")
-				return []string{"--dns", "httpreq", "--dns.resolvers", dns.Addr(), "--dns.propagation.disable-ans"}
+				o.DNSServer = testenv.DNS(t).Addr()
+				return dnsFlags(t)
 			},
 			domains: []string{"*.wild.example.test", "wild.example.test"},
 		},
@@ -232,4 +228,21 @@ func atoi(s string) int {
 		n = n*10 + int(c-'0')
 	}
 	return n
+}
+
+// dnsFlags points lego's httpreq provider at a test endpoint that writes
+// into the test DNS server, and returns the DNS-01 flags that use it.
+func dnsFlags(t *testing.T) []string {
+	dns := testenv.DNS(t)
+	t.Setenv("HTTPREQ_ENDPOINT", testenv.HTTPReqEndpoint(t))
+	t.Setenv("HTTPREQ_POLLING_INTERVAL", "1")
+	t.Setenv("HTTPREQ_PROPAGATION_TIMEOUT", "30")
+	return []string{"--dns", "httpreq", "--dns.resolvers", dns.Addr(), "--dns.propagation.disable-ans"}
+}
+
+// dnsEnv starts a CA that resolves through the test DNS server and returns
+// --server plus the DNS-01 flags.
+func dnsEnv(t *testing.T) []string {
+	ca := testCA(t, embedca.Options{DNSServer: testenv.DNS(t).Addr()})
+	return append([]string{"--server", ca.DirectoryURL()}, dnsFlags(t)...)
 }

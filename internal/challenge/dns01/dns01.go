@@ -15,6 +15,7 @@ package dns01
 import (
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 
@@ -85,14 +86,35 @@ func NewProvider(code string) (challenge.Provider, error) {
 	if err != nil { // never test p: lego returns a typed nil with its error
 		if strings.Contains(err.Error(), missingMarker) {
 			return nil, &multiError{
-				msg: fmt.Sprintf("dns-01: provider %q is missing credentials: %v; it needs: %s",
-					e.info.Code, err, strings.Join(e.info.Required, ", ")),
+				msg: fmt.Sprintf("dns-01: provider %q is missing credentials: %v; it needs: %s%s",
+					e.info.Code, err, strings.Join(e.info.Required, ", "), fileProblems(e.info.Required)),
 				errs: []error{ErrMissingCredentials, err},
 			}
 		}
 		return nil, fmt.Errorf("dns-01: provider %q could not be set up: %w", e.info.Code, err)
 	}
 	return p, nil
+}
+
+// fileProblems explains required variables that were given through a _FILE
+// variant lego could not use (it only logs those), as "; NAME_FILE ...".
+// It names files, never their content.
+func fileProblems(required []string) string {
+	var b strings.Builder
+	for _, name := range required {
+		path := os.Getenv(name + "_FILE")
+		if os.Getenv(name) != "" || path == "" {
+			continue
+		}
+		data, err := os.ReadFile(path)
+		switch {
+		case err != nil:
+			fmt.Fprintf(&b, "; %s_FILE cannot be read: %v", name, err)
+		case strings.TrimRight(string(data), "\r\n") == "":
+			fmt.Fprintf(&b, "; %s_FILE names an empty file (%s)", name, path)
+		}
+	}
+	return b.String()
 }
 
 // find returns the catalogue entry for code, or a one-line error.

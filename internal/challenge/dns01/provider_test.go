@@ -93,11 +93,24 @@ func TestNewProviderFileVariant(t *testing.T) {
 		t.Fatalf("NewProvider(iijdpf): got nil provider")
 	}
 
-	// A _FILE that cannot be read counts as unset.
-	t.Setenv("IIJ_DPF_API_TOKEN_FILE", filepath.Join(t.TempDir(), "absent"))
-	_, err = NewProvider("iijdpf")
-	if !errors.Is(err, ErrMissingCredentials) {
-		t.Errorf("unreadable IIJ_DPF_API_TOKEN_FILE: got %v, want a missing-credentials error", err)
+	// A _FILE that cannot be used counts as unset, and the error says why.
+	absent := filepath.Join(t.TempDir(), "absent")
+	empty := writeFile(t, "empty", "\n")
+	tests := []struct{ name, file, wantSuffix string }{
+		{"unreadable file", absent, "; IIJ_DPF_API_TOKEN_FILE cannot be read: open " + absent + ": no such file or directory"},
+		{"empty file", empty, "; IIJ_DPF_API_TOKEN_FILE names an empty file (" + empty + ")"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("IIJ_DPF_API_TOKEN_FILE", tt.file)
+			_, err := NewProvider("iijdpf")
+			if !errors.Is(err, ErrMissingCredentials) {
+				t.Fatalf("got %v, want a missing-credentials error", err)
+			}
+			if !strings.HasSuffix(err.Error(), tt.wantSuffix) {
+				t.Errorf("error:\n got %s\nwant suffix %s", err, tt.wantSuffix)
+			}
+		})
 	}
 }
 

@@ -1,0 +1,273 @@
+// Package config is the schema of zoku's configuration file (YAML, or TOML
+// with the same keys), its loading (${ENV} and file references, errors with
+// file, line and reason), its validation and its watching. The same file
+// drives `zoku run` and `zoku deploy`. docs/config.md documents every key.
+package config
+
+import "time"
+
+// Config is the whole file. Zero values mean the documented defaults;
+// Load fills them in (see Defaults).
+type Config struct {
+	// EntryPoints are the listeners, by name.
+	EntryPoints map[string]*EntryPoint `yaml:"entryPoints" toml:"entryPoints" json:"entryPoints"`
+	// Certificates configures the certificate engine.
+	Certificates Certificates `yaml:"certificates" toml:"certificates" json:"certificates"`
+	// Routes map requests to services, by name.
+	Routes map[string]*Route `yaml:"routes" toml:"routes" json:"routes"`
+	// Services are pools of backends (or a static reply), by name.
+	Services map[string]*Service `yaml:"services" toml:"services" json:"services"`
+	// AccessLog configures the per-request JSON log.
+	AccessLog AccessLog `yaml:"accessLog" toml:"accessLog" json:"accessLog"`
+	// Log configures zoku's own structured log.
+	Log Log `yaml:"log" toml:"log" json:"log"`
+
+	// Source is the file this was loaded from (not a key).
+	Source string `yaml:"-" toml:"-" json:"-"`
+}
+
+// Duration is a time.Duration written as "10s", "1m30s", "2m" (or a number
+// of seconds).
+type Duration time.Duration
+
+// EntryPoint is one listener.
+type EntryPoint struct {
+	// Address is host:port; required.
+	Address string `yaml:"address" toml:"address" json:"address"`
+	// Redirect, when set, answers every request (except
+	// /.well-known/acme-challenge/) with a redirect to another entry point.
+	Redirect *Redirect `yaml:"redirect" toml:"redirect" json:"redirect,omitempty"`
+	// TLS, when set, makes this an HTTPS entry point.
+	TLS *TLS `yaml:"tls" toml:"tls" json:"tls,omitempty"`
+	// Timeouts of client connections; zero fields get safe defaults.
+	Timeouts Timeouts `yaml:"timeouts" toml:"timeouts" json:"timeouts"`
+	// MaxHeaderBytes limits request headers; default 1 MiB.
+	MaxHeaderBytes int `yaml:"maxHeaderBytes" toml:"maxHeaderBytes" json:"maxHeaderBytes"`
+	// MaxBodyBytes limits request bodies; 0 = unlimited.
+	MaxBodyBytes int64 `yaml:"maxBodyBytes" toml:"maxBodyBytes" json:"maxBodyBytes"`
+	// TrustedProxies are the peer CIDRs (or IPs) whose X-Forwarded-* headers
+	// are kept; from any other peer they are replaced.
+	TrustedProxies []string `yaml:"trustedProxies" toml:"trustedProxies" json:"trustedProxies,omitempty"`
+	// HSTS adds Strict-Transport-Security on a TLS entry point.
+	HSTS *HSTS `yaml:"hsts" toml:"hsts" json:"hsts,omitempty"`
+}
+
+// Redirect sends clients to another entry point.
+type Redirect struct {
+	// EntryPoint is the target entry point's name; its port is used.
+	EntryPoint string `yaml:"entryPoint" toml:"entryPoint" json:"entryPoint"`
+	// Scheme of the target; default "https".
+	Scheme string `yaml:"scheme" toml:"scheme" json:"scheme,omitempty"`
+	// Permanent uses 308 (default true); false uses 307.
+	Permanent *bool `yaml:"permanent" toml:"permanent" json:"permanent,omitempty"`
+}
+
+// TLS options of an entry point.
+type TLS struct {
+	// MinVersion "1.2" (default) or "1.3".
+	MinVersion string `yaml:"minVersion" toml:"minVersion" json:"minVersion,omitempty"`
+	// MaxVersion "1.2" or "1.3" (default).
+	MaxVersion string `yaml:"maxVersion" toml:"maxVersion" json:"maxVersion,omitempty"`
+	// CipherSuites by Go name (TLS 1.2 only); empty = Go's secure defaults.
+	CipherSuites []string `yaml:"cipherSuites" toml:"cipherSuites" json:"cipherSuites,omitempty"`
+	// CurvePreferences by name (X25519MLKEM768, X25519, P256, P384, P521).
+	CurvePreferences []string `yaml:"curvePreferences" toml:"curvePreferences" json:"curvePreferences,omitempty"`
+	// ALPN protocols; default [h2, http/1.1].
+	ALPN []string `yaml:"alpn" toml:"alpn" json:"alpn,omitempty"`
+}
+
+// HSTS is the Strict-Transport-Security header.
+type HSTS struct {
+	MaxAge            Duration `yaml:"maxAge" toml:"maxAge" json:"maxAge"`
+	IncludeSubdomains bool     `yaml:"includeSubdomains" toml:"includeSubdomains" json:"includeSubdomains"`
+	Preload           bool     `yaml:"preload" toml:"preload" json:"preload"`
+}
+
+// Timeouts of an entry point's client connections.
+type Timeouts struct {
+	ReadHeader Duration `yaml:"readHeader" toml:"readHeader" json:"readHeader"` // default 10s
+	Read       Duration `yaml:"read" toml:"read" json:"read"`                   // default 60s
+	Write      Duration `yaml:"write" toml:"write" json:"write"`                // default 0 (none: streaming)
+	Idle       Duration `yaml:"idle" toml:"idle" json:"idle"`                   // default 120s
+	Shutdown   Duration `yaml:"shutdown" toml:"shutdown" json:"shutdown"`       // drain limit, default 30s
+}
+
+// Certificates configures the engine.
+type Certificates struct {
+	// ACME settings.
+	ACME ACME `yaml:"acme" toml:"acme" json:"acme"`
+	// Domains are obtained at start, whether routed or not.
+	Domains []DomainSet `yaml:"domains" toml:"domains" json:"domains,omitempty"`
+	// OnHostRule obtains a certificate for every host a route names.
+	OnHostRule bool `yaml:"onHostRule" toml:"onHostRule" json:"onHostRule"`
+	// Files are user-provided certificates; they win over ACME ones for
+	// their names.
+	Files []CertFile `yaml:"files" toml:"files" json:"files,omitempty"`
+}
+
+// ACME settings of the engine.
+type ACME struct {
+	// Server: a directory URL, letsencrypt, letsencrypt-staging or embedded.
+	Server string `yaml:"server" toml:"server" json:"server"`
+	// Email is the account contact.
+	Email string `yaml:"email" toml:"email" json:"email"`
+	// AcceptTOS agrees to the CA's terms of service.
+	AcceptTOS bool `yaml:"acceptTOS" toml:"acceptTOS" json:"acceptTOS"`
+	// KeyType of certificate keys: ec256 (default), ec384, rsa2048, ...
+	KeyType string `yaml:"keyType" toml:"keyType" json:"keyType,omitempty"`
+	// Storage is the folder (lego layout); default ./.zoku.
+	Storage string `yaml:"storage" toml:"storage" json:"storage"`
+	// Profile is the ACME profile to ask for.
+	Profile string `yaml:"profile" toml:"profile" json:"profile,omitempty"`
+	// PreferredChain by root common name.
+	PreferredChain string `yaml:"preferredChain" toml:"preferredChain" json:"preferredChain,omitempty"`
+	// EAB credentials.
+	EAB *EAB `yaml:"eab" toml:"eab" json:"eab,omitempty"`
+	// Challenges say how names are validated.
+	Challenges Challenges `yaml:"challenges" toml:"challenges" json:"challenges"`
+	// Embedded tunes the in-process CA (server: embedded).
+	Embedded Embedded `yaml:"embedded" toml:"embedded" json:"embedded"`
+}
+
+// EAB credentials; HMAC is a secret (use ${ENV} or file:).
+type EAB struct {
+	KID  string `yaml:"kid" toml:"kid" json:"kid"`
+	HMAC Secret `yaml:"hmac" toml:"hmac" json:"hmac"`
+}
+
+// Secret is a string that is redacted when shown.
+type Secret string
+
+// Challenges configure the solvers.
+type Challenges struct {
+	// HTTP answers HTTP-01 on a plain entry point (all plain ones answer;
+	// this names the one whose port the CA must reach).
+	HTTP *HTTPChallenge `yaml:"http" toml:"http" json:"http,omitempty"`
+	// TLSALPN answers TLS-ALPN-01 on a TLS entry point.
+	TLSALPN *TLSALPNChallenge `yaml:"tlsAlpn" toml:"tlsAlpn" json:"tlsAlpn,omitempty"`
+	// DNS uses DNS providers (required for wildcards).
+	DNS *DNSChallenge `yaml:"dns" toml:"dns" json:"dns,omitempty"`
+}
+
+// HTTPChallenge names the entry point for HTTP-01.
+type HTTPChallenge struct {
+	EntryPoint string `yaml:"entryPoint" toml:"entryPoint" json:"entryPoint"`
+}
+
+// TLSALPNChallenge names the entry point for TLS-ALPN-01.
+type TLSALPNChallenge struct {
+	EntryPoint string `yaml:"entryPoint" toml:"entryPoint" json:"entryPoint"`
+}
+
+// DNSChallenge configures DNS-01.
+type DNSChallenge struct {
+	// Provider is a lego provider code (e.g. iijdpf, rfc2136).
+	Provider string `yaml:"provider" toml:"provider" json:"provider"`
+	// Env sets provider variables (lego names) for this provider only;
+	// values may be ${ENV} or file: references.
+	Env map[string]Secret `yaml:"env" toml:"env" json:"env,omitempty"`
+	// Resolvers (host:port) for the propagation check.
+	Resolvers []string `yaml:"resolvers" toml:"resolvers" json:"resolvers,omitempty"`
+	// DisableAuthoritativeCheck skips asking the zone's name servers.
+	DisableAuthoritativeCheck bool `yaml:"disableAuthoritativeCheck" toml:"disableAuthoritativeCheck" json:"disableAuthoritativeCheck"`
+	// PropagationWait sleeps instead of checking.
+	PropagationWait Duration `yaml:"propagationWait" toml:"propagationWait" json:"propagationWait"`
+}
+
+// Embedded tunes the in-process CA.
+type Embedded struct {
+	// Validity of issued certificates; default 90 days. A short one (2m)
+	// shows renewal in action.
+	Validity Duration `yaml:"validity" toml:"validity" json:"validity"`
+}
+
+// DomainSet is one certificate: a main name and more SANs.
+type DomainSet struct {
+	Main string   `yaml:"main" toml:"main" json:"main"`
+	SANs []string `yaml:"sans" toml:"sans" json:"sans,omitempty"`
+}
+
+// CertFile is a user-provided certificate and key.
+type CertFile struct {
+	CertFile string `yaml:"certFile" toml:"certFile" json:"certFile"`
+	KeyFile  string `yaml:"keyFile" toml:"keyFile" json:"keyFile"`
+}
+
+// Route sends matching requests to a service.
+type Route struct {
+	// Host is an exact name or "*.domain" (one label); required.
+	Host string `yaml:"host" toml:"host" json:"host"`
+	// PathPrefix restricts the route; default "/".
+	PathPrefix string `yaml:"pathPrefix" toml:"pathPrefix" json:"pathPrefix,omitempty"`
+	// Priority orders overlapping routes (higher first); ties go to the
+	// longer path prefix, then the exact host.
+	Priority int `yaml:"priority" toml:"priority" json:"priority,omitempty"`
+	// Service is the target service's name; required.
+	Service string `yaml:"service" toml:"service" json:"service"`
+	// EntryPoints restrict the route; default: every entry point without a
+	// redirect.
+	EntryPoints []string `yaml:"entryPoints" toml:"entryPoints" json:"entryPoints,omitempty"`
+	// ResponseHeaders are set on every response of this route.
+	ResponseHeaders map[string]string `yaml:"responseHeaders" toml:"responseHeaders" json:"responseHeaders,omitempty"`
+}
+
+// Service is a pool of servers, or a static reply.
+type Service struct {
+	// Servers are the backends (http:// or https:// URLs).
+	Servers []Server `yaml:"servers" toml:"servers" json:"servers,omitempty"`
+	// Strategy: round-robin (default), weighted, least-requests,
+	// power-of-two-choices.
+	Strategy string `yaml:"strategy" toml:"strategy" json:"strategy,omitempty"`
+	// HealthCheck is the active check.
+	HealthCheck *HealthCheck `yaml:"healthCheck" toml:"healthCheck" json:"healthCheck,omitempty"`
+	// PassiveHealth takes failing servers out for a while.
+	PassiveHealth *PassiveHealth `yaml:"passiveHealth" toml:"passiveHealth" json:"passiveHealth,omitempty"`
+	// TryTimeout bounds one attempt against one server (default 30s).
+	TryTimeout Duration `yaml:"tryTimeout" toml:"tryTimeout" json:"tryTimeout"`
+	// Retries of idempotent requests on another server (default 1).
+	Retries *int `yaml:"retries" toml:"retries" json:"retries,omitempty"`
+	// Static, when set, answers every request itself (no servers).
+	Static *Static `yaml:"static" toml:"static" json:"static,omitempty"`
+}
+
+// Server is one backend.
+type Server struct {
+	URL    string `yaml:"url" toml:"url" json:"url"`
+	Weight int    `yaml:"weight" toml:"weight" json:"weight,omitempty"` // default 1
+}
+
+// HealthCheck is an active probe of each server.
+type HealthCheck struct {
+	Path           string   `yaml:"path" toml:"path" json:"path"`                               // default /
+	Interval       Duration `yaml:"interval" toml:"interval" json:"interval"`                   // default 10s
+	Timeout        Duration `yaml:"timeout" toml:"timeout" json:"timeout"`                      // default 2s
+	ExpectedStatus int      `yaml:"expectedStatus" toml:"expectedStatus" json:"expectedStatus"` // default: any 2xx/3xx
+}
+
+// PassiveHealth counts failures of real requests.
+type PassiveHealth struct {
+	MaxFailures int      `yaml:"maxFailures" toml:"maxFailures" json:"maxFailures"` // default 3
+	Window      Duration `yaml:"window" toml:"window" json:"window"`                // default 10s
+	Cooldown    Duration `yaml:"cooldown" toml:"cooldown" json:"cooldown"`          // default 30s
+}
+
+// Static is a fixed reply (the quickstart's demo backend).
+type Static struct {
+	Status      int    `yaml:"status" toml:"status" json:"status"` // default 200
+	Body        string `yaml:"body" toml:"body" json:"body"`
+	ContentType string `yaml:"contentType" toml:"contentType" json:"contentType"` // default text/plain; charset=utf-8
+}
+
+// AccessLog is the per-request log.
+type AccessLog struct {
+	// Path is a file, or "stdout"/"stderr"; empty disables it.
+	Path string `yaml:"path" toml:"path" json:"path,omitempty"`
+}
+
+// Log is zoku's own log.
+type Log struct {
+	// Format: text (default) or json.
+	Format string `yaml:"format" toml:"format" json:"format,omitempty"`
+	// Level: debug, info (default), warn, error.
+	Level string `yaml:"level" toml:"level" json:"level,omitempty"`
+}
