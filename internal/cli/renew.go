@@ -168,4 +168,3 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
-

@@ -10,7 +10,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -34,6 +33,10 @@ type session struct {
 	client  *acmeclient.Client
 	closers []func() error
 }
+
+// embeddedAddr is where the embedded CA listens when it can (Pebble's own
+// default port).
+const embeddedAddr = "127.0.0.1:14000"
 
 // dnsClientMu serialises changes of lego's process-wide DNS resolver.
 var dnsClientMu sync.Mutex
@@ -123,8 +126,14 @@ func openSession(ctx context.Context, env Env, af *accountFlags, cf *challengeFl
 		if len(cf.resolvers) > 0 {
 			opts.Upstream = cf.resolvers[0]
 		}
+		// A fixed port keeps the account folder stable between runs; when
+		// it is taken (another zoku running), any free port will do.
+		opts.Addr = embeddedAddr
 		if s.ca, err = embedca.Start(ctx, opts); err != nil {
-			return nil, fmt.Errorf("embedded CA: %w", err)
+			opts.Addr = ""
+			if s.ca, err = embedca.Start(ctx, opts); err != nil {
+				return nil, fmt.Errorf("embedded CA: %w", err)
+			}
 		}
 		s.closers = append(s.closers, s.ca.Close)
 		rootPath := filepath.Join(s.store.Root(), "embedded-ca", "root.pem")
@@ -218,13 +227,4 @@ func promptTOS(env Env) acmeclient.TOSFunc {
 		}
 		return false, nil
 	}
-}
-
-// portOf returns the port of a host:port or bare port string.
-func portOf(addr string) int {
-	if _, p, err := net.SplitHostPort(addr); err == nil {
-		addr = p
-	}
-	n, _ := strconv.Atoi(addr)
-	return n
 }

@@ -98,6 +98,10 @@ type Options struct {
 	// VASleep keeps Pebble's random 0-4 s sleep before each validation;
 	// false (the default) sets PEBBLE_VA_NOSLEEP=1.
 	VASleep bool
+	// Addr is the loopback address of the ACME endpoint; "" means
+	// 127.0.0.1 on a free port. A fixed address keeps the account folder
+	// (named after the CA's host:port) the same from run to run.
+	Addr string
 	// AlwaysValid skips validation entirely (PEBBLE_VA_ALWAYS_VALID=1);
 	// for benchmarks that measure issuance only.
 	AlwaysValid bool
@@ -173,7 +177,11 @@ func Start(ctx context.Context, opts Options) (_ *CA, err error) {
 	}
 
 	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
+	addr := opts.Addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("embedca: listen on 127.0.0.1 for the ACME API: %w", err)
 	}
