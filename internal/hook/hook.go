@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/zoku/zoku/internal/storage"
@@ -103,6 +104,10 @@ func Run(ctx context.Context, command string, ev Event, timeout time.Duration, s
 	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", command)
 	cmd.Env = append(os.Environ(), Environ(ev)...)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
+	// The hook gets its own process group so a timeout stops what the shell
+	// started too, not only the shell.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
 	err := cmd.Run()
 	if ctx.Err() == context.DeadlineExceeded {
