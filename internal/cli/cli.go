@@ -46,6 +46,7 @@ type command struct {
 }
 
 var commands = map[string]command{
+	"run":     {"run the edge router with automatic HTTPS (--config FILE)", runRun},
 	"obtain":  {"obtain a certificate from an ACME CA", runObtain},
 	"renew":   {"renew the certificates that are due", runRenew},
 	"revoke":  {"revoke a certificate and archive it", runRevoke},

@@ -1,0 +1,225 @@
+package cli
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/zoku/zoku/internal/acmeclient"
+	"github.com/zoku/zoku/internal/certmgr"
+	"github.com/zoku/zoku/internal/challenge/dns01"
+	"github.com/zoku/zoku/internal/challenge/http01"
+	"github.com/zoku/zoku/internal/challenge/tlsalpn01"
+	"github.com/zoku/zoku/internal/config"
+	"github.com/zoku/zoku/internal/embedca"
+	"github.com/zoku/zoku/internal/storage"
+)
+
+// engine is the certificate side of `zoku run`: storage, the solvers the
+// router serves, the embedded CA when configured, the SNI cache and the
+// manager that fills it.
+type engine struct {
+	log     *slog.Logger
+	store   *storage.Store
+	ca      *embedca.CA
+	http01  *http01.Solver
+	tlsalpn *tlsalpn01.Solver
+	cache   *certmgr.Cache
+	mgr     *certmgr.Manager
+	hasDNS  bool
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+func isALPN(hello *tls.ClientHelloInfo) bool { return tlsalpn01.IsChallengeHello(hello) }
+
+// startEngine opens storage, starts the embedded CA if configured, and
+// starts the manager. The ACME account is set up on first use, so a CA
+// that is down at start does not stop the router from serving what it has.
+func startEngine(ctx context.Context, env Env, cfg *config.Config, logger *slog.Logger) (*engine, error) {
+	a := cfg.Certificates.ACME
+	e := &engine{log: logger, http01: http01.NewSolver(), tlsalpn: tlsalpn01.NewSolver(), cache: certmgr.NewCache()}
+	e.http01.Logger, e.tlsalpn.Logger = logger, logger
+	acmeclient.SetLegoLogger(logger)
+	var err error
+	if e.store, err = storage.Open(a.Storage); err != nil {
+		return nil, err
+	}
+	acfg := acmeclient.Config{
+		Store: e.store, Email: a.Email, AcceptTOS: a.AcceptTOS, Logger: logger,
+		Solvers: acmeclient.Solvers{HTTP01: e.http01, TLSALPN01: e.tlsalpn},
+	}
+	if a.Challenges.HTTP == nil {
+		acfg.Solvers.HTTP01 = nil
+	}
+	if a.Challenges.TLSALPN == nil {
+		acfg.Solvers.TLSALPN01 = nil
+	}
+	if d := a.Challenges.DNS; d != nil {
+		p, err := dns01.NewProvider(d.Provider)
+		if err != nil {
+			return nil, err
+		}
+		acfg.Solvers.DNS01 = p
+		e.hasDNS = true
+	}
+	if a.EAB != nil {
+		acfg.EAB = &acmeclient.EAB{KID: a.EAB.KID, HMAC: string(a.EAB.HMAC)}
+	}
+	if a.Server != "" {
+		server, err := resolveServer(a.Server)
+		if err != nil {
+			return nil, fmt.Errorf("config: certificates.acme.server: %w", err)
+		}
+		acfg.Server = server
+		if server == serverEmbedded {
+			opts := embedca.Options{Logger: logger, Validity: a.Embedded.Validity.D(), Addr: embeddedAddr}
+			if h := a.Challenges.HTTP; h != nil {
+				opts.HTTPPort = cfg.EntryPoints[h.EntryPoint].Port()
+			}
+			if t := a.Challenges.TLSALPN; t != nil {
+				opts.TLSPort = cfg.EntryPoints[t.EntryPoint].Port()
+			}
+			if e.ca, err = embedca.Start(ctx, opts); err != nil {
+				opts.Addr = ""
+				if e.ca, err = embedca.Start(ctx, opts); err != nil {
+					return nil, fmt.Errorf("embedded CA: %w", err)
+				}
+			}
+			if err := e.ca.WriteRoot(filepath.Join(e.store.Root(), "embedded-ca", "root.pem")); err != nil {
+				e.ca.Close()
+				return nil, fmt.Errorf("embedded CA: write root: %w", err)
+			}
+			acfg.Server, acfg.HTTPClient, acfg.Reregister, acfg.AcceptTOS = e.ca.DirectoryURL(), e.ca.HTTPClient(), true, true
+		}
+	}
+	kt, err := parseKeyType(firstSet(a.KeyType, "ec256"))
+	if err != nil {
+		return nil, fmt.Errorf("config: certificates.acme.keyType: %w", err)
+	}
+	e.mgr = certmgr.New(certmgr.Options{
+		Issuer: &lazyIssuer{cfg: acfg}, Store: e.store, Cache: e.cache, Logger: logger,
+		KeyType: kt, Profile: a.Profile,
+	})
+	mctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	e.cancel, e.done = cancel, make(chan struct{})
+	go func() { defer close(e.done); e.mgr.Run(mctx) }()
+	return e, nil
+}
+
+// manage turns the config into the set of managed certificates and the
+// user-provided ones.
+func (e *engine) manage(cfg *config.Config) {
+	c := cfg.Certificates
+	var sets []certmgr.Set
+	covered := func(host string) bool {
+		for _, s := range sets {
+			for _, d := range s.Domains {
+				if d == host || (strings.HasPrefix(d, "*.") && strings.Count(host, ".") == strings.Count(d, ".") && strings.HasSuffix(host, d[1:])) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	for _, ds := range c.Domains {
+		names, err := acmeclient.NormalizeDomains(append([]string{ds.Main}, ds.SANs...), e.hasDNS)
+		if err != nil {
+			e.log.Error("certificates.domains entry skipped", "domain", ds.Main, "error", err)
+			continue
+		}
+		sets = append(sets, certmgr.Set{Name: names[0], Domains: names})
+	}
+	for _, f := range c.Files {
+		crt, err := tls.LoadX509KeyPair(f.CertFile, f.KeyFile)
+		if err != nil {
+			e.log.Error("certificate file skipped", "file", f.CertFile, "error", err)
+			continue
+		}
+		e.cache.Pin(leafNames(crt.Leaf), &crt)
+	}
+	if c.OnHostRule && cfg.Certificates.ACME.Server != "" {
+		for _, h := range cfg.RoutedHosts() {
+			if covered(h) {
+				continue
+			}
+			names, err := acmeclient.NormalizeDomains([]string{h}, e.hasDNS)
+			if err != nil {
+				e.log.Warn("routed host gets no certificate", "domain", h, "error", err)
+				continue
+			}
+			sets = append(sets, certmgr.Set{Name: names[0], Domains: names})
+		}
+	}
+	e.mgr.Manage(sets)
+}
+
+func (e *engine) close() {
+	e.cancel()
+	<-e.done
+	if e.ca != nil {
+		_ = e.ca.Close()
+	}
+}
+
+func leafNames(leaf *x509.Certificate) []string {
+	names := append([]string(nil), leaf.DNSNames...)
+	for _, ip := range leaf.IPAddresses {
+		names = append(names, ip.String())
+	}
+	return names
+}
+
+// lazyIssuer sets up the ACME account on first use and keeps it; a failure
+// (CA down) is returned to the manager, which backs off and tries again.
+type lazyIssuer struct {
+	cfg acmeclient.Config
+	mu  sync.Mutex
+	c   *acmeclient.Client
+}
+
+func (l *lazyIssuer) client(ctx context.Context) (*acmeclient.Client, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.c != nil {
+		return l.c, nil
+	}
+	if l.cfg.Server == "" {
+		return nil, fmt.Errorf("no CA configured; set certificates.acme.server")
+	}
+	c, err := acmeclient.New(ctx, l.cfg)
+	if err != nil {
+		return nil, err
+	}
+	l.c = c
+	return c, nil
+}
+
+func (l *lazyIssuer) Obtain(ctx context.Context, req acmeclient.ObtainRequest) (*storage.Bundle, error) {
+	c, err := l.client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c.Obtain(ctx, req)
+}
+
+func (l *lazyIssuer) Renew(ctx context.Context, old *storage.Bundle, opts acmeclient.RenewOptions) (*storage.Bundle, error) {
+	c, err := l.client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c.Renew(ctx, old, opts)
+}
+
+func (l *lazyIssuer) RenewalInfo(ctx context.Context, leaf *x509.Certificate) (*storage.RenewalInfo, error) {
+	c, err := l.client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c.RenewalInfo(ctx, leaf)
+}

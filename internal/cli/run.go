@@ -1,0 +1,131 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/zoku/zoku/internal/config"
+	"github.com/zoku/zoku/internal/router"
+)
+
+func runRun(ctx context.Context, env Env, args []string) error {
+	fs := newFlagSet("run", "", "Run the edge router: entry points, routes and services from --config, with\ncertificates obtained and renewed for every routed host. The file is watched:\na valid change is applied without dropping connections, an invalid one is\nrefused with its line and the running config stays. SIGHUP reloads too.\n\nExample (no domain or internet needed):\n  zoku run --config examples/quickstart.yaml", env)
+	var (
+		path  string
+		check bool
+	)
+	fs.StringVar(&path, "config", "zoku.yaml", "configuration file (YAML, or TOML with the same keys)")
+	fs.BoolVar(&check, "check", false, "validate the configuration and exit")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(path, env.Getenv)
+	if err != nil {
+		return err
+	}
+	if check {
+		fmt.Fprintf(env.Stdout, "%s: valid (%d entry points, %d routes, %d services)\n", path, len(cfg.EntryPoints), len(cfg.Routes), len(cfg.Services))
+		return nil
+	}
+	logger, err := newLogger(env.Stderr, cfg.Log.Format, cfg.Log.Level == "debug")
+	if err != nil {
+		return err
+	}
+	eng, err := startEngine(ctx, env, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer eng.close()
+
+	var alog io.Writer
+	switch cfg.AccessLog.Path {
+	case "":
+	case "stdout":
+		alog = env.Stdout
+	case "stderr":
+		alog = env.Stderr
+	default:
+		f, err := os.OpenFile(cfg.AccessLog.Path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o640)
+		if err != nil {
+			return fmt.Errorf("access log: %w; fix accessLog.path", err)
+		}
+		defer f.Close()
+		alog = f
+	}
+	rt := router.New(router.Deps{
+		Logger: logger, Challenges: eng.http01.Handler, ALPN: eng.tlsalpn.GetCertificate,
+		IsALPNChallenge: isALPN, Certs: eng.cache, AccessLog: alog,
+	})
+	apply := func(c *config.Config) error {
+		if err := rt.Apply(ctx, c); err != nil {
+			return err
+		}
+		eng.manage(c)
+		return nil
+	}
+	if err := apply(cfg); err != nil {
+		return err
+	}
+	printQuickstart(env, cfg, eng)
+
+	w, err := config.Watch(ctx, path, env.Getenv, logger, apply)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-hup:
+			logger.Info("SIGHUP: reloading configuration", "file", path)
+			w.Reload()
+		case <-ctx.Done():
+			logger.Info("shutting down: draining connections")
+			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			err := rt.Shutdown(sctx)
+			cancel()
+			return err
+		}
+	}
+}
+
+// printQuickstart tells the user how to reach what is routed.
+func printQuickstart(env Env, cfg *config.Config, eng *engine) {
+	var tlsPort int
+	names := make([]string, 0, len(cfg.EntryPoints))
+	for n := range cfg.EntryPoints {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if ep := cfg.EntryPoints[n]; ep.TLS != nil {
+			tlsPort = ep.Port()
+			break
+		}
+	}
+	hosts := cfg.RoutedHosts()
+	if tlsPort == 0 || len(hosts) == 0 || strings.HasPrefix(hosts[0], "*.") {
+		return
+	}
+	url := "https://" + hosts[0]
+	if tlsPort != 443 {
+		url += ":" + strconv.Itoa(tlsPort)
+	}
+	if eng.ca != nil {
+		fmt.Fprintf(env.Stdout, "zoku is serving %s (certificate from the embedded CA; first one takes about a second)\ncheck it: curl --cacert %s %s/\n",
+			url, filepath.Join(eng.store.Root(), "embedded-ca", "root.pem"), url)
+		return
+	}
+	fmt.Fprintf(env.Stdout, "zoku is serving %s\n", url)
+}

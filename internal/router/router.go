@@ -1,0 +1,251 @@
+// Package router is zoku's edge router: entry points (plain and TLS
+// listeners), the HTTP to HTTPS redirect that spares ACME challenges, host
+// and path routing to services, SNI certificate selection, access logs, hot
+// reload without dropping connections, and graceful shutdown.
+//
+// The router knows nothing of ACME: it serves the HTTP-01 handler and the
+// TLS-ALPN-01 certificates its Deps give it, and takes certificates from a
+// certmgr.Cache.
+package router
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/zoku/zoku/internal/config"
+)
+
+// Service is what a route sends requests to; *proxy.Service is one.
+type Service interface {
+	http.Handler
+	Close() error
+}
+
+// ServiceFactory builds a service from its config; the router calls it on
+// every reload for every service.
+type ServiceFactory func(name string, cfg *config.Service) (Service, error)
+
+// Certificates gives the TLS certificate for a handshake.
+type Certificates interface {
+	GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error)
+}
+
+// Deps are the router's collaborators. Certs is required on TLS entry
+// points; the rest may be nil.
+type Deps struct {
+	// Logger for the router's own lines; nil discards.
+	Logger *slog.Logger
+	// Challenges wraps plain entry points' handlers to answer HTTP-01
+	// (an http01.Solver's Handler).
+	Challenges func(next http.Handler) http.Handler
+	// ALPN answers TLS-ALPN-01 handshakes (a tlsalpn01.Solver's
+	// GetCertificate); it must return an error for other handshakes.
+	ALPN func(*tls.ClientHelloInfo) (*tls.Certificate, error)
+	// IsALPNChallenge tells a TLS-ALPN-01 handshake from a normal one.
+	IsALPNChallenge func(*tls.ClientHelloInfo) bool
+	// Certs serves certificates by SNI.
+	Certs Certificates
+	// Services builds services; nil builds proxy services that share one
+	// health registry, so server health survives reloads.
+	Services ServiceFactory
+	// AccessLog receives one JSON line per request; nil disables it.
+	AccessLog io.Writer
+}
+
+// Router serves the entry points of the current config. Apply swaps in a
+// new config; Shutdown drains and stops.
+type Router struct {
+	deps Deps
+	log  *slog.Logger
+	tab  atomic.Pointer[table]
+	alog *slog.Logger
+
+	mu  sync.Mutex
+	eps map[string]*entryPoint // guarded by mu
+}
+
+// New returns a router with no entry points; call Apply.
+func New(deps Deps) *Router {
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	if deps.Services == nil {
+		deps.Services = proxyServices(deps.Logger)
+	}
+	r := &Router{deps: deps, log: deps.Logger.With("component", "router"), eps: map[string]*entryPoint{}}
+	if deps.AccessLog != nil {
+		r.alog = slog.New(slog.NewJSONHandler(deps.AccessLog, nil))
+	}
+	return r
+}
+
+// Apply makes cfg the running config: it builds every service first (a
+// failure leaves the old config running), swaps routes and services in
+// one atomic step, opens listeners for new entry points, drains and closes
+// removed ones, and closes the old services once swapped out. Requests in
+// flight finish on the services they started on.
+func (r *Router) Apply(ctx context.Context, cfg *config.Config) error {
+	services := make(map[string]Service, len(cfg.Services))
+	closeAll := func(m map[string]Service) {
+		for _, s := range m {
+			_ = s.Close()
+		}
+	}
+	for name, sc := range cfg.Services {
+		s, err := r.deps.Services(name, sc)
+		if err != nil {
+			closeAll(services)
+			return fmt.Errorf("router: service %q: %w", name, err)
+		}
+		services[name] = s
+	}
+	next := &table{cfg: cfg, routes: compileRoutes(cfg), services: services}
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	// Bind new listeners before swapping, so a busy port refuses the
+	// whole config.
+	var opened []*entryPoint
+	for name, epc := range cfg.EntryPoints {
+		if old, ok := r.eps[name]; ok && old.addr == epc.Address {
+			continue
+		}
+		ep, err := r.listen(name, epc)
+		if err != nil {
+			for _, o := range opened {
+				_ = o.ln.Close() // never started
+			}
+			closeAll(services)
+			return err
+		}
+		opened = append(opened, ep)
+	}
+	prev := r.tab.Swap(next)
+	for _, ep := range opened {
+		if old, ok := r.eps[ep.name]; ok {
+			go old.close(context.WithoutCancel(ctx))
+		}
+		r.eps[ep.name] = ep
+		ep.start()
+		r.log.Info("entry point listening", "entry_point", ep.name, "address", ep.ln.Addr().String(), "tls", ep.tls)
+	}
+	for name, ep := range r.eps {
+		if _, ok := cfg.EntryPoints[name]; !ok {
+			delete(r.eps, name)
+			go ep.close(context.WithoutCancel(ctx))
+		}
+	}
+	if prev != nil {
+		// Old services may still be serving requests that started before
+		// the swap; closing stops their health checks and idle
+		// connections, not those requests.
+		closeAll(prev.services)
+	}
+	return nil
+}
+
+// Addr returns the bound address of an entry point (useful with port 0).
+func (r *Router) Addr(entryPoint string) net.Addr {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if ep, ok := r.eps[entryPoint]; ok {
+		return ep.ln.Addr()
+	}
+	return nil
+}
+
+// Shutdown stops accepting, waits for requests in flight until ctx ends
+// (each entry point's shutdown timeout bounds it too), and closes services.
+func (r *Router) Shutdown(ctx context.Context) error {
+	r.mu.Lock()
+	eps := r.eps
+	r.eps = map[string]*entryPoint{}
+	r.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, ep := range eps {
+		wg.Add(1)
+		go func() { defer wg.Done(); ep.close(ctx) }()
+	}
+	wg.Wait()
+	if t := r.tab.Swap(nil); t != nil {
+		for _, s := range t.services {
+			_ = s.Close()
+		}
+	}
+	return nil
+}
+
+// entryPoint is one listener and its http.Server.
+type entryPoint struct {
+	name  string
+	addr  string
+	tls   bool
+	ln    net.Listener
+	srv   *http.Server
+	done  chan struct{}
+	log   *slog.Logger
+	drain time.Duration
+}
+
+func (r *Router) listen(name string, epc *config.EntryPoint) (*entryPoint, error) {
+	ln, err := net.Listen("tcp", epc.Address)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("router: entry point %q: address %s is already in use; stop what holds it or change entryPoints.%s.address", name, epc.Address, name)
+		}
+		return nil, fmt.Errorf("router: entry point %q: %w", name, err)
+	}
+	ep := &entryPoint{name: name, addr: epc.Address, tls: epc.TLS != nil, ln: ln, done: make(chan struct{}), log: r.log, drain: epc.Timeouts.Shutdown.D()}
+	ep.srv = &http.Server{
+		Handler:           r.handler(name),
+		ReadHeaderTimeout: epc.Timeouts.ReadHeader.D(),
+		ReadTimeout:       epc.Timeouts.Read.D(),
+		WriteTimeout:      epc.Timeouts.Write.D(),
+		IdleTimeout:       epc.Timeouts.Idle.D(),
+		MaxHeaderBytes:    epc.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(r.log.Handler(), slog.LevelDebug),
+	}
+	if ep.tls {
+		ep.srv.TLSConfig = r.tlsConfig(name)
+	}
+	return ep, nil
+}
+
+func (ep *entryPoint) start() {
+	go func() {
+		defer close(ep.done)
+		var err error
+		if ep.tls {
+			err = ep.srv.ServeTLS(ep.ln, "", "")
+		} else {
+			err = ep.srv.Serve(ep.ln)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			ep.log.Error("entry point stopped", "entry_point", ep.name, "error", err)
+		}
+	}()
+}
+
+// close drains the entry point: no new connections, in-flight requests
+// finish (bounded by the shutdown timeout), then it is closed.
+func (ep *entryPoint) close(ctx context.Context) {
+	if ep.drain > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, ep.drain)
+		defer cancel()
+	}
+	if err := ep.srv.Shutdown(ctx); err != nil {
+		_ = ep.srv.Close()
+	}
+	<-ep.done
+}
