@@ -41,7 +41,7 @@ func isALPN(hello *tls.ClientHelloInfo) bool { return tlsalpn01.IsChallengeHello
 // startEngine opens storage, starts the embedded CA if configured, and
 // starts the manager. The ACME account is set up on first use, so a CA
 // that is down at start does not stop the router from serving what it has.
-func startEngine(ctx context.Context, env Env, cfg *config.Config, logger *slog.Logger) (*engine, error) {
+func startEngine(ctx context.Context, env Env, cfg *config.Config, logger *slog.Logger, onEvent func(certmgr.Event)) (*engine, error) {
 	a := cfg.Certificates.ACME
 	e := &engine{log: logger, http01: http01.NewSolver(), tlsalpn: tlsalpn01.NewSolver(), cache: certmgr.NewCache()}
 	e.http01.Logger, e.tlsalpn.Logger = logger, logger
@@ -104,7 +104,7 @@ func startEngine(ctx context.Context, env Env, cfg *config.Config, logger *slog.
 	}
 	e.mgr = certmgr.New(certmgr.Options{
 		Issuer: &lazyIssuer{cfg: acfg}, Store: e.store, Cache: e.cache, Logger: logger,
-		KeyType: kt, Profile: a.Profile,
+		KeyType: kt, Profile: a.Profile, OnEvent: onEvent,
 	})
 	mctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	e.cancel, e.done = cancel, make(chan struct{})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/zoku/zoku/internal/certmgr"
 	"github.com/zoku/zoku/internal/config"
 	"github.com/zoku/zoku/internal/router"
 )
@@ -40,12 +42,47 @@ func runRun(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	eng, err := startEngine(ctx, env, cfg, logger)
+	srv, err := startServer(ctx, env, path, cfg, logger, nil)
 	if err != nil {
 		return err
 	}
-	defer eng.close()
+	defer srv.close()
+	printQuickstart(env, cfg, srv.eng)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-hup:
+			logger.Info("SIGHUP: reloading configuration", "file", path)
+			srv.watcher.Reload()
+		case <-ctx.Done():
+			logger.Info("shutting down: draining connections")
+			return nil
+		}
+	}
+}
 
+// server is a running `zoku run`: engine, router and config watcher.
+type server struct {
+	eng     *engine
+	rt      *router.Router
+	watcher *config.Watcher
+	alog    io.Closer
+}
+
+// startServer starts everything `zoku run` runs. onEvent, when set, sees
+// every certificate event (tests wait on it).
+func startServer(ctx context.Context, env Env, path string, cfg *config.Config, logger *slog.Logger, onEvent func(certmgr.Event)) (s *server, err error) {
+	s = &server{}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
+	if s.eng, err = startEngine(ctx, env, cfg, logger, onEvent); err != nil {
+		return nil, err
+	}
 	var alog io.Writer
 	switch cfg.AccessLog.Path {
 	case "":
@@ -56,47 +93,46 @@ func runRun(ctx context.Context, env Env, args []string) error {
 	default:
 		f, err := os.OpenFile(cfg.AccessLog.Path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o640)
 		if err != nil {
-			return fmt.Errorf("access log: %w; fix accessLog.path", err)
+			return nil, fmt.Errorf("access log: %w; fix accessLog.path", err)
 		}
-		defer f.Close()
-		alog = f
+		s.alog, alog = f, f
 	}
-	rt := router.New(router.Deps{
-		Logger: logger, Challenges: eng.http01.Handler, ALPN: eng.tlsalpn.GetCertificate,
-		IsALPNChallenge: isALPN, Certs: eng.cache, AccessLog: alog,
+	s.rt = router.New(router.Deps{
+		Logger: logger, Challenges: s.eng.http01.Handler, ALPN: s.eng.tlsalpn.GetCertificate,
+		IsALPNChallenge: isALPN, Certs: s.eng.cache, AccessLog: alog,
 	})
 	apply := func(c *config.Config) error {
-		if err := rt.Apply(ctx, c); err != nil {
+		if err := s.rt.Apply(ctx, c); err != nil {
 			return err
 		}
-		eng.manage(c)
+		s.eng.manage(c)
 		return nil
 	}
 	if err := apply(cfg); err != nil {
-		return err
+		return nil, err
 	}
-	printQuickstart(env, cfg, eng)
+	if s.watcher, err = config.Watch(ctx, path, env.Getenv, logger, apply); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
 
-	w, err := config.Watch(ctx, path, env.Getenv, logger, apply)
-	if err != nil {
-		return err
+// close stops watching, drains the entry points (30 s at most) and stops
+// the engine.
+func (s *server) close() {
+	if s.watcher != nil {
+		_ = s.watcher.Close()
 	}
-	defer w.Close()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	for {
-		select {
-		case <-hup:
-			logger.Info("SIGHUP: reloading configuration", "file", path)
-			w.Reload()
-		case <-ctx.Done():
-			logger.Info("shutting down: draining connections")
-			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			err := rt.Shutdown(sctx)
-			cancel()
-			return err
-		}
+	if s.rt != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		_ = s.rt.Shutdown(ctx)
+		cancel()
+	}
+	if s.eng != nil {
+		s.eng.close()
+	}
+	if s.alog != nil {
+		_ = s.alog.Close()
 	}
 }
 

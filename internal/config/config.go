@@ -24,6 +24,11 @@ type Config struct {
 
 	// Source is the file this was loaded from (not a key).
 	Source string `yaml:"-" toml:"-" json:"-"`
+
+	// positions maps key paths ("entryPoints.web.address") to where they
+	// are in Source, so Validate can name the line; nil for a Config built
+	// in code.
+	positions map[string]position
 }
 
 // Duration is a time.Duration written as "10s", "1m30s", "2m" (or a number
@@ -78,9 +83,9 @@ type TLS struct {
 
 // HSTS is the Strict-Transport-Security header.
 type HSTS struct {
-	MaxAge            Duration `yaml:"maxAge" toml:"maxAge" json:"maxAge"`
-	IncludeSubdomains bool     `yaml:"includeSubdomains" toml:"includeSubdomains" json:"includeSubdomains"`
-	Preload           bool     `yaml:"preload" toml:"preload" json:"preload"`
+	MaxAge            Duration `yaml:"maxAge" toml:"maxAge" json:"maxAge"`                                  // default 365 days
+	IncludeSubdomains bool     `yaml:"includeSubdomains" toml:"includeSubdomains" json:"includeSubdomains"` // adds includeSubDomains
+	Preload           bool     `yaml:"preload" toml:"preload" json:"preload"`                               // adds preload
 }
 
 // Timeouts of an entry point's client connections.
@@ -176,7 +181,8 @@ type DNSChallenge struct {
 
 // Embedded tunes the in-process CA.
 type Embedded struct {
-	// Validity of issued certificates; default 90 days. A short one (2m)
+	// Validity of issued certificates; default 90 days (filled in only
+	// with server: embedded). A short one (2m)
 	// shows renewal in action.
 	Validity Duration `yaml:"validity" toml:"validity" json:"validity"`
 }
