@@ -174,3 +174,10 @@ func sameTree(t *testing.T, before, after map[string]string) {
 func port(t *testing.T) string {
 	return "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
 }
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -133,10 +133,3 @@ func sec1(t *testing.T, k *ecdsa.PrivateKey) []byte {
 	must(t, err)
 	return pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der})
 }
-
-func must(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-}
