@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"math/rand/v2"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"sort"
@@ -135,6 +136,7 @@ func New(opts Options) *Manager {
 func (m *Manager) Manage(sets []Set) {
 	m.mu.Lock()
 	want := make(map[string]bool, len(sets))
+	var fresh []*state
 	for _, s := range sets {
 		want[s.Name] = true
 		if st, ok := m.states[s.Name]; ok {
@@ -144,18 +146,9 @@ func (m *Manager) Manage(sets []Set) {
 			}
 			continue
 		}
-		st := &state{set: s, jitter: rand.Float64()}
+		st := &state{set: s, jitter: rand.Float64(), inFlight: true}
 		m.states[s.Name] = st
-		if b, err := m.opts.Store.LoadCertificate(s.Name); err == nil && covers(b, s.Domains) {
-			if err := m.serve(b); err == nil {
-				st.bundle = b
-				m.emit(Event{Kind: EventLoaded, Name: s.Name, Bundle: b})
-			} else {
-				m.log.Warn("stored certificate unusable; ordering a new one", "cert_name", s.Name, "error", err)
-			}
-		} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			m.log.Warn("stored certificate unreadable; ordering a new one", "cert_name", s.Name, "error", err)
-		}
+		fresh = append(fresh, st)
 	}
 	for name := range m.states {
 		if !want[name] {
@@ -164,7 +157,51 @@ func (m *Manager) Manage(sets []Set) {
 		}
 	}
 	m.mu.Unlock()
+
+	// Load what storage has, in parallel: a restart with thousands of
+	// certificates serves them all before the first look at the CA. The
+	// new states are marked in flight meanwhile so check leaves them be.
+	jobs := make(chan *state)
+	var wg sync.WaitGroup
+	for w := 0; w < min(runtime.GOMAXPROCS(0), len(fresh)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for st := range jobs {
+				m.load(st)
+			}
+		}()
+	}
+	for _, st := range fresh {
+		jobs <- st
+	}
+	close(jobs)
+	wg.Wait()
 	m.Kick()
+}
+
+// load serves st's stored certificate when it covers the set's names.
+func (m *Manager) load(st *state) {
+	b, err := m.opts.Store.LoadCertificate(st.set.Name)
+	switch {
+	case err == nil && covers(b, st.set.Domains):
+		if err := m.serve(b); err != nil {
+			m.log.Warn("stored certificate unusable; ordering a new one", "cert_name", st.set.Name, "error", err)
+			b = nil
+		}
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		m.log.Warn("stored certificate unreadable; ordering a new one", "cert_name", st.set.Name, "error", err)
+		b = nil
+	default:
+		b = nil
+	}
+	m.mu.Lock()
+	st.inFlight = false
+	st.bundle = b
+	m.mu.Unlock()
+	if b != nil {
+		m.emit(Event{Kind: EventLoaded, Name: st.set.Name, Bundle: b})
+	}
 }
 
 // Kick makes the manager look at its certificates now.

@@ -1,0 +1,106 @@
+package cli
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zoku/zoku/internal/config"
+	"github.com/zoku/zoku/internal/testenv"
+)
+
+// BenchmarkStartWith10kCertificates measures `zoku run` from start to
+// serving when storage already holds 10,000 certificates for 10,000
+// routed hosts: config load, router start, every certificate loaded into
+// the SNI cache, and one TLS handshake for the last host. Goal: < 1 s.
+func BenchmarkStartWith10kCertificates(b *testing.B) {
+	const n = 10_000
+	dir := b.TempDir()
+	store := filepath.Join(dir, "store")
+	writeStore(b, store, n)
+	port := testenv.FreePort(b)
+	var cfg strings.Builder
+	fmt.Fprintf(&cfg, "entryPoints:\n  tls:\n    address: 127.0.0.1:%d\n    tls: {}\ncertificates:\n  onHostRule: true\n  acme:\n    server: https://127.0.0.1:1/dir\n    acceptTOS: true\n    storage: %s\n    challenges:\n      tlsAlpn:\n        entryPoint: tls\nroutes:\n", port, store)
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&cfg, "  r%d:\n    host: h%d.example.test\n    service: s\n", i, i)
+	}
+	cfg.WriteString("services:\n  s:\n    static:\n      body: ok\n")
+	path := filepath.Join(dir, "zoku.yaml")
+	if err := os.WriteFile(path, []byte(cfg.String()), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	last := fmt.Sprintf("h%d.example.test", n-1)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		c, err := config.Load(path, os.Getenv)
+		if err != nil {
+			b.Fatal(err)
+		}
+		srv, err := startServer(context.Background(), Env{Stdout: io.Discard, Stderr: io.Discard, Getenv: os.Getenv}, path, c, slog.New(slog.DiscardHandler), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		conn, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port), &tls.Config{ServerName: last, InsecureSkipVerify: true})
+		if err != nil {
+			b.Fatalf("handshake for %s: %v", last, err)
+		}
+		conn.Close()
+		b.ReportMetric(float64(time.Since(start).Milliseconds()), "ms-to-serving")
+		b.StopTimer()
+		srv.close()
+		b.StartTimer()
+	}
+}
+
+// writeStore writes n certificates in lego's layout, as a long-running
+// zoku would have left them (written directly, without fsync, to keep the
+// set-up short).
+func writeStore(b *testing.B, root string, n int) {
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "bench CA"}, IsCA: true, BasicConstraintsValid: true,
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(90 * 24 * time.Hour), KeyUsage: x509.KeyUsageCertSign}
+	caDER, _ := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	caCert, _ := x509.ParseCertificate(caDER)
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
+	certs := filepath.Join(root, "certificates")
+	if err := os.MkdirAll(certs, 0o700); err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		name := fmt.Sprintf("h%d.example.test", i)
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(int64(i + 2)), DNSNames: []string{name},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(89 * 24 * time.Hour)}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
+		if err != nil {
+			b.Fatal(err)
+		}
+		kder, _ := x509.MarshalPKCS8PrivateKey(key)
+		leaf := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+		meta, _ := json.Marshal(map[string]any{"id": name, "domains": []string{name}, "keyType": "EC256"})
+		for ext, data := range map[string][]byte{
+			".crt": append(leaf, caPEM...), ".issuer.crt": caPEM, ".json": meta,
+			".key": pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}),
+		} {
+			if err := os.WriteFile(filepath.Join(certs, name+ext), data, 0o600); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
