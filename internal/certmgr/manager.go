@@ -83,7 +83,8 @@ type Options struct {
 type state struct {
 	set      Set
 	bundle   *storage.Bundle
-	jitter   float64 // fixed point inside the ARI window, in [0,1)
+	leaf     *x509.Certificate // parsed bundle leaf
+	jitter   float64           // fixed point inside the ARI window, in [0,1)
 	inFlight bool
 	failures int
 	retryAt  time.Time
@@ -183,25 +184,39 @@ func (m *Manager) Manage(sets []Set) {
 // load serves st's stored certificate when it covers the set's names.
 func (m *Manager) load(st *state) {
 	b, err := m.opts.Store.LoadCertificate(st.set.Name)
+	var leaf *x509.Certificate
 	switch {
-	case err == nil && covers(b, st.set.Domains):
-		if err := m.serve(b); err != nil {
+	case err == nil:
+		if leaf, err = m.serveIfCovers(b, st.set.Domains); err != nil {
 			m.log.Warn("stored certificate unusable; ordering a new one", "cert_name", st.set.Name, "error", err)
-			b = nil
 		}
-	case err != nil && !errors.Is(err, fs.ErrNotExist):
+	case !errors.Is(err, fs.ErrNotExist):
 		m.log.Warn("stored certificate unreadable; ordering a new one", "cert_name", st.set.Name, "error", err)
-		b = nil
-	default:
+	}
+	if leaf == nil {
 		b = nil
 	}
 	m.mu.Lock()
 	st.inFlight = false
-	st.bundle = b
+	st.bundle, st.leaf = b, leaf
 	m.mu.Unlock()
 	if b != nil {
 		m.emit(Event{Kind: EventLoaded, Name: st.set.Name, Bundle: b})
 	}
+}
+
+// serveIfCovers parses b once and serves it when it names every domain;
+// it returns the leaf, or nil when b does not cover them.
+func (m *Manager) serveIfCovers(b *storage.Bundle, domains []string) (*x509.Certificate, error) {
+	crt, err := tls.X509KeyPair(b.Certificate, b.PrivateKey)
+	if err != nil {
+		return nil, err
+	}
+	if !leafCovers(crt.Leaf, domains) {
+		return nil, nil
+	}
+	m.opts.Cache.Put(append(append([]string(nil), crt.Leaf.DNSNames...), ipNames(crt.Leaf)...), &crt)
+	return crt.Leaf, nil
 }
 
 // Kick makes the manager look at its certificates now.
@@ -251,13 +266,10 @@ func (m *Manager) check(ctx context.Context) time.Duration {
 			continue
 		}
 		due, at := true, now
-		if st.bundle != nil {
-			leaf, err := st.bundle.Leaf()
-			if err == nil {
-				j := st.jitter
-				d := Due(leaf, st.bundle.Meta.RenewalInfo, now, Policy{Rand: func(n int64) int64 { return int64(j * float64(n)) }})
-				due, at = d.Due, d.At
-			}
+		if st.bundle != nil && st.leaf != nil {
+			j := st.jitter
+			d := Due(st.leaf, st.bundle.Meta.RenewalInfo, now, Policy{Rand: func(n int64) int64 { return int64(j * float64(n)) }})
+			due, at = d.Due, d.At
 		}
 		if !due {
 			sleep = min(sleep, at.Sub(now))
@@ -331,7 +343,7 @@ func (m *Manager) finish(st *state, b *storage.Bundle, err error) {
 		return
 	}
 	st.failures, st.retryAt = 0, time.Time{}
-	st.bundle = b
+	st.bundle, st.leaf = b, leafOf(b)
 	st.jitter = rand.Float64()
 }
 
@@ -384,12 +396,26 @@ func (m *Manager) Statuses() []Status {
 	return out
 }
 
-// covers reports whether the stored certificate names every domain.
-func covers(b *storage.Bundle, domains []string) bool {
+// leafOf parses b's leaf; nil for a nil or broken bundle.
+func leafOf(b *storage.Bundle) *x509.Certificate {
+	if b == nil {
+		return nil
+	}
 	leaf, err := b.Leaf()
 	if err != nil {
-		return false
+		return nil
 	}
+	return leaf
+}
+
+// covers reports whether the stored certificate names every domain.
+func covers(b *storage.Bundle, domains []string) bool {
+	leaf := leafOf(b)
+	return leaf != nil && leafCovers(leaf, domains)
+}
+
+// leafCovers reports whether leaf names every domain.
+func leafCovers(leaf *x509.Certificate, domains []string) bool {
 	have := map[string]bool{}
 	for _, n := range append(leaf.DNSNames, ipNames(leaf)...) {
 		have[strings.ToLower(n)] = true

@@ -117,15 +117,13 @@ func startEngine(ctx context.Context, env Env, cfg *config.Config, logger *slog.
 func (e *engine) manage(cfg *config.Config) {
 	c := cfg.Certificates
 	var sets []certmgr.Set
+	have := map[string]bool{} // every name (and wildcard) a set covers
 	covered := func(host string) bool {
-		for _, s := range sets {
-			for _, d := range s.Domains {
-				if d == host || (strings.HasPrefix(d, "*.") && strings.Count(host, ".") == strings.Count(d, ".") && strings.HasSuffix(host, d[1:])) {
-					return true
-				}
-			}
+		if have[host] {
+			return true
 		}
-		return false
+		i := strings.IndexByte(host, '.')
+		return i > 0 && have["*"+host[i:]]
 	}
 	for _, ds := range c.Domains {
 		names, err := acmeclient.NormalizeDomains(append([]string{ds.Main}, ds.SANs...), e.hasDNS)
@@ -134,6 +132,11 @@ func (e *engine) manage(cfg *config.Config) {
 			continue
 		}
 		sets = append(sets, certmgr.Set{Name: names[0], Domains: names})
+	}
+	for _, s := range sets {
+		for _, d := range s.Domains {
+			have[d] = true
+		}
 	}
 	for _, f := range c.Files {
 		crt, err := tls.LoadX509KeyPair(f.CertFile, f.KeyFile)

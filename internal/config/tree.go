@@ -54,6 +54,12 @@ type node struct {
 	// TOML bookkeeping: a table defined by a [header] or inline, which
 	// later headers may not reopen.
 	closed bool
+
+	// index maps keys to entries for large maps (a config with thousands
+	// of routes); entries are only ever appended, so it catches up
+	// incrementally from indexed.
+	index   map[string]*node
+	indexed int
 }
 
 // entry is one key of a map node; pos is the key's own position.
@@ -64,12 +70,24 @@ type entry struct {
 }
 
 func (n *node) get(key string) *node {
-	for _, e := range n.entries {
-		if e.key == key {
-			return e.val
+	if len(n.entries) < 32 {
+		for _, e := range n.entries {
+			if e.key == key {
+				return e.val
+			}
+		}
+		return nil
+	}
+	if n.index == nil {
+		n.index = make(map[string]*node, len(n.entries))
+	}
+	for ; n.indexed < len(n.entries); n.indexed++ {
+		e := n.entries[n.indexed]
+		if _, dup := n.index[e.key]; !dup {
+			n.index[e.key] = e.val
 		}
 	}
-	return nil
+	return n.index[key]
 }
 
 // syntaxError is a parse failure at a position, before any decoding.
