@@ -17,6 +17,9 @@ var anyPeer = []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParse
 // proxyServices builds proxy.Services sharing one health registry, owned
 // by the router that calls it.
 func proxyServices(logger *slog.Logger) ServiceFactory {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	reg := health.NewRegistry()
 	return func(name string, cfg *config.Service) (Service, error) {
 		return proxy.NewService(name, cfg, reg, proxy.Options{TrustedProxies: anyPeer, Logger: logger})
