@@ -28,7 +28,12 @@ type Issuer interface {
 	Obtain(ctx context.Context, req acmeclient.ObtainRequest) (*storage.Bundle, error)
 	Renew(ctx context.Context, old *storage.Bundle, opts acmeclient.RenewOptions) (*storage.Bundle, error)
 	RenewalInfo(ctx context.Context, leaf *x509.Certificate) (*storage.RenewalInfo, error)
+	Revoke(ctx context.Context, b *storage.Bundle, reason *uint) error
 }
+
+// ErrNotManaged is returned for a certificate name the manager does not
+// manage.
+var ErrNotManaged = errors.New("certmgr: no managed certificate by that name")
 
 // Set is one managed certificate: its storage name and its identifiers.
 type Set struct {
@@ -45,6 +50,7 @@ const (
 	EventRenewed  EventKind = "renewed"
 	EventFailed   EventKind = "failed"
 	EventLoaded   EventKind = "loaded"
+	EventRevoked  EventKind = "revoked"
 )
 
 // Event is emitted after each obtain, renewal, failure or load from storage.
@@ -86,6 +92,8 @@ type state struct {
 	leaf     *x509.Certificate // parsed bundle leaf
 	jitter   float64           // fixed point inside the ARI window, in [0,1)
 	inFlight bool
+	force    bool // renew at the next look, whatever the dates
+	reason   string
 	failures int
 	retryAt  time.Time
 	lastErr  error
@@ -266,7 +274,7 @@ func (m *Manager) check(ctx context.Context) time.Duration {
 			continue
 		}
 		due, at := true, now
-		if st.bundle != nil && st.leaf != nil {
+		if st.bundle != nil && st.leaf != nil && !st.force {
 			j := st.jitter
 			d := Due(st.leaf, st.bundle.Meta.RenewalInfo, now, Policy{Rand: func(n int64) int64 { return int64(j * float64(n)) }})
 			due, at = d.Due, d.At
@@ -342,7 +350,7 @@ func (m *Manager) finish(st *state, b *storage.Bundle, err error) {
 		st.retryAt = m.opts.Now().Add(back/2 + time.Duration(rand.Int64N(int64(back/2)+1)))
 		return
 	}
-	st.failures, st.retryAt = 0, time.Time{}
+	st.failures, st.retryAt, st.force = 0, time.Time{}, false
 	st.bundle, st.leaf = b, leafOf(b)
 	st.jitter = rand.Float64()
 }
@@ -365,35 +373,93 @@ func (m *Manager) emit(ev Event) {
 	}
 }
 
-// Status describes one managed certificate.
+// Status describes one managed certificate, for `zoku list`, the admin
+// API and metrics.
 type Status struct {
-	Name     string
-	Domains  []string
-	NotAfter time.Time
-	Failures int
-	RetryAt  time.Time
-	LastErr  string
+	Name        string    `json:"name"`
+	Domains     []string  `json:"domains"`
+	Issuer      string    `json:"issuer,omitempty"`
+	Serial      string    `json:"serial,omitempty"`
+	KeyType     string    `json:"keyType,omitempty"`
+	NotBefore   time.Time `json:"notBefore"`
+	NotAfter    time.Time `json:"notAfter"`
+	ARIStart    time.Time `json:"ariWindowStart"`
+	ARIEnd      time.Time `json:"ariWindowEnd"`
+	NextRenewal time.Time `json:"nextRenewal"`
+	NextReason  string    `json:"nextRenewalReason"`
+	Pending     bool      `json:"pending"` // an order is running now
+	Failures    int       `json:"failures"`
+	RetryAt     time.Time `json:"retryAt"`
+	LastErr     string    `json:"lastError,omitempty"`
 }
 
 // Statuses returns the managed certificates, sorted by name.
 func (m *Manager) Statuses() []Status {
+	now := m.opts.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := make([]Status, 0, len(m.states))
 	for _, st := range m.states {
-		s := Status{Name: st.set.Name, Domains: st.set.Domains, Failures: st.failures, RetryAt: st.retryAt}
+		s := Status{Name: st.set.Name, Domains: st.set.Domains, Failures: st.failures, RetryAt: st.retryAt, Pending: st.inFlight}
 		if st.lastErr != nil {
 			s.LastErr = st.lastErr.Error()
 		}
-		if st.bundle != nil {
-			if leaf, err := st.bundle.Leaf(); err == nil {
-				s.NotAfter = leaf.NotAfter
+		if leaf := st.leaf; leaf != nil {
+			s.Issuer, s.Serial = leaf.Issuer.CommonName, leaf.SerialNumber.Text(16)
+			s.NotBefore, s.NotAfter = leaf.NotBefore, leaf.NotAfter
+			s.KeyType = string(st.bundle.Meta.KeyType)
+			ri := st.bundle.Meta.RenewalInfo
+			if ri != nil {
+				s.ARIStart, s.ARIEnd = ri.WindowStart, ri.WindowEnd
 			}
+			j := st.jitter
+			d := Due(leaf, ri, now, Policy{Force: st.force, Rand: func(n int64) int64 { return int64(j * float64(n)) }})
+			s.NextRenewal, s.NextReason = d.At, d.Reason
 		}
 		out = append(out, s)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// RenewNow renews name at once, whatever its dates (the admin API's
+// POST .../renew). It returns ErrNotManaged for an unknown name.
+func (m *Manager) RenewNow(name string) error {
+	m.mu.Lock()
+	st, ok := m.states[name]
+	if ok {
+		st.force, st.retryAt = true, time.Time{}
+	}
+	m.mu.Unlock()
+	if !ok {
+		return ErrNotManaged
+	}
+	m.Kick()
+	return nil
+}
+
+// Revoke revokes the served certificate of name with an RFC 5280 reason
+// and orders its replacement at once; the revoked one is served until the
+// replacement is in.
+func (m *Manager) Revoke(ctx context.Context, name string, reason uint) error {
+	m.mu.Lock()
+	st, ok := m.states[name]
+	var b *storage.Bundle
+	if ok {
+		b = st.bundle
+	}
+	m.mu.Unlock()
+	if !ok {
+		return ErrNotManaged
+	}
+	if b == nil {
+		return errors.New("certmgr: " + name + " has no certificate yet")
+	}
+	if err := m.opts.Issuer.Revoke(ctx, b, &reason); err != nil {
+		return err
+	}
+	m.emit(Event{Kind: EventRevoked, Name: name, Bundle: b})
+	return m.RenewNow(name)
 }
 
 // leafOf parses b's leaf; nil for a nil or broken bundle.

@@ -226,3 +226,11 @@ func (l *lazyIssuer) RenewalInfo(ctx context.Context, leaf *x509.Certificate) (*
 	}
 	return c.RenewalInfo(ctx, leaf)
 }
+
+func (l *lazyIssuer) Revoke(ctx context.Context, b *storage.Bundle, reason *uint) error {
+	c, err := l.client(ctx)
+	if err != nil {
+		return err
+	}
+	return c.Revoke(ctx, b, reason)
+}

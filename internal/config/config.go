@@ -21,6 +21,12 @@ type Config struct {
 	AccessLog AccessLog `yaml:"accessLog" toml:"accessLog" json:"accessLog"`
 	// Log configures zoku's own structured log.
 	Log Log `yaml:"log" toml:"log" json:"log"`
+	// Admin configures the admin API, /metrics and the dashboard
+	// (admin.go).
+	Admin Admin `yaml:"admin" toml:"admin" json:"admin"`
+	// Targets are load balancers zoku deploys certificates to, by name
+	// (targets.go).
+	Targets map[string]*Target `yaml:"targets" toml:"targets" json:"targets,omitempty"`
 
 	// Source is the file this was loaded from (not a key).
 	Source string `yaml:"-" toml:"-" json:"-"`

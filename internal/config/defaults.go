@@ -46,6 +46,8 @@ func setStr(s *string, def string) {
 // normalises names (route hosts and certificate domains to lower case
 // without a trailing dot). Load runs it before Validate.
 func (c *Config) applyDefaults() {
+	c.applyAdminDefaults()
+	c.applyTargetDefaults()
 	for _, ep := range c.EntryPoints {
 		if ep == nil {
 			continue

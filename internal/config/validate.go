@@ -40,6 +40,12 @@ func (c *Config) Validate() error {
 			return err
 		}
 	}
+	if err := c.validateAdmin(); err != nil {
+		return err
+	}
+	if err := c.validateTargets(); err != nil {
+		return err
+	}
 	if f := c.Log.Format; f != "" && f != "text" && f != "json" {
 		return c.errAt("log.format", "log.format %q is unknown; use text or json", f)
 	}

@@ -275,18 +275,18 @@ func (s *Service) CheckNow(ctx context.Context) {
 // ServerStatus is the health of one server, for the admin API.
 type ServerStatus struct {
 	// URL of the server.
-	URL string
+	URL string `json:"url"`
 	// Up: the server may take requests now.
-	Up bool
+	Up bool `json:"up"`
 	// Weight from the config (1 if unset).
-	Weight int
+	Weight int `json:"weight"`
 	// InFlight requests now, across every service using this URL.
-	InFlight int64
+	InFlight int64 `json:"inFlight"`
 	// LastError is the latest probe or request error; a passing probe
 	// clears it.
-	LastError string
+	LastError string `json:"lastError,omitempty"`
 	// LastCheck is the time of the latest probe; zero if none.
-	LastCheck time.Time
+	LastCheck time.Time `json:"lastCheck"`
 }
 
 // Servers returns the status of each server, in config order; nil for a
