@@ -88,6 +88,10 @@ func (r *Router) route(w http.ResponseWriter, req *http.Request, t *table, ep st
 		t.services[rt.service].ServeHTTP(rw, req.WithContext(ctx))
 		server = st.Server
 	}
+	if r.deps.OnRequest != nil {
+		r.deps.OnRequest(RequestRecord{EntryPoint: ep, Route: routeName, Service: svcName, Server: server,
+			Method: req.Method, Status: rw.status, Bytes: rw.bytes, Duration: time.Since(start)})
+	}
 	if r.alog != nil {
 		r.alog.LogAttrs(req.Context(), slog.LevelInfo, "request",
 			slog.String("entry_point", ep), slog.String("route", routeName), slog.String("service", svcName),

@@ -60,6 +60,17 @@ type Deps struct {
 	Services ServiceFactory
 	// AccessLog receives one JSON line per request; nil disables it.
 	AccessLog io.Writer
+	// OnRequest, when set, is called after every routed request (metrics).
+	OnRequest func(RequestRecord)
+}
+
+// RequestRecord describes one finished request.
+type RequestRecord struct {
+	EntryPoint, Route, Service, Server string
+	Method                             string
+	Status                             int
+	Bytes                              int64
+	Duration                           time.Duration
 }
 
 // Router serves the entry points of the current config. Apply swaps in a
