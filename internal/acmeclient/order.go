@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/go-acme/lego/v5/acme/api"
@@ -128,7 +129,18 @@ func (c *Client) Renew(ctx context.Context, old *storage.Bundle, opts RenewOptio
 		}
 	}
 	c.log.Info("renewing certificate", "cert_name", old.Meta.ID, "not_after", leaf.NotAfter.UTC().Format(time.RFC3339), "reuse_key", opts.ReuseKey, "replaces", req.ReplacesCertID != "")
-	return c.Obtain(ctx, req)
+	b, err := c.Obtain(ctx, req)
+	// lego already re-orders without "replaces" on 409 alreadyReplaced
+	// (RFC 9773 §5); some CAs refuse it with 403 instead. Either way a
+	// renewal must not fail over the hint (lego#2474, certmagic#361):
+	// retry once without it.
+	var p *Problem
+	if err != nil && req.ReplacesCertID != "" && errors.As(err, &p) && p.Status == http.StatusForbidden {
+		c.log.Warn("the CA refused the ARI replaces field; ordering again without it", "cert_name", old.Meta.ID, "error", err)
+		req.ReplacesCertID = ""
+		return c.Obtain(ctx, req)
+	}
+	return b, err
 }
 
 // Revoke revokes the certificate with an RFC 5280 reason code (nil means

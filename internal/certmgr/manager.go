@@ -5,14 +5,12 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"io"
 	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"runtime"
 	"runtime/debug"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -23,22 +21,33 @@ import (
 	"github.com/zoku/zoku/internal/storage"
 )
 
-// Issuer is the engine the manager drives; *acmeclient.Client is one.
+// Issuer is one CA the manager orders from; *acmeclient.Client (through
+// the CLI's lazy wrapper) is one.
 type Issuer interface {
 	Obtain(ctx context.Context, req acmeclient.ObtainRequest) (*storage.Bundle, error)
 	Renew(ctx context.Context, old *storage.Bundle, opts acmeclient.RenewOptions) (*storage.Bundle, error)
 	RenewalInfo(ctx context.Context, leaf *x509.Certificate) (*storage.RenewalInfo, error)
 	Revoke(ctx context.Context, b *storage.Bundle, reason *uint) error
+	// Server is the CA's directory URL, compared with a certificate's
+	// Meta.Server to tell which CA issued it.
+	Server() string
 }
 
 // ErrNotManaged is returned for a certificate name the manager does not
 // manage.
 var ErrNotManaged = errors.New("certmgr: no managed certificate by that name")
 
-// Set is one managed certificate: its storage name and its identifiers.
+// Set is one managed certificate: its storage name, its identifiers and
+// how it is ordered.
 type Set struct {
 	Name    string
 	Domains []string
+	// Profile overrides Options.Profile for this certificate.
+	Profile string
+	// KeyType overrides Options.KeyType for this certificate.
+	KeyType certcrypto.KeyType
+	// ReuseKey overrides Options.ReuseKey for this certificate.
+	ReuseKey bool
 }
 
 // EventKind names what happened to a certificate.
@@ -46,26 +55,41 @@ type EventKind string
 
 // Event kinds.
 const (
-	EventObtained EventKind = "obtained"
-	EventRenewed  EventKind = "renewed"
-	EventFailed   EventKind = "failed"
-	EventLoaded   EventKind = "loaded"
-	EventRevoked  EventKind = "revoked"
+	EventObtained     EventKind = "obtained"
+	EventRenewed      EventKind = "renewed"
+	EventFailed       EventKind = "failed"
+	EventLoaded       EventKind = "loaded"
+	EventRevoked      EventKind = "revoked"
+	EventRevokedByARI EventKind = "revoked-by-ari" // the CA moved the ARI window into the past
 )
 
-// Event is emitted after each obtain, renewal, failure or load from storage.
+// Event is emitted after each obtain, renewal, failure, load from storage
+// or revocation.
 type Event struct {
 	Kind   EventKind
 	Name   string
 	Bundle *storage.Bundle // nil on failure
 	Err    error
+	// Issuer is the directory URL of the CA involved.
+	Issuer string
+	// RetryAt is when a failed order is tried again.
+	RetryAt time.Time
 }
 
-// Options configure a Manager. Issuer, Store and Cache are required.
+// Options configure a Manager. Issuers (or Issuer), Store and Cache are
+// required.
 type Options struct {
+	// Issuers are the CAs in order of preference: after FallbackAfter
+	// failures in a row a certificate moves to the next one; a success
+	// brings its next order back to the first.
+	Issuers []Issuer
+	// Issuer is a shorthand for a single issuer.
 	Issuer Issuer
-	Store  *storage.Store
-	Cache  *Cache
+	// FallbackAfter is the number of failures before the next issuer is
+	// tried; zero means 3.
+	FallbackAfter int
+	Store         *storage.Store
+	Cache         *Cache
 	// Logger receives one line per event; nil discards.
 	Logger *slog.Logger
 	// KeyType of new keys; zero means EC256.
@@ -74,41 +98,62 @@ type Options struct {
 	Profile string
 	// ReuseKey keeps keys across renewals (default: a fresh key each time).
 	ReuseKey bool
+	// Prune archives the files of certificates no longer managed.
+	Prune bool
 	// CheckInterval bounds how long the manager sleeps between looks at
 	// its certificates; zero means one minute.
 	CheckInterval time.Duration
 	// Workers bounds concurrent orders; zero means 8.
 	Workers int
+	// MaxBackoff caps the wait after failures; zero means 6 hours.
+	MaxBackoff time.Duration
 	// OnEvent, when set, is called (from manager goroutines) after each event.
 	OnEvent func(Event)
+	// OnDemand, when set, orders certificates for names first seen in SNI
+	// (see GetCertificate).
+	OnDemand *OnDemand
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Rand returns a uniform float in [0,1); nil means math/rand/v2.
+	Rand func() float64
 }
 
 // state is what the manager knows of one managed set.
 type state struct {
 	set      Set
+	onDemand bool // added by GetCertificate, not by Manage
 	bundle   *storage.Bundle
 	leaf     *x509.Certificate // parsed bundle leaf
-	jitter   float64           // fixed point inside the ARI window, in [0,1)
+	ari      *storage.RenewalInfo
+	jitter   float64 // fixed point inside the ARI window, in [0,1)
 	inFlight bool
 	force    bool // renew at the next look, whatever the dates
-	reason   string
+	// replaced is the serial a renewal was last ordered for: never order
+	// twice for the same certificate and window.
+	replaced string
+	issuer   int // index into Issuers for the next order
 	failures int
 	retryAt  time.Time
 	lastErr  error
+	waiters  []chan struct{} // closed when a certificate is served
 }
 
 // Manager keeps every managed certificate present and fresh: it loads what
-// storage has, orders what is missing without blocking its caller, renews
-// what is due, and puts each new certificate into the SNI cache. Names
-// dropped from the desired set are no longer renewed; their files stay.
+// storage has, orders what is missing without blocking its caller, polls
+// ARI at the CA's Retry-After, renews at a random point inside the ARI
+// window (or by the lifetime rule), backs off on failure while the old
+// certificate stays in service, falls back to other CAs, and swaps each
+// new certificate into the SNI cache atomically. Names dropped from the
+// desired set are no longer renewed; their files stay unless Prune.
 type Manager struct {
-	opts Options
-	log  *slog.Logger
+	opts    Options
+	log     *slog.Logger
+	issuers []Issuer
 
 	mu     sync.Mutex
 	states map[string]*state // guarded by mu; by set name
+
+	ondemand *onDemandState
 
 	kick chan struct{}
 	sem  chan struct{}
@@ -118,10 +163,13 @@ type Manager struct {
 // New returns a Manager; call Run to start it.
 func New(opts Options) *Manager {
 	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Rand == nil {
+		opts.Rand = rand.Float64
 	}
 	if opts.CheckInterval <= 0 {
 		opts.CheckInterval = time.Minute
@@ -129,13 +177,27 @@ func New(opts Options) *Manager {
 	if opts.Workers <= 0 {
 		opts.Workers = 8
 	}
+	if opts.FallbackAfter <= 0 {
+		opts.FallbackAfter = 3
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = 6 * time.Hour
+	}
 	if opts.KeyType == "" {
 		opts.KeyType = certcrypto.EC256
 	}
-	return &Manager{
-		opts: opts, log: opts.Logger.With("component", "certmgr"),
+	issuers := opts.Issuers
+	if len(issuers) == 0 && opts.Issuer != nil {
+		issuers = []Issuer{opts.Issuer}
+	}
+	m := &Manager{
+		opts: opts, log: opts.Logger.With("component", "certmgr"), issuers: issuers,
 		states: map[string]*state{}, kick: make(chan struct{}, 1), sem: make(chan struct{}, opts.Workers),
 	}
+	if opts.OnDemand != nil {
+		m.ondemand = newOnDemandState(opts.OnDemand)
+	}
+	return m
 }
 
 // Manage sets the desired certificates. New sets are loaded from storage
@@ -149,27 +211,43 @@ func (m *Manager) Manage(sets []Set) {
 	for _, s := range sets {
 		want[s.Name] = true
 		if st, ok := m.states[s.Name]; ok {
-			if !slices.Equal(st.set.Domains, s.Domains) {
+			st.onDemand = false
+			if !slices.Equal(st.set.Domains, s.Domains) || st.set.Profile != s.Profile || st.set.KeyType != s.KeyType {
 				st.set = s
 				st.retryAt = time.Time{}
 			}
+			st.set.ReuseKey = s.ReuseKey
 			continue
 		}
-		st := &state{set: s, jitter: rand.Float64(), inFlight: true}
+		st := &state{set: s, jitter: m.opts.Rand(), inFlight: true}
 		m.states[s.Name] = st
 		fresh = append(fresh, st)
 	}
-	for name := range m.states {
-		if !want[name] {
-			m.log.Info("certificate no longer needed: renewals stop, files stay", "cert_name", name)
+	var dropped []string
+	for name, st := range m.states {
+		if !want[name] && !st.onDemand {
+			m.log.Info("certificate no longer needed: renewals stop, files stay", "domain", name)
 			delete(m.states, name)
+			dropped = append(dropped, name)
 		}
 	}
 	m.mu.Unlock()
+	if m.opts.Prune {
+		for _, name := range dropped {
+			if zip, err := m.opts.Store.ArchiveCertificate(name, m.opts.Now()); err == nil {
+				m.log.Info("unused certificate archived", "domain", name, "path", zip)
+			}
+		}
+	}
+	m.loadAll(fresh)
+	m.Kick()
+}
 
-	// Load what storage has, in parallel: a restart with thousands of
-	// certificates serves them all before the first look at the CA. The
-	// new states are marked in flight meanwhile so check leaves them be.
+// loadAll loads what storage has for the new states, in parallel: a
+// restart with thousands of certificates serves them all before the first
+// look at the CA. The states are marked in flight meanwhile so check
+// leaves them be.
+func (m *Manager) loadAll(fresh []*state) {
 	jobs := make(chan *state)
 	var wg sync.WaitGroup
 	for w := 0; w < min(runtime.GOMAXPROCS(0), len(fresh)); w++ {
@@ -186,7 +264,6 @@ func (m *Manager) Manage(sets []Set) {
 	}
 	close(jobs)
 	wg.Wait()
-	m.Kick()
 }
 
 // load serves st's stored certificate when it covers the set's names.
@@ -196,10 +273,10 @@ func (m *Manager) load(st *state) {
 	switch {
 	case err == nil:
 		if leaf, err = m.serveIfCovers(b, st.set.Domains); err != nil {
-			m.log.Warn("stored certificate unusable; ordering a new one", "cert_name", st.set.Name, "error", err)
+			m.log.Warn("stored certificate unusable; ordering a new one", "domain", st.set.Name, "error", err)
 		}
 	case !errors.Is(err, fs.ErrNotExist):
-		m.log.Warn("stored certificate unreadable; ordering a new one", "cert_name", st.set.Name, "error", err)
+		m.log.Warn("stored certificate unreadable; ordering a new one", "domain", st.set.Name, "error", err)
 	}
 	if leaf == nil {
 		b = nil
@@ -207,9 +284,12 @@ func (m *Manager) load(st *state) {
 	m.mu.Lock()
 	st.inFlight = false
 	st.bundle, st.leaf = b, leaf
+	if b != nil {
+		st.ari = freshARI(b.Meta.RenewalInfo, leaf)
+	}
 	m.mu.Unlock()
 	if b != nil {
-		m.emit(Event{Kind: EventLoaded, Name: st.set.Name, Bundle: b})
+		m.emit(Event{Kind: EventLoaded, Name: st.set.Name, Bundle: b, Issuer: b.Meta.Server})
 	}
 }
 
@@ -225,6 +305,16 @@ func (m *Manager) serveIfCovers(b *storage.Bundle, domains []string) (*x509.Cert
 	}
 	m.opts.Cache.Put(append(append([]string(nil), crt.Leaf.DNSNames...), ipNames(crt.Leaf)...), &crt)
 	return crt.Leaf, nil
+}
+
+// freshARI drops renewal information that predates the certificate (a
+// stale window of the certificate it replaced must never trigger another
+// renewal, cert-manager#8993).
+func freshARI(ri *storage.RenewalInfo, leaf *x509.Certificate) *storage.RenewalInfo {
+	if ri == nil || leaf == nil || ri.WindowEnd.Before(leaf.NotBefore) || !ri.WindowEnd.After(ri.WindowStart) {
+		return nil
+	}
+	return ri
 }
 
 // Kick makes the manager look at its certificates now.
@@ -248,21 +338,35 @@ func (m *Manager) Run(ctx context.Context) {
 		case <-m.kick:
 		case <-t.C:
 		}
-		next := m.check(ctx)
-		if !t.Stop() {
-			select {
-			case <-t.C:
-			default:
-			}
-		}
+		next, _ := m.check(ctx)
 		t.Reset(next)
 	}
 }
 
-// check starts the work that is due and returns how long to sleep.
-func (m *Manager) check(ctx context.Context) time.Duration {
+// CheckNow looks at every certificate at the manager's Now and waits for
+// the orders and ARI polls it started. Tests drive a Manager with an
+// injected clock this way instead of Run.
+func (m *Manager) CheckNow(ctx context.Context) {
+	_, round := m.check(ctx)
+	round.Wait()
+}
+
+// check starts the work that is due and returns how long to sleep, and a
+// WaitGroup of the work it started.
+func (m *Manager) check(ctx context.Context) (time.Duration, *sync.WaitGroup) {
 	now := m.opts.Now()
 	sleep := m.opts.CheckInterval
+	round := new(sync.WaitGroup)
+	start := func(f func()) {
+		m.wg.Add(1)
+		round.Add(1)
+		go func() {
+			defer m.wg.Done()
+			defer round.Done()
+			defer m.recoverPanic()
+			f()
+		}()
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, st := range m.states {
@@ -273,98 +377,212 @@ func (m *Manager) check(ctx context.Context) time.Duration {
 			sleep = min(sleep, st.retryAt.Sub(now))
 			continue
 		}
+		if st.leaf != nil && !st.force && (st.ari == nil || !now.Before(st.ari.NextPoll)) && now.Before(st.leaf.NotAfter) {
+			// Poll ARI first; the decision follows on the next look.
+			st.inFlight = true
+			start(func() { m.pollARI(ctx, st) })
+			continue
+		}
 		due, at := true, now
-		if st.bundle != nil && st.leaf != nil && !st.force {
+		if st.leaf != nil && !st.force {
 			j := st.jitter
-			d := Due(st.leaf, st.bundle.Meta.RenewalInfo, now, Policy{Rand: func(n int64) int64 { return int64(j * float64(n)) }})
+			d := Due(st.leaf, st.ari, now, Policy{Rand: func(n int64) int64 { return int64(j * float64(n)) }})
 			due, at = d.Due, d.At
+			if st.ari != nil {
+				at = minTime(at, st.ari.NextPoll)
+			}
+			if due && st.replaced == st.leaf.SerialNumber.Text(16) {
+				due = false // already ordered for this certificate; wait for the result
+			}
 		}
 		if !due {
 			sleep = min(sleep, at.Sub(now))
 			continue
 		}
 		st.inFlight = true
-		m.wg.Add(1)
-		go m.work(ctx, st)
+		start(func() { m.work(ctx, st) })
 	}
-	return max(sleep, time.Second)
+	return max(sleep, 100*time.Millisecond), round
 }
 
-// work obtains or renews one set.
-func (m *Manager) work(ctx context.Context, st *state) {
-	defer m.wg.Done()
-	defer func() {
-		if r := recover(); r != nil {
-			m.log.Error("panic in certificate work", "cert_name", st.set.Name, "panic", r, "stack", string(debug.Stack()))
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func (m *Manager) recoverPanic() {
+	if r := recover(); r != nil {
+		m.log.Error("panic in certificate work", "panic", r, "stack", string(debug.Stack()))
+	}
+}
+
+// pollARI asks the certificate's CA for its renewal window, at the
+// Retry-After the CA gave last time.
+func (m *Manager) pollARI(ctx context.Context, st *state) {
+	m.mu.Lock()
+	b, leaf, prev := st.bundle, st.leaf, st.ari
+	m.mu.Unlock()
+	iss := m.issuerFor(b)
+	now := m.opts.Now()
+	var info *storage.RenewalInfo
+	var err error
+	if iss != nil {
+		info, err = iss.RenewalInfo(ctx, leaf)
+	}
+	m.mu.Lock()
+	st.inFlight = false
+	switch {
+	case err == nil && info != nil:
+		// The CA's Retry-After decides the next poll, measured on our clock.
+		retry := info.NextPoll.Sub(info.FetchedAt)
+		info.FetchedAt, info.NextPoll = now, now.Add(max(retry, time.Second))
+		st.ari = freshARI(info, leaf)
+	default:
+		// No ARI (or the CA is unreachable): the lifetime rule applies;
+		// ask again in a while, never more often than hourly for long
+		// certificates.
+		life := leaf.NotAfter.Sub(leaf.NotBefore)
+		st.ari = &storage.RenewalInfo{NextPoll: now.Add(min(max(life/24, time.Second), time.Hour))}
+		if prev != nil && prev.WindowEnd.After(prev.WindowStart) {
+			st.ari.WindowStart, st.ari.WindowEnd = prev.WindowStart, prev.WindowEnd
 		}
-	}()
+	}
+	early := err == nil && st.ari != nil && st.ari.WindowEnd.Before(now) && (prev == nil || prev.WindowEnd.After(now))
+	ri := st.ari
+	m.mu.Unlock()
+	if early {
+		m.log.Warn("the CA moved the renewal window into the past (revocation or incident): renewing now", "domain", st.set.Name)
+		m.emit(Event{Kind: EventRevokedByARI, Name: st.set.Name, Bundle: b, Issuer: b.Meta.Server})
+	}
+	if err == nil && ri != nil && ri.WindowEnd.After(ri.WindowStart) {
+		meta := b.Meta
+		meta.RenewalInfo = ri
+		if serr := m.opts.Store.SaveMeta(meta); serr != nil {
+			m.log.Debug("could not store renewal info", "domain", st.set.Name, "error", serr)
+		}
+	}
+	m.Kick()
+}
+
+// issuerFor returns the issuer that issued b (by directory URL), else the
+// first one.
+func (m *Manager) issuerFor(b *storage.Bundle) Issuer {
+	if len(m.issuers) == 0 {
+		return nil
+	}
+	if b != nil {
+		for _, iss := range m.issuers {
+			if iss.Server() == b.Meta.Server {
+				return iss
+			}
+		}
+	}
+	return m.issuers[0]
+}
+
+// work obtains or renews one set with the state's current issuer.
+func (m *Manager) work(ctx context.Context, st *state) {
 	select {
 	case m.sem <- struct{}{}:
 	case <-ctx.Done():
-		m.finish(st, nil, ctx.Err())
+		m.finish(st, nil, ctx.Err(), nil)
 		return
 	}
 	defer func() { <-m.sem }()
 
 	m.mu.Lock()
-	set, old := st.set, st.bundle
+	set, old, idx := st.set, st.bundle, st.issuer
+	if old != nil && st.leaf != nil {
+		st.replaced = st.leaf.SerialNumber.Text(16)
+	}
 	m.mu.Unlock()
+	if len(m.issuers) == 0 {
+		m.finish(st, nil, errors.New("certmgr: no CA configured"), nil)
+		return
+	}
+	iss := m.issuers[idx%len(m.issuers)]
+	profile := firstNonEmpty(set.Profile, m.opts.Profile)
+	keyType := set.KeyType
+	if keyType == "" {
+		keyType = m.opts.KeyType
+	}
 	var (
 		b   *storage.Bundle
 		err error
 	)
 	if old != nil && covers(old, set.Domains) {
-		b, err = m.opts.Issuer.Renew(ctx, old, acmeclient.RenewOptions{ReuseKey: m.opts.ReuseKey, Profile: m.opts.Profile})
+		// "replaces" names a certificate of the CA we order from; a
+		// fallback CA never saw the old one.
+		noReplaces := old.Meta.Server != "" && old.Meta.Server != iss.Server()
+		b, err = iss.Renew(ctx, old, acmeclient.RenewOptions{ReuseKey: set.ReuseKey || m.opts.ReuseKey, Profile: profile, NoReplaces: noReplaces, KeyType: keyType})
 	} else {
-		b, err = m.opts.Issuer.Obtain(ctx, acmeclient.ObtainRequest{Name: set.Name, Domains: set.Domains, KeyType: m.opts.KeyType, Profile: m.opts.Profile})
+		b, err = iss.Obtain(ctx, acmeclient.ObtainRequest{Name: set.Name, Domains: set.Domains, KeyType: keyType, Profile: profile})
 	}
+	var leaf *x509.Certificate
 	if err == nil {
-		err = m.serve(b)
+		if leaf, err = m.serveIfCovers(b, set.Domains); err == nil && leaf == nil {
+			err = errors.New("certmgr: the new certificate does not cover " + strings.Join(set.Domains, ", "))
+		}
 	}
-	m.finish(st, b, err)
+	m.finish(st, b, err, leaf)
 	kind := EventObtained
 	if old != nil {
 		kind = EventRenewed
 	}
 	if err != nil {
-		m.log.Error("certificate order failed; retrying later", "cert_name", set.Name, "error", err)
-		m.emit(Event{Kind: EventFailed, Name: set.Name, Err: err})
+		m.mu.Lock()
+		retryAt := st.retryAt
+		m.mu.Unlock()
+		m.log.Error("certificate order failed; the current certificate stays in service", "domain", set.Name, "issuer", iss.Server(), "error", err, "retry_at", retryAt.UTC().Format(time.RFC3339))
+		m.emit(Event{Kind: EventFailed, Name: set.Name, Err: err, Issuer: iss.Server(), RetryAt: retryAt})
+		if old != nil {
+			meta := old.Meta
+			meta.LastError, meta.LastAttempt = err.Error(), m.opts.Now().UTC()
+			_ = m.opts.Store.SaveMeta(meta)
+		}
+		m.Kick()
 		return
 	}
-	m.log.Info("certificate "+string(kind), "cert_name", set.Name, "domains", strings.Join(set.Domains, ","))
-	m.emit(Event{Kind: kind, Name: set.Name, Bundle: b})
+	m.log.Info("certificate "+string(kind), "domain", set.Name, "issuer", iss.Server(), "serial", leaf.SerialNumber.Text(16), "not_after", leaf.NotAfter.UTC().Format(time.RFC3339))
+	m.emit(Event{Kind: kind, Name: set.Name, Bundle: b, Issuer: iss.Server()})
 	m.Kick()
 }
 
-// finish records the outcome; failures back off exponentially from one
-// minute to six hours.
-func (m *Manager) finish(st *state, b *storage.Bundle, err error) {
+// finish records the outcome. Failures back off exponentially with jitter
+// from one minute to MaxBackoff, never sooner than a Retry-After the CA
+// gave; after FallbackAfter failures in a row the next issuer is tried.
+// Success brings the next order back to the first issuer.
+func (m *Manager) finish(st *state, b *storage.Bundle, err error, leaf *x509.Certificate) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	st.inFlight = false
 	st.lastErr = err
 	if err != nil {
 		st.failures++
-		back := time.Minute << min(st.failures-1, 9)
-		back = min(back, 6*time.Hour)
-		st.retryAt = m.opts.Now().Add(back/2 + time.Duration(rand.Int64N(int64(back/2)+1)))
+		back := min(time.Minute<<min(st.failures-1, 20), m.opts.MaxBackoff)
+		back = back/2 + time.Duration(m.opts.Rand()*float64(back/2))
+		var p *acmeclient.Problem
+		if errors.As(err, &p) && p.RetryAfter > back {
+			back = p.RetryAfter
+		}
+		st.retryAt = m.opts.Now().Add(back)
+		st.replaced = "" // the order failed: the next one is for the same window again
+		if len(m.issuers) > 1 && st.failures%m.opts.FallbackAfter == 0 {
+			st.issuer = (st.issuer + 1) % len(m.issuers)
+			m.log.Warn("moving to the next CA", "domain", st.set.Name, "issuer", m.issuers[st.issuer].Server(), "failures", st.failures)
+		}
 		return
 	}
-	st.failures, st.retryAt, st.force = 0, time.Time{}, false
-	st.bundle, st.leaf = b, leafOf(b)
-	st.jitter = rand.Float64()
-}
-
-// serve puts b into the SNI cache.
-func (m *Manager) serve(b *storage.Bundle) error {
-	crt, err := tls.X509KeyPair(b.Certificate, b.PrivateKey)
-	if err != nil {
-		return err
+	st.failures, st.retryAt, st.force, st.issuer = 0, time.Time{}, false, 0
+	st.bundle, st.leaf = b, leaf
+	st.ari = freshARI(b.Meta.RenewalInfo, leaf)
+	st.jitter = m.opts.Rand()
+	for _, w := range st.waiters {
+		close(w)
 	}
-	leaf := crt.Leaf
-	names := append(append([]string(nil), leaf.DNSNames...), ipNames(leaf)...)
-	m.opts.Cache.Put(names, &crt)
-	return nil
+	st.waiters = nil
 }
 
 func (m *Manager) emit(ev Event) {
@@ -373,131 +591,9 @@ func (m *Manager) emit(ev Event) {
 	}
 }
 
-// Status describes one managed certificate, for `zoku list`, the admin
-// API and metrics.
-type Status struct {
-	Name        string    `json:"name"`
-	Domains     []string  `json:"domains"`
-	Issuer      string    `json:"issuer,omitempty"`
-	Serial      string    `json:"serial,omitempty"`
-	KeyType     string    `json:"keyType,omitempty"`
-	NotBefore   time.Time `json:"notBefore"`
-	NotAfter    time.Time `json:"notAfter"`
-	ARIStart    time.Time `json:"ariWindowStart"`
-	ARIEnd      time.Time `json:"ariWindowEnd"`
-	NextRenewal time.Time `json:"nextRenewal"`
-	NextReason  string    `json:"nextRenewalReason"`
-	Pending     bool      `json:"pending"` // an order is running now
-	Failures    int       `json:"failures"`
-	RetryAt     time.Time `json:"retryAt"`
-	LastErr     string    `json:"lastError,omitempty"`
-}
-
-// Statuses returns the managed certificates, sorted by name.
-func (m *Manager) Statuses() []Status {
-	now := m.opts.Now()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	out := make([]Status, 0, len(m.states))
-	for _, st := range m.states {
-		s := Status{Name: st.set.Name, Domains: st.set.Domains, Failures: st.failures, RetryAt: st.retryAt, Pending: st.inFlight}
-		if st.lastErr != nil {
-			s.LastErr = st.lastErr.Error()
-		}
-		if leaf := st.leaf; leaf != nil {
-			s.Issuer, s.Serial = leaf.Issuer.CommonName, leaf.SerialNumber.Text(16)
-			s.NotBefore, s.NotAfter = leaf.NotBefore, leaf.NotAfter
-			s.KeyType = string(st.bundle.Meta.KeyType)
-			ri := st.bundle.Meta.RenewalInfo
-			if ri != nil {
-				s.ARIStart, s.ARIEnd = ri.WindowStart, ri.WindowEnd
-			}
-			j := st.jitter
-			d := Due(leaf, ri, now, Policy{Force: st.force, Rand: func(n int64) int64 { return int64(j * float64(n)) }})
-			s.NextRenewal, s.NextReason = d.At, d.Reason
-		}
-		out = append(out, s)
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
-}
-
-// RenewNow renews name at once, whatever its dates (the admin API's
-// POST .../renew). It returns ErrNotManaged for an unknown name.
-func (m *Manager) RenewNow(name string) error {
-	m.mu.Lock()
-	st, ok := m.states[name]
-	if ok {
-		st.force, st.retryAt = true, time.Time{}
-	}
-	m.mu.Unlock()
-	if !ok {
-		return ErrNotManaged
-	}
-	m.Kick()
-	return nil
-}
-
-// Revoke revokes the served certificate of name with an RFC 5280 reason
-// and orders its replacement at once; the revoked one is served until the
-// replacement is in.
-func (m *Manager) Revoke(ctx context.Context, name string, reason uint) error {
-	m.mu.Lock()
-	st, ok := m.states[name]
-	var b *storage.Bundle
-	if ok {
-		b = st.bundle
-	}
-	m.mu.Unlock()
-	if !ok {
-		return ErrNotManaged
-	}
-	if b == nil {
-		return errors.New("certmgr: " + name + " has no certificate yet")
-	}
-	if err := m.opts.Issuer.Revoke(ctx, b, &reason); err != nil {
-		return err
-	}
-	m.emit(Event{Kind: EventRevoked, Name: name, Bundle: b})
-	return m.RenewNow(name)
-}
-
-// leafOf parses b's leaf; nil for a nil or broken bundle.
-func leafOf(b *storage.Bundle) *x509.Certificate {
-	if b == nil {
-		return nil
-	}
-	leaf, err := b.Leaf()
-	if err != nil {
-		return nil
-	}
-	return leaf
-}
-
-// covers reports whether the stored certificate names every domain.
-func covers(b *storage.Bundle, domains []string) bool {
-	leaf := leafOf(b)
-	return leaf != nil && leafCovers(leaf, domains)
-}
-
-// leafCovers reports whether leaf names every domain.
-func leafCovers(leaf *x509.Certificate, domains []string) bool {
-	have := map[string]bool{}
-	for _, n := range append(leaf.DNSNames, ipNames(leaf)...) {
-		have[strings.ToLower(n)] = true
-	}
-	for _, d := range domains {
-		if !have[strings.ToLower(d)] {
-			return false
-		}
-	}
-	return true
-}
-
-func ipNames(leaf *x509.Certificate) []string {
-	out := make([]string, 0, len(leaf.IPAddresses))
-	for _, ip := range leaf.IPAddresses {
-		out = append(out, ip.String())
-	}
-	return out
+	return b
 }

@@ -234,3 +234,6 @@ func (l *lazyIssuer) Revoke(ctx context.Context, b *storage.Bundle, reason *uint
 	}
 	return c.Revoke(ctx, b, reason)
 }
+
+// Server is the CA's directory URL (the embedded CA's own once started).
+func (l *lazyIssuer) Server() string { return l.cfg.Server }

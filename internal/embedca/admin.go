@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -112,18 +111,14 @@ func (c *CA) SetRenewalInfo(certPEM []byte, windowStart, windowEnd time.Time) er
 	if err != nil {
 		return fmt.Errorf("embedca: set renewal info: parse certificate: %w", err)
 	}
-	type window struct {
-		Start time.Time `json:"start"`
-		End   time.Time `json:"end"`
+	if c.db.GetCertificateBySerial(cert.SerialNumber) == nil {
+		return errors.New("embedca: set renewal info: certificate not issued by this CA")
 	}
-	body, err := json.Marshal(struct {
-		SuggestedWindow window `json:"suggestedWindow"`
-	}{window{windowStart.UTC().Truncate(time.Second), windowEnd.UTC().Truncate(time.Second)}})
-	if err != nil {
-		return fmt.Errorf("embedca: set renewal info: %w", err)
+	c.ari.mu.Lock()
+	if c.ari.overrides == nil {
+		c.ari.overrides = map[string][]byte{}
 	}
-	if err := c.db.SetARIResponse(cert.SerialNumber, string(body)); err != nil {
-		return fmt.Errorf("embedca: set renewal info: certificate not issued by this CA: %w", err)
-	}
+	c.ari.overrides[cert.SerialNumber.Text(16)] = windowJSON(windowStart.Truncate(time.Second), windowEnd.Truncate(time.Second))
+	c.ari.mu.Unlock()
 	return nil
 }

@@ -122,6 +122,8 @@ type CA struct {
 	dirURL   string
 	client   *http.Client
 	tlsLeaf  *x509.Certificate
+	ari      ari
+	faults   faults
 	server   *http.Server
 	resolver *resolver
 	dnsAddr  string
@@ -273,6 +275,9 @@ func (c *CA) buildPebble(opts Options, pebbleLog *log.Logger) (err error) {
 func (c *CA) handler() http.Handler {
 	acme := c.front.Handler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c.fault(w, r) || c.serveRenewalInfo(w, r) {
+			return
+		}
 		if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, challengePathPrefix) {
 			w.Header().Set("Retry-After", "1")
 		}

@@ -42,6 +42,10 @@ type CertMeta struct {
 	Server string `json:"server,omitempty"`
 	// RenewalInfo is the last ARI answer for the certificate, nil if none.
 	RenewalInfo *RenewalInfo `json:"renewalInfo,omitempty"`
+	// LastError is the last failed renewal's error, empty after a success.
+	LastError string `json:"lastError,omitempty"`
+	// LastAttempt is when zoku last tried to renew it; zero if never.
+	LastAttempt time.Time `json:"lastAttempt,omitzero"`
 
 	// Legacy is true when the .json was in the lego v4 shape.
 	Legacy bool `json:"-"`
@@ -521,4 +525,22 @@ func (s *Store) loadLocked(name string) (*Bundle, error) {
 	defer mu.RUnlock()
 
 	return s.loadByName(name, "")
+}
+
+// SaveMeta rewrites only the .json of a stored certificate (renewal
+// information, last error), atomically; the certificate and key stay as
+// they are. The certificate must exist.
+func (s *Store) SaveMeta(meta CertMeta) error {
+	paths := s.CertPaths(meta.ID)
+	mu := s.lock("cert", SanitizedName(meta.ID))
+	mu.Lock()
+	defer mu.Unlock()
+	if _, err := os.Stat(paths.Cert); err != nil {
+		return fmt.Errorf("storage: certificate %q: %w", meta.ID, err)
+	}
+	raw, err := json.MarshalIndent(meta, "", "\t")
+	if err != nil {
+		return fmt.Errorf("storage: certificate %q: %w", meta.ID, err)
+	}
+	return writeFileAtomic(paths.JSON, raw)
 }

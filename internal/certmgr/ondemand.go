@@ -1,0 +1,209 @@
+package certmgr
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/zoku/zoku/internal/acmeclient"
+)
+
+// OnDemand orders certificates for names first seen in a TLS handshake's
+// SNI, only when a permission check allows it. It is off unless set. A
+// name is allowed when it matches Allow (if given) and the Ask endpoint
+// (if given) answers 200 to GET <Ask>?domain=<name>. Refused names are
+// remembered for DenyTTL so a scanner cannot make zoku hammer the Ask
+// endpoint; orders are rate limited and capped.
+type OnDemand struct {
+	// Ask is a URL asked with ?domain=<name>; 200 means yes.
+	Ask string
+	// Allow are patterns: an exact name, or "*.example.com" for any name
+	// under example.com (one or more labels).
+	Allow []string
+	// RatePerMinute bounds new orders per minute; zero means 10.
+	RatePerMinute int
+	// MaxNames caps the names ever ordered on demand; zero means 1000.
+	MaxNames int
+	// DenyTTL is how long a refusal is remembered; zero means 10 minutes.
+	DenyTTL time.Duration
+	// Wait is how long a handshake waits for a new certificate; zero
+	// means 10 s. After that the handshake fails and the order goes on.
+	Wait time.Duration
+	// HTTPClient asks Ask; nil means a client with a 5 s timeout.
+	HTTPClient *http.Client
+}
+
+type onDemandState struct {
+	cfg     *OnDemand
+	limiter *rate.Limiter
+
+	mu      sync.Mutex
+	denied  map[string]time.Time // guarded by mu; name -> until
+	ordered int                  // guarded by mu
+}
+
+func newOnDemandState(cfg *OnDemand) *onDemandState {
+	c := *cfg
+	if c.RatePerMinute <= 0 {
+		c.RatePerMinute = 10
+	}
+	if c.MaxNames <= 0 {
+		c.MaxNames = 1000
+	}
+	if c.DenyTTL <= 0 {
+		c.DenyTTL = 10 * time.Minute
+	}
+	if c.Wait <= 0 {
+		c.Wait = 10 * time.Second
+	}
+	if c.HTTPClient == nil {
+		c.HTTPClient = &http.Client{Timeout: 5 * time.Second}
+	}
+	return &onDemandState{
+		cfg:     &c,
+		limiter: rate.NewLimiter(rate.Limit(float64(c.RatePerMinute)/60), c.RatePerMinute),
+		denied:  map[string]time.Time{},
+	}
+}
+
+// GetCertificate serves by SNI from the cache; with on-demand TLS on, a
+// name with no certificate yet is checked, ordered, and waited for (up to
+// OnDemand.Wait).
+func (m *Manager) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	crt, err := m.opts.Cache.GetCertificate(hello)
+	if err == nil || m.ondemand == nil || hello.ServerName == "" {
+		return crt, err
+	}
+	name := strings.ToLower(strings.TrimSuffix(hello.ServerName, "."))
+	ctx := hello.Context()
+	if err := m.permit(ctx, name); err != nil {
+		m.log.Debug("on-demand certificate refused", "domain", name, "error", err)
+		return nil, ErrNoCertificate
+	}
+	done := m.ensure(name)
+	wait := time.NewTimer(m.ondemand.cfg.Wait)
+	defer wait.Stop()
+	select {
+	case <-done:
+		return m.opts.Cache.GetCertificate(hello)
+	case <-wait.C:
+		return nil, fmt.Errorf("certmgr: certificate for %s is still being ordered", name)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// ensure adds name as an on-demand set if needed and returns a channel
+// closed once a certificate for it is served.
+func (m *Manager) ensure(name string) <-chan struct{} {
+	ch := make(chan struct{})
+	m.mu.Lock()
+	st, ok := m.states[name]
+	if !ok {
+		st = &state{set: Set{Name: name, Domains: []string{name}}, onDemand: true, jitter: m.opts.Rand()}
+		m.states[name] = st
+	}
+	if st.leaf != nil {
+		close(ch)
+	} else {
+		st.waiters = append(st.waiters, ch)
+	}
+	m.mu.Unlock()
+	m.Kick()
+	return ch
+}
+
+// permit applies the on-demand policy to a name that has no state yet.
+func (m *Manager) permit(ctx context.Context, name string) error {
+	od := m.ondemand
+	m.mu.Lock()
+	_, known := m.states[name]
+	m.mu.Unlock()
+	if known {
+		return nil // already being ordered (or was): just wait for it
+	}
+	now := m.opts.Now()
+	od.mu.Lock()
+	if until, ok := od.denied[name]; ok && now.Before(until) {
+		od.mu.Unlock()
+		return fmt.Errorf("refused recently")
+	}
+	od.mu.Unlock()
+	if _, err := acmeclient.NormalizeDomains([]string{name}, false); err != nil {
+		return m.deny(name, now, err)
+	}
+	if len(od.cfg.Allow) > 0 && !matchAny(od.cfg.Allow, name) {
+		return m.deny(name, now, fmt.Errorf("not in the allowlist"))
+	}
+	if od.cfg.Ask != "" {
+		if err := od.ask(ctx, name); err != nil {
+			return m.deny(name, now, err)
+		}
+	}
+	od.mu.Lock()
+	defer od.mu.Unlock()
+	if od.ordered >= od.cfg.MaxNames {
+		return fmt.Errorf("on-demand cap of %d names reached", od.cfg.MaxNames)
+	}
+	if !od.limiter.AllowN(now, 1) {
+		return fmt.Errorf("on-demand rate limit reached")
+	}
+	od.ordered++
+	return nil
+}
+
+func (m *Manager) deny(name string, now time.Time, err error) error {
+	od := m.ondemand
+	od.mu.Lock()
+	od.denied[name] = now.Add(od.cfg.DenyTTL)
+	if len(od.denied) > 100_000 { // bounded memory under a scan: forget expired refusals
+		for n, until := range od.denied {
+			if now.After(until) {
+				delete(od.denied, n)
+			}
+		}
+	}
+	od.mu.Unlock()
+	return err
+}
+
+func (od *onDemandState) ask(ctx context.Context, name string) error {
+	u, err := url.Parse(od.cfg.Ask)
+	if err != nil {
+		return err
+	}
+	q := u.Query()
+	q.Set("domain", name)
+	u.RawQuery = q.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := od.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("ask endpoint: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("ask endpoint said %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// matchAny matches exact names and "*.domain" patterns (any depth).
+func matchAny(patterns []string, name string) bool {
+	for _, p := range patterns {
+		p = strings.ToLower(p)
+		if p == name || (strings.HasPrefix(p, "*.") && strings.HasSuffix(name, p[1:])) {
+			return true
+		}
+	}
+	return false
+}
