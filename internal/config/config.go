@@ -114,6 +114,49 @@ type Certificates struct {
 	// Files are user-provided certificates; they win over ACME ones for
 	// their names.
 	Files []CertFile `yaml:"files" toml:"files" json:"files,omitempty"`
+	// Issuers are fallback CAs, tried in order after acme.server has
+	// failed FallbackAfter times in a row for a certificate.
+	Issuers []Issuer `yaml:"issuers" toml:"issuers" json:"issuers,omitempty"`
+	// FallbackAfter is the number of failures before the next CA; default 3.
+	FallbackAfter int `yaml:"fallbackAfter" toml:"fallbackAfter" json:"fallbackAfter,omitempty"`
+	// OnDemand orders certificates for names first seen in SNI (off unless set).
+	OnDemand *OnDemand `yaml:"onDemand" toml:"onDemand" json:"onDemand,omitempty"`
+	// Hook runs a command on certificate events, with the variables of
+	// `zoku renew --deploy-hook`.
+	Hook *Hook `yaml:"hook" toml:"hook" json:"hook,omitempty"`
+}
+
+// Issuer is a fallback CA.
+type Issuer struct {
+	// Server: a directory URL or a lego CA code (zerossl, googletrust, ...).
+	Server string `yaml:"server" toml:"server" json:"server"`
+	// Email is the account contact at that CA (default: acme.email).
+	Email string `yaml:"email" toml:"email" json:"email,omitempty"`
+	// EAB credentials for that CA.
+	EAB *EAB `yaml:"eab" toml:"eab" json:"eab,omitempty"`
+}
+
+// OnDemand is the on-demand TLS policy; Ask or Allow is required.
+type OnDemand struct {
+	// Ask is a URL asked GET ?domain=<name>; 200 allows the name.
+	Ask string `yaml:"ask" toml:"ask" json:"ask,omitempty"`
+	// Allow are name patterns (exact, or "*.example.com" for any depth).
+	Allow []string `yaml:"allow" toml:"allow" json:"allow,omitempty"`
+	// RatePerMinute bounds new on-demand orders; default 10.
+	RatePerMinute int `yaml:"ratePerMinute" toml:"ratePerMinute" json:"ratePerMinute,omitempty"`
+	// MaxNames caps the names ordered on demand; default 1000.
+	MaxNames int `yaml:"maxNames" toml:"maxNames" json:"maxNames,omitempty"`
+}
+
+// Hook is a command run on certificate events.
+type Hook struct {
+	// Command runs through /bin/sh -c.
+	Command string `yaml:"command" toml:"command" json:"command"`
+	// Events: any of obtained, renewed, failed, revoked-by-ari (default:
+	// obtained and renewed).
+	Events []string `yaml:"events" toml:"events" json:"events,omitempty"`
+	// Timeout of the command; default 2m.
+	Timeout Duration `yaml:"timeout" toml:"timeout" json:"timeout"`
 }
 
 // ACME settings of the engine.
@@ -132,6 +175,9 @@ type ACME struct {
 	Profile string `yaml:"profile" toml:"profile" json:"profile,omitempty"`
 	// PreferredChain by root common name.
 	PreferredChain string `yaml:"preferredChain" toml:"preferredChain" json:"preferredChain,omitempty"`
+	// ReuseKey keeps a certificate's key across renewals (default: a
+	// fresh key every time).
+	ReuseKey bool `yaml:"reuseKey" toml:"reuseKey" json:"reuseKey,omitempty"`
 	// EAB credentials.
 	EAB *EAB `yaml:"eab" toml:"eab" json:"eab,omitempty"`
 	// Challenges say how names are validated.
@@ -197,6 +243,12 @@ type Embedded struct {
 type DomainSet struct {
 	Main string   `yaml:"main" toml:"main" json:"main"`
 	SANs []string `yaml:"sans" toml:"sans" json:"sans,omitempty"`
+	// Profile overrides acme.profile (classic, tlsserver, shortlived).
+	Profile string `yaml:"profile" toml:"profile" json:"profile,omitempty"`
+	// KeyType overrides acme.keyType.
+	KeyType string `yaml:"keyType" toml:"keyType" json:"keyType,omitempty"`
+	// ReuseKey overrides acme.reuseKey.
+	ReuseKey bool `yaml:"reuseKey" toml:"reuseKey" json:"reuseKey,omitempty"`
 }
 
 // CertFile is a user-provided certificate and key.

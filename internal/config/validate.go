@@ -206,7 +206,7 @@ func validHostname(h string, wildcard bool) bool {
 var keyTypes = []string{"ec256", "ec384", "rsa2048", "rsa3072", "rsa4096"}
 
 func (c *Config) acmeNeeded() bool {
-	return len(c.Certificates.Domains) > 0 || c.Certificates.OnHostRule
+	return len(c.Certificates.Domains) > 0 || c.Certificates.OnHostRule || c.Certificates.OnDemand != nil
 }
 
 func (c *Config) validateCertificates() error {
@@ -224,6 +224,36 @@ func (c *Config) validateCertificates() error {
 			}
 		} else if !validHostname(a.Server, false) || strings.Contains(a.Server, ".") {
 			return c.errAt("certificates.acme.server", "certificates.acme.server %q is unknown; use letsencrypt, letsencrypt-staging, embedded, a lego CA code or a directory URL", a.Server)
+		}
+	}
+	if od := cert.OnDemand; od != nil {
+		if od.Ask == "" && len(od.Allow) == 0 {
+			return c.errAt("certificates.onDemand", "certificates.onDemand needs ask or allow: without them anyone could make zoku order certificates for any name")
+		}
+		if od.Ask != "" {
+			if u, err := url.Parse(od.Ask); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+				return c.errAt("certificates.onDemand.ask", "certificates.onDemand.ask %q is not an http(s) URL", od.Ask)
+			}
+		}
+	}
+	for i, is := range cert.Issuers {
+		if is.Server == "" {
+			return c.errAt(fmt.Sprintf("certificates.issuers[%d].server", i), "certificates.issuers[%d] has no server; give a directory URL or a lego CA code", i)
+		}
+	}
+	if h := cert.Hook; h != nil {
+		if strings.TrimSpace(h.Command) == "" {
+			return c.errAt("certificates.hook.command", "certificates.hook.command is empty")
+		}
+		for _, e := range h.Events {
+			if !slices.Contains([]string{"obtained", "renewed", "failed", "revoked-by-ari"}, e) {
+				return c.errAt("certificates.hook.events", "certificates.hook.events: %q is not an event; use obtained, renewed, failed or revoked-by-ari", e)
+			}
+		}
+	}
+	for i, d := range cert.Domains {
+		if d.KeyType != "" && !slices.Contains(keyTypes, d.KeyType) {
+			return c.errAt(fmt.Sprintf("certificates.domains[%d].keyType", i), "certificates.domains[%d].keyType %q is unknown; use one of %s", i, d.KeyType, strings.Join(keyTypes, ", "))
 		}
 	}
 	if a.KeyType != "" && !slices.Contains(keyTypes, a.KeyType) {
