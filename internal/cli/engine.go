@@ -17,6 +17,7 @@ import (
 	"github.com/zoku/zoku/internal/challenge/tlsalpn01"
 	"github.com/zoku/zoku/internal/config"
 	"github.com/zoku/zoku/internal/embedca"
+	"github.com/zoku/zoku/internal/hook"
 	"github.com/zoku/zoku/internal/storage"
 )
 
@@ -41,7 +42,15 @@ func isALPN(hello *tls.ClientHelloInfo) bool { return tlsalpn01.IsChallengeHello
 // startEngine opens storage, starts the embedded CA if configured, and
 // starts the manager. The ACME account is set up on first use, so a CA
 // that is down at start does not stop the router from serving what it has.
-func startEngine(ctx context.Context, env Env, cfg *config.Config, logger *slog.Logger, onEvent func(certmgr.Event)) (*engine, error) {
+// engineOptions are the `zoku run` flags and hooks that reach the engine.
+type engineOptions struct {
+	// onEvent sees every certificate event (tests, admin, metrics).
+	onEvent func(certmgr.Event)
+	// prune archives the files of certificates no longer needed.
+	prune bool
+}
+
+func startEngine(ctx context.Context, env Env, cfg *config.Config, logger *slog.Logger, eo engineOptions) (*engine, error) {
 	a := cfg.Certificates.ACME
 	e := &engine{log: logger, http01: http01.NewSolver(), tlsalpn: tlsalpn01.NewSolver(), cache: certmgr.NewCache()}
 	e.http01.Logger, e.tlsalpn.Logger = logger, logger
@@ -102,10 +111,30 @@ func startEngine(ctx context.Context, env Env, cfg *config.Config, logger *slog.
 	if err != nil {
 		return nil, fmt.Errorf("config: certificates.acme.keyType: %w", err)
 	}
-	e.mgr = certmgr.New(certmgr.Options{
-		Issuer: &lazyIssuer{cfg: acfg}, Store: e.store, Cache: e.cache, Logger: logger,
-		KeyType: kt, Profile: a.Profile, OnEvent: onEvent,
-	})
+	issuers := []certmgr.Issuer{&lazyIssuer{cfg: acfg}}
+	for i, is := range cfg.Certificates.Issuers {
+		server, err := resolveServer(is.Server)
+		if err != nil || server == serverEmbedded {
+			return nil, fmt.Errorf("config: certificates.issuers[%d].server: %q is not a CA directory URL or code", i, is.Server)
+		}
+		fc := acfg
+		fc.Server, fc.HTTPClient, fc.Reregister, fc.EAB = server, nil, false, nil
+		fc.Email = firstSet(is.Email, a.Email)
+		if is.EAB != nil {
+			fc.EAB = &acmeclient.EAB{KID: is.EAB.KID, HMAC: string(is.EAB.HMAC)}
+		}
+		issuers = append(issuers, &lazyIssuer{cfg: fc})
+	}
+	mo := certmgr.Options{
+		Issuers: issuers, FallbackAfter: cfg.Certificates.FallbackAfter,
+		Store: e.store, Cache: e.cache, Logger: logger,
+		KeyType: kt, Profile: a.Profile, ReuseKey: a.ReuseKey, Prune: eo.prune,
+		OnEvent: e.fanOut(ctx, env, cfg.Certificates.Hook, eo.onEvent),
+	}
+	if od := cfg.Certificates.OnDemand; od != nil {
+		mo.OnDemand = &certmgr.OnDemand{Ask: od.Ask, Allow: od.Allow, RatePerMinute: od.RatePerMinute, MaxNames: od.MaxNames}
+	}
+	e.mgr = certmgr.New(mo)
 	mctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	e.cancel, e.done = cancel, make(chan struct{})
 	go func() { defer close(e.done); e.mgr.Run(mctx) }()
@@ -131,7 +160,11 @@ func (e *engine) manage(cfg *config.Config) {
 			e.log.Error("certificates.domains entry skipped", "domain", ds.Main, "error", err)
 			continue
 		}
-		sets = append(sets, certmgr.Set{Name: names[0], Domains: names})
+		set := certmgr.Set{Name: names[0], Domains: names, Profile: ds.Profile, ReuseKey: ds.ReuseKey}
+		if ds.KeyType != "" {
+			set.KeyType, _ = parseKeyType(ds.KeyType) // validated with the config
+		}
+		sets = append(sets, set)
 	}
 	for _, s := range sets {
 		for _, d := range s.Domains {
@@ -237,3 +270,37 @@ func (l *lazyIssuer) Revoke(ctx context.Context, b *storage.Bundle, reason *uint
 
 // Server is the CA's directory URL (the embedded CA's own once started).
 func (l *lazyIssuer) Server() string { return l.cfg.Server }
+
+// fanOut returns the manager's event sink: the caller's sink, and the
+// configured hook command for the events it names.
+func (e *engine) fanOut(ctx context.Context, env Env, h *config.Hook, next func(certmgr.Event)) func(certmgr.Event) {
+	want := map[certmgr.EventKind]bool{certmgr.EventObtained: true, certmgr.EventRenewed: true}
+	if h != nil && len(h.Events) > 0 {
+		want = map[certmgr.EventKind]bool{}
+		for _, ev := range h.Events {
+			want[certmgr.EventKind(ev)] = true
+		}
+	}
+	return func(ev certmgr.Event) {
+		if next != nil {
+			next(ev)
+		}
+		if h == nil || !want[ev.Kind] {
+			return
+		}
+		// The hook runs on its own goroutine, bounded by its timeout, so a
+		// slow script never holds up renewals.
+		go func() {
+			hev := hook.Event{Name: ev.Name, Domains: []string{ev.Name}, Server: ev.Issuer, Paths: e.store.CertPaths(ev.Name)}
+			if b := ev.Bundle; b != nil {
+				hev.Domains, hev.KeyType = b.Meta.Domains, string(b.Meta.KeyType)
+				if lineage, err := hook.WriteLineage(e.store.Root(), b); err == nil {
+					hev.Lineage = lineage
+				}
+			}
+			if err := hook.Run(ctx, h.Command, hev, h.Timeout.D(), env.Stderr, env.Stderr); err != nil {
+				e.log.Error("certificate hook failed", "domain", ev.Name, "event", string(ev.Kind), "error", err)
+			}
+		}()
+	}
+}

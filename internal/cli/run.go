@@ -14,7 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/zoku/zoku/internal/certmgr"
 	"github.com/zoku/zoku/internal/config"
 	"github.com/zoku/zoku/internal/router"
 )
@@ -24,9 +23,11 @@ func runRun(ctx context.Context, env Env, args []string) error {
 	var (
 		path  string
 		check bool
+		prune bool
 	)
 	fs.StringVar(&path, "config", "zoku.yaml", "configuration file (YAML, or TOML with the same keys)")
 	fs.BoolVar(&check, "check", false, "validate the configuration and exit")
+	fs.BoolVar(&prune, "prune", false, "archive the files of certificates no route or domain needs any more (default: keep them)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -42,7 +43,7 @@ func runRun(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	srv, err := startServer(ctx, env, path, cfg, logger, nil)
+	srv, err := startServer(ctx, env, path, cfg, logger, engineOptions{prune: prune})
 	if err != nil {
 		return err
 	}
@@ -73,14 +74,14 @@ type server struct {
 
 // startServer starts everything `zoku run` runs. onEvent, when set, sees
 // every certificate event (tests wait on it).
-func startServer(ctx context.Context, env Env, path string, cfg *config.Config, logger *slog.Logger, onEvent func(certmgr.Event)) (s *server, err error) {
+func startServer(ctx context.Context, env Env, path string, cfg *config.Config, logger *slog.Logger, eo engineOptions) (s *server, err error) {
 	s = &server{}
 	defer func() {
 		if err != nil {
 			s.close()
 		}
 	}()
-	if s.eng, err = startEngine(ctx, env, cfg, logger, onEvent); err != nil {
+	if s.eng, err = startEngine(ctx, env, cfg, logger, eo); err != nil {
 		return nil, err
 	}
 	var alog io.Writer
@@ -99,7 +100,7 @@ func startServer(ctx context.Context, env Env, path string, cfg *config.Config, 
 	}
 	s.rt = router.New(router.Deps{
 		Logger: logger, Challenges: s.eng.http01.Handler, ALPN: s.eng.tlsalpn.GetCertificate,
-		IsALPNChallenge: isALPN, Certs: s.eng.cache, AccessLog: alog,
+		IsALPNChallenge: isALPN, Certs: s.eng.mgr, AccessLog: alog,
 	})
 	apply := func(c *config.Config) error {
 		if err := s.rt.Apply(ctx, c); err != nil {

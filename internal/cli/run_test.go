@@ -57,7 +57,7 @@ func startRun(t *testing.T, cfgText string, withCA bool) *runRig {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	logger := slog.New(slog.DiscardHandler)
-	r.srv, err = startServer(ctx, Env{Stdout: io.Discard, Stderr: io.Discard, Getenv: os.Getenv}, r.path, cfg, logger, func(e certmgr.Event) { r.events <- e })
+	r.srv, err = startServer(ctx, Env{Stdout: io.Discard, Stderr: io.Discard, Getenv: os.Getenv}, r.path, cfg, logger, engineOptions{onEvent: func(e certmgr.Event) { r.events <- e }})
 	if err != nil {
 		cancel()
 		t.Fatal(err)

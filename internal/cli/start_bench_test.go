@@ -52,7 +52,7 @@ func BenchmarkStartWith10kCertificates(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		srv, err := startServer(context.Background(), Env{Stdout: io.Discard, Stderr: io.Discard, Getenv: os.Getenv}, path, c, slog.New(slog.DiscardHandler), nil)
+		srv, err := startServer(context.Background(), Env{Stdout: io.Discard, Stderr: io.Discard, Getenv: os.Getenv}, path, c, slog.New(slog.DiscardHandler), engineOptions{})
 		if err != nil {
 			b.Fatal(err)
 		}
