@@ -30,7 +30,7 @@ type listEntry struct {
 }
 
 func runList(_ context.Context, env Env, args []string) error {
-	fs := newFlagSet("list", "", "List the certificates in --path: names, issuer, expiry, ARI window, key type.", env)
+	fs := newFlagSet("list", "", "List the certificates in --path: names, issuer, expiry, ARI window, key type,\nnext renewal and the rule behind it, and the last renewal error.", env)
 	var (
 		path   string
 		asJSON bool
@@ -51,7 +51,11 @@ func runList(_ context.Context, env Env, args []string) error {
 	now := time.Now()
 	entries := make([]listEntry, 0, len(all))
 	for _, b := range all {
-		e := listEntry{Name: b.Meta.ID, Domains: b.Meta.Domains, KeyType: string(b.Meta.KeyType), Path: store.CertPaths(b.Meta.ID).Cert}
+		e := listEntry{Name: b.Meta.ID, Domains: b.Meta.Domains, KeyType: string(b.Meta.KeyType), Path: store.CertPaths(b.Meta.ID).Cert, LastError: b.Meta.LastError}
+		if !b.Meta.LastAttempt.IsZero() {
+			la := b.Meta.LastAttempt.UTC()
+			e.LastAttempt = &la
+		}
 		leaf, err := b.Leaf()
 		if err != nil {
 			e.Error = err.Error()
@@ -79,7 +83,7 @@ func runList(_ context.Context, env Env, args []string) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tDOMAINS\tISSUER\tKEY\tEXPIRES\tARI WINDOW\tNEXT RENEWAL")
+	fmt.Fprintln(tw, "NAME\tDOMAINS\tISSUER\tKEY\tEXPIRES\tARI WINDOW\tNEXT RENEWAL\tLAST ERROR")
 	for _, e := range entries {
 		if e.Error != "" {
 			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\terror: %s\n", e.Name, e.Error)
@@ -89,8 +93,12 @@ func runList(_ context.Context, env Env, args []string) error {
 		if e.ARIStart != nil {
 			win = e.ARIStart.Format(time.RFC3339) + " to " + e.ARIEnd.Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s (%s)\n", e.Name, strings.Join(e.Domains, ","), e.Issuer, e.KeyType,
-			e.NotAfter.Format(time.RFC3339), win, e.NextRenewal.Format(time.RFC3339), e.Why)
+		lastErr := "-"
+		if e.LastError != "" {
+			lastErr = e.LastError
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s (%s)\t%s\n", e.Name, strings.Join(e.Domains, ","), e.Issuer, e.KeyType,
+			e.NotAfter.Format(time.RFC3339), win, e.NextRenewal.Format(time.RFC3339), e.Why, lastErr)
 	}
 	return tw.Flush()
 }
