@@ -26,6 +26,8 @@ type listEntry struct {
 	NextRenewal time.Time  `json:"nextRenewal"`
 	Why         string     `json:"nextRenewalReason"`
 	Path        string     `json:"path"`
+	LastError   string     `json:"lastError,omitempty"`
+	LastAttempt *time.Time `json:"lastAttempt,omitempty"`
 	Error       string     `json:"error,omitempty"`
 }
 
