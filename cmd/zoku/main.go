@@ -9,6 +9,8 @@ import (
 	"syscall"
 
 	"github.com/zoku/zoku/internal/cli"
+	// Every lego DNS provider that builds here; only the binary links them.
+	_ "github.com/zoku/zoku/internal/challenge/dns01/catalogue"
 )
 
 func main() {

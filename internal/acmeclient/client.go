@@ -16,6 +16,7 @@ import (
 	"github.com/go-acme/lego/v5/certcrypto"
 	"github.com/go-acme/lego/v5/challenge"
 	"github.com/go-acme/lego/v5/challenge/dns01"
+	"github.com/go-acme/lego/v5/challenge/dnspersist01"
 	"github.com/go-acme/lego/v5/lego"
 	legolog "github.com/go-acme/lego/v5/log"
 	"github.com/go-acme/lego/v5/registration"
@@ -41,6 +42,12 @@ type Solvers struct {
 	DNS01     challenge.Provider
 	// DNSOptions tune the DNS-01 propagation check (see lego's dns01 options).
 	DNSOptions []dns01.ChallengeOption
+	// DNSPersist01 offers DNS-PERSIST-01 (a TXT record published once;
+	// no DNS credentials at order time) with these options. lego prefers
+	// dns-01 when both are offered, so offer one or the other.
+	DNSPersist01 []dnspersist01.ChallengeOption
+	// UseDNSPersist01 turns DNSPersist01 on (its options may be empty).
+	UseDNSPersist01 bool
 }
 
 // TOSFunc is asked whether the user accepts the CA's terms of service at
@@ -198,6 +205,11 @@ func (c *Client) connect() error {
 			return fmt.Errorf("acme: dns-01 solver: %w", err)
 		}
 	}
+	if s.UseDNSPersist01 {
+		if err := client.Challenge.SetDNSPersist01(s.DNSPersist01...); err != nil {
+			return fmt.Errorf("acme: dns-persist-01 solver: %w", err)
+		}
+	}
 	c.lego = client
 	return nil
 }
@@ -262,6 +274,20 @@ func (c *Client) Server() string { return c.cfg.Server }
 // Profiles returns the certificate profiles the CA advertises (name →
 // description); empty when it has none.
 func (c *Client) Profiles() map[string]string { return c.lego.GetServerMetadata().Profiles }
+
+// CAAIdentities returns the issuer domain names the CA advertises (its
+// directory's caaIdentities), which DNS-PERSIST-01 records name.
+func (c *Client) CAAIdentities() []string { return c.lego.GetServerMetadata().CaaIdentities }
+
+// UseDNSPersist01 offers DNS-PERSIST-01 from now on, with opts (which may
+// depend on the account and the CA, hence after New).
+func (c *Client) UseDNSPersist01(opts ...dnspersist01.ChallengeOption) error {
+	c.cfg.Solvers.UseDNSPersist01, c.cfg.Solvers.DNSPersist01 = true, opts
+	if err := c.lego.Challenge.SetDNSPersist01(opts...); err != nil {
+		return fmt.Errorf("acme: dns-persist-01 solver: %w", err)
+	}
+	return nil
+}
 
 // AccountKey returns the account's private key.
 func (c *Client) AccountKey() crypto.Signer { return c.account.Key }

@@ -52,6 +52,7 @@ var commands = map[string]command{
 	"revoke":  {"revoke a certificate and archive it", runRevoke},
 	"list":    {"list stored certificates", runList},
 	"version": {"print the version", runVersion},
+	"dns":     {"DNS-01 helpers: 'zoku dns providers [CODE]'", runDNS},
 }
 
 // errUsage marks a usage error that has already been explained; it exits 2.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/zoku/zoku/internal/acmeclient"
 	"github.com/zoku/zoku/internal/certmgr"
@@ -70,11 +71,14 @@ func startEngine(ctx context.Context, env Env, cfg *config.Config, logger *slog.
 		acfg.Solvers.TLSALPN01 = nil
 	}
 	if d := a.Challenges.DNS; d != nil {
-		p, err := dns01.NewProvider(d.Provider)
+		sol, err := dns01.NewSolver(dnsConfig(d, a.Server == serverEmbedded), logger)
 		if err != nil {
 			return nil, err
 		}
-		acfg.Solvers.DNS01 = p
+		if len(d.Resolvers) > 0 {
+			setDNSResolvers(d.Resolvers, 10*time.Second)
+		}
+		acfg.Solvers.DNS01, acfg.Solvers.DNSOptions = sol, sol.Options()
 		e.hasDNS = true
 	}
 	if a.EAB != nil {
@@ -303,4 +307,30 @@ func (e *engine) fanOut(ctx context.Context, env Env, h *config.Hook, next func(
 			}
 		}()
 	}
+}
+
+// dnsConfig maps the config's dns challenge onto the DNS-01 solver's.
+func dnsConfig(d *config.DNSChallenge, embedded bool) dns01.Config {
+	secrets := func(m map[string]config.Secret) map[string]string {
+		if m == nil {
+			return nil
+		}
+		out := make(map[string]string, len(m))
+		for k, v := range m {
+			out[k] = string(v)
+		}
+		return out
+	}
+	c := dns01.Config{
+		Resolvers: d.Resolvers, AuthoritativePort: d.AuthoritativePort,
+		DisableAuthoritative: d.DisableAuthoritativeCheck || embedded, RequireAllResolvers: d.RequireAllResolvers,
+		PropagationWait: d.PropagationWait.D(), DisableChecks: d.PropagationWait > 0, PropagationTimeout: d.PropagationTimeout.D(),
+	}
+	if d.Provider != "" {
+		c.Providers = []dns01.ProviderSpec{{Code: d.Provider, Env: secrets(d.Env)}}
+	}
+	for _, p := range d.Providers {
+		c.Providers = append(c.Providers, dns01.ProviderSpec{Code: p.Code, Zones: p.Zones, Env: secrets(p.Env)})
+	}
+	return c
 }

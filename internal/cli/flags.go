@@ -94,15 +94,20 @@ func (a *accountFlags) register(fs *flag.FlagSet) {
 
 // challengeFlags choose and configure the challenge solvers.
 type challengeFlags struct {
-	http       bool
-	httpPort   string
-	tls        bool
-	tlsPort    string
-	dns        string
-	resolvers  listFlag
-	disableANS bool
-	dnsWait    time.Duration
-	dnsTimeout time.Duration
+	http        bool
+	httpPort    string
+	tls         bool
+	tlsPort     string
+	dns         string
+	resolvers   listFlag
+	disableANS  bool
+	dnsWait     time.Duration
+	dnsTimeout  time.Duration
+	propTimeout time.Duration
+	nsPort      int
+	requireAll  bool
+	persist     bool
+	persistIss  string
 }
 
 func (c *challengeFlags) register(fs *flag.FlagSet) {
@@ -115,9 +120,14 @@ func (c *challengeFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.disableANS, "dns.propagation.disable-ans", false, "skip the check against the zone's authoritative name servers")
 	fs.DurationVar(&c.dnsWait, "dns.propagation.wait", 0, "wait this long instead of checking propagation")
 	fs.DurationVar(&c.dnsTimeout, "dns.timeout", 10*time.Second, "timeout of each DNS query")
+	fs.DurationVar(&c.propTimeout, "dns.propagation.timeout", 0, "give up when the record is not visible after this long (default: the provider's, else 60s)")
+	fs.IntVar(&c.nsPort, "dns.propagation.ns-port", 0, "port of the zone's authoritative name servers (default 53; for lab and test servers)")
+	fs.BoolVar(&c.requireAll, "dns.propagation.require-all", false, "require every resolver to see the record (default: one is enough)")
+	fs.BoolVar(&c.persist, "dns-persist", false, "solve DNS-PERSIST-01: publish one TXT record once (zoku prints it); later orders need no DNS credentials")
+	fs.StringVar(&c.persistIss, "dns-persist.issuer", "", "issuer domain name for the DNS-PERSIST-01 record (default: the CA's first CAA identity)")
 }
 
-func (c *challengeFlags) any() bool { return c.http || c.tls || c.dns != "" }
+func (c *challengeFlags) any() bool { return c.http || c.tls || c.dns != "" || c.persist }
 
 // parseKeyType maps lego's key type names (ec256, rsa2048, ...).
 func parseKeyType(s string) (certcrypto.KeyType, error) {

@@ -65,10 +65,10 @@ func runObtain(ctx context.Context, env Env, args []string) error {
 		if len(names) == 0 && req.CSR.Subject.CommonName != "" {
 			names = append(names, req.CSR.Subject.CommonName)
 		}
-		if _, err := acmeclient.NormalizeDomains(names, cf.dns != ""); err != nil {
+		if _, err := acmeclient.NormalizeDomains(names, cf.dns != "" || cf.persist); err != nil {
 			return fmt.Errorf("CSR %s: %w", of.csr, err)
 		}
-	} else if req.Domains, err = acmeclient.NormalizeDomains(of.domains, cf.dns != ""); err != nil {
+	} else if req.Domains, err = acmeclient.NormalizeDomains(of.domains, cf.dns != "" || cf.persist); err != nil {
 		return err
 	}
 
@@ -77,6 +77,15 @@ func runObtain(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer s.close()
+	if cf.persist {
+		names := req.Domains
+		if req.CSR != nil {
+			names = append(append([]string(nil), req.CSR.DNSNames...), names...)
+		}
+		if err := s.enablePersist(ctx, env, &cf, names); err != nil {
+			return err
+		}
+	}
 	b, err := s.client.Obtain(ctx, req)
 	if err != nil {
 		return err

@@ -79,6 +79,15 @@ func runRenew(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer s.close()
+	if cf.persist {
+		var names []string
+		for _, b := range todo {
+			names = append(names, b.Meta.Domains...)
+		}
+		if err := s.enablePersist(ctx, env, &cf, names); err != nil {
+			return err
+		}
+	}
 	acct := s.client.Account()
 	var failed []string
 	for _, b := range todo {

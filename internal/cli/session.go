@@ -12,8 +12,10 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	legodns01 "github.com/go-acme/lego/v5/challenge/dns01"
+	"github.com/go-acme/lego/v5/challenge/dnspersist01"
 
 	"github.com/zoku/zoku/internal/acmeclient"
 	"github.com/zoku/zoku/internal/challenge/dns01"
@@ -63,7 +65,10 @@ func openSession(ctx context.Context, env Env, af *accountFlags, cf *challengeFl
 		return nil, err
 	}
 	if needChallenges && !cf.any() {
-		return nil, errors.New("no challenge selected; pass --http, --tls or --dns PROVIDER")
+		return nil, errors.New("no challenge selected; pass --http, --tls, --dns PROVIDER or --dns-persist")
+	}
+	if cf.dns != "" && cf.persist {
+		return nil, errors.New("--dns and --dns-persist are exclusive: lego prefers dns-01 when both are offered; pick one")
 	}
 	if s.store, err = storage.Open(af.path); err != nil {
 		return nil, err
@@ -95,23 +100,27 @@ func openSession(ctx context.Context, env Env, af *accountFlags, cf *challengeFl
 		solvers.TLSALPN01, tlsPort = sol, srv.Port()
 		logger.Info("tls-alpn-01 server listening", "address", srv.Addr().String())
 	}
+	if len(cf.resolvers) > 0 {
+		for _, r := range cf.resolvers {
+			if _, _, err := net.SplitHostPort(r); err != nil {
+				return nil, fmt.Errorf("invalid --dns.resolvers %q: want host:port, e.g. 127.0.0.1:53", r)
+			}
+		}
+		setDNSResolvers(cf.resolvers, cf.dnsTimeout)
+	}
 	if cf.dns != "" {
-		p, err := dns01.NewProvider(cf.dns)
+		sol, err := dns01.NewSolver(dns01.Config{
+			Providers: []dns01.ProviderSpec{{Code: cf.dns}}, Resolvers: cf.resolvers,
+			AuthoritativePort: cf.nsPort, DisableAuthoritative: cf.disableANS || server == serverEmbedded,
+			RequireAllResolvers: cf.requireAll, PropagationWait: cf.dnsWait, DisableChecks: cf.dnsWait > 0,
+			PropagationTimeout: cf.propTimeout, QueryTimeout: cf.dnsTimeout,
+		}, logger)
 		if err != nil {
 			return nil, err
 		}
-		solvers.DNS01 = p
-		solvers.DNSOptions = dnsOptions(cf, server == serverEmbedded)
-		if len(cf.resolvers) > 0 {
-			for _, r := range cf.resolvers {
-				if _, _, err := net.SplitHostPort(r); err != nil {
-					return nil, fmt.Errorf("invalid --dns.resolvers %q: want host:port, e.g. 127.0.0.1:53", r)
-				}
-			}
-			dnsClientMu.Lock()
-			legodns01.SetDefaultClient(legodns01.NewClient(&legodns01.Options{RecursiveNameservers: cf.resolvers, Timeout: cf.dnsTimeout}))
-			dnsClientMu.Unlock()
-		}
+		solvers.DNS01, solvers.DNSOptions = sol, sol.Options()
+		// Records left by an interrupted order are removed on the way out.
+		s.closers = append(s.closers, func() error { return sol.CleanUpAll(context.WithoutCancel(ctx)) })
 	}
 
 	cfg := acmeclient.Config{
@@ -168,17 +177,13 @@ func (s *session) close() {
 	s.closers = nil
 }
 
-func dnsOptions(cf *challengeFlags, embedded bool) []legodns01.ChallengeOption {
-	var opts []legodns01.ChallengeOption
-	// Authoritative servers are asked on port 53, which a DNS server on a
-	// loopback test port (or the embedded CA's world) does not have.
-	if cf.disableANS || embedded {
-		opts = append(opts, legodns01.DisableAuthoritativeNssPropagationRequirement())
-	}
-	if cf.dnsWait > 0 {
-		opts = append(opts, legodns01.PropagationWait(cf.dnsWait, true))
-	}
-	return opts
+// setDNSResolvers points lego's process-wide DNS clients (CNAME lookups,
+// DNS-PERSIST-01 lookups) at the given resolvers.
+func setDNSResolvers(resolvers []string, timeout time.Duration) {
+	dnsClientMu.Lock()
+	defer dnsClientMu.Unlock()
+	legodns01.SetDefaultClient(legodns01.NewClient(&legodns01.Options{RecursiveNameservers: resolvers, Timeout: timeout}))
+	dnspersist01.SetDefaultClient(dnspersist01.NewClient(&dnspersist01.Options{RecursiveNameservers: resolvers, Timeout: timeout}))
 }
 
 // eabFrom collects EAB credentials from flags, files and the environment.

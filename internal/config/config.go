@@ -218,17 +218,37 @@ type TLSALPNChallenge struct {
 
 // DNSChallenge configures DNS-01.
 type DNSChallenge struct {
-	// Provider is a lego provider code (e.g. iijdpf, rfc2136).
-	Provider string `yaml:"provider" toml:"provider" json:"provider"`
-	// Env sets provider variables (lego names) for this provider only;
-	// values may be ${ENV} or file: references.
+	// Provider is a lego provider code (e.g. iijdpf, rfc2136): the
+	// one-provider shorthand of Providers.
+	Provider string `yaml:"provider" toml:"provider" json:"provider,omitempty"`
+	// Env sets Provider's variables (lego names) for it alone; values may
+	// be ${ENV} or file: references.
 	Env map[string]Secret `yaml:"env" toml:"env" json:"env,omitempty"`
+	// Providers are several providers, each serving its zones (longest
+	// suffix wins; one without zones serves the rest).
+	Providers []DNSProvider `yaml:"providers" toml:"providers" json:"providers,omitempty"`
 	// Resolvers (host:port) for the propagation check.
 	Resolvers []string `yaml:"resolvers" toml:"resolvers" json:"resolvers,omitempty"`
 	// DisableAuthoritativeCheck skips asking the zone's name servers.
 	DisableAuthoritativeCheck bool `yaml:"disableAuthoritativeCheck" toml:"disableAuthoritativeCheck" json:"disableAuthoritativeCheck"`
+	// AuthoritativePort is the port of the zone's name servers; default 53.
+	AuthoritativePort int `yaml:"authoritativePort" toml:"authoritativePort" json:"authoritativePort,omitempty"`
+	// RequireAllResolvers requires every resolver to see the record.
+	RequireAllResolvers bool `yaml:"requireAllResolvers" toml:"requireAllResolvers" json:"requireAllResolvers,omitempty"`
 	// PropagationWait sleeps instead of checking.
 	PropagationWait Duration `yaml:"propagationWait" toml:"propagationWait" json:"propagationWait"`
+	// PropagationTimeout bounds the check; default the provider's, else 60s.
+	PropagationTimeout Duration `yaml:"propagationTimeout" toml:"propagationTimeout" json:"propagationTimeout"`
+}
+
+// DNSProvider is one DNS provider and the zones it serves.
+type DNSProvider struct {
+	// Code is the lego provider code.
+	Code string `yaml:"code" toml:"code" json:"code"`
+	// Zones are the domain suffixes it serves; none means "the rest".
+	Zones []string `yaml:"zones" toml:"zones" json:"zones,omitempty"`
+	// Env are its own lego variables (${ENV} and file: allowed).
+	Env map[string]Secret `yaml:"env" toml:"env" json:"env,omitempty"`
 }
 
 // Embedded tunes the in-process CA.

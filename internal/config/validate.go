@@ -277,8 +277,23 @@ func (c *Config) validateCertificates() error {
 	}
 	if d := ch.DNS; d != nil {
 		p := "certificates.acme.challenges.dns"
-		if d.Provider == "" {
-			return c.errAt(p, "%s has no provider; set provider to a lego DNS provider code, e.g. cloudflare, iijdpf, rfc2136", p)
+		if d.Provider == "" && len(d.Providers) == 0 {
+			return c.errAt(p, "%s has no provider; set provider to a lego DNS provider code, e.g. cloudflare, iijdpf, rfc2136 (or list providers with their zones)", p)
+		}
+		if d.Provider != "" && len(d.Providers) > 0 {
+			return c.errAt(p+".providers", "%s: use provider (one) or providers (several), not both", p)
+		}
+		defaults := 0
+		for i, pr := range d.Providers {
+			if pr.Code == "" {
+				return c.errAt(fmt.Sprintf("%s.providers[%d].code", p, i), "%s.providers[%d] has no code; set a lego DNS provider code", p, i)
+			}
+			if len(pr.Zones) == 0 {
+				defaults++
+			}
+		}
+		if defaults > 1 {
+			return c.errAt(p+".providers", "%s: %d providers have no zones; only one may serve \"the rest\"", p, defaults)
 		}
 		for i, r := range d.Resolvers {
 			if _, _, err := net.SplitHostPort(r); err != nil {

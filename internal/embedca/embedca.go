@@ -98,6 +98,9 @@ type Options struct {
 	// VASleep keeps Pebble's random 0-4 s sleep before each validation;
 	// false (the default) sets PEBBLE_VA_NOSLEEP=1.
 	VASleep bool
+	// CAAIdentities are the issuer domain names the directory advertises
+	// (DNS-PERSIST-01 records name one); empty means DefaultCAAIdentity.
+	CAAIdentities []string
 	// Addr is the loopback address of the ACME endpoint; "" means
 	// 127.0.0.1 on a free port. A fixed address keeps the account folder
 	// (named after the CA's host:port) the same from run to run.
@@ -112,6 +115,9 @@ type Options struct {
 	// log lines; nil discards everything.
 	Logger *slog.Logger
 }
+
+// DefaultCAAIdentity is the issuer domain name of the embedded CA.
+const DefaultCAAIdentity = "embedded.zoku.test"
 
 // CA is a running embedded Pebble. Its methods are safe for concurrent use.
 type CA struct {
@@ -251,7 +257,11 @@ func (c *CA) buildPebble(opts Options, pebbleLog *log.Logger) (err error) {
 	var front wfe.WebFrontEndImpl
 	err = withEnv(pebbleEnv(opts), func() {
 		v := va.New(pebbleLog, httpPort, tlsPort, false, c.dnsAddr, c.db)
-		front = wfe.New(pebbleLog, c.db, v, c.ca, nil, false, opts.RequireEAB, 0, 0)
+		caa := opts.CAAIdentities
+		if len(caa) == 0 {
+			caa = []string{DefaultCAAIdentity}
+		}
+		front = wfe.New(pebbleLog, c.db, v, c.ca, caa, false, opts.RequireEAB, 0, 0)
 	})
 	if err != nil {
 		return err

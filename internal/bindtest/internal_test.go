@@ -1,0 +1,24 @@
+package bindtest
+
+import (
+	"strings"
+	"testing"
+)
+
+// named keeps running when its port is taken; the marker makes start see
+// that the answers come from someone else.
+func TestStartDetectsAnotherServerOnThePort(t *testing.T) {
+	first := Start(t)
+	named, err := findNamed()
+	if err != nil {
+		t.Skip(err)
+	}
+	s, err := start(named, t.TempDir(), DefaultZones(), first.Addr())
+	if err == nil {
+		_ = s.stop()
+		t.Fatal("start on a taken port: got a server, want an error")
+	}
+	if !strings.Contains(err.Error(), "another server answers") && !strings.Contains(err.Error(), "exited before it was ready") {
+		t.Errorf("start on a taken port: got %v, want the marker or early-exit error", err)
+	}
+}
