@@ -49,6 +49,8 @@ type engineOptions struct {
 	onEvent func(certmgr.Event)
 	// prune archives the files of certificates no longer needed.
 	prune bool
+	// instrument wraps each issuer (metrics); nil leaves them as they are.
+	instrument func(certmgr.Issuer) certmgr.Issuer
 }
 
 func startEngine(ctx context.Context, env Env, cfg *config.Config, logger *slog.Logger, eo engineOptions) (*engine, error) {
@@ -128,6 +130,11 @@ func startEngine(ctx context.Context, env Env, cfg *config.Config, logger *slog.
 			fc.EAB = &acmeclient.EAB{KID: is.EAB.KID, HMAC: string(is.EAB.HMAC)}
 		}
 		issuers = append(issuers, &lazyIssuer{cfg: fc})
+	}
+	if eo.instrument != nil {
+		for i := range issuers {
+			issuers[i] = eo.instrument(issuers[i])
+		}
 	}
 	mo := certmgr.Options{
 		Issuers: issuers, FallbackAfter: cfg.Certificates.FallbackAfter,

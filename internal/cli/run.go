@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/zoku/zoku/internal/admin"
 	"github.com/zoku/zoku/internal/config"
 	"github.com/zoku/zoku/internal/router"
 )
@@ -49,11 +50,16 @@ func runRun(ctx context.Context, env Env, args []string) error {
 	}
 	defer srv.close()
 	printQuickstart(env, cfg, srv.eng)
+	if u := srv.adm.URL(); u != "" {
+		fmt.Fprintf(env.Stdout, "dashboard and API: %s (bearer token: %s)\n", u, adminTokenHint(cfg, srv.eng))
+	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	for {
 		select {
+		case ev := <-srv.watcher.Events():
+			srv.adm.OnReload(ev.Applied)
 		case <-hup:
 			logger.Info("SIGHUP: reloading configuration", "file", path)
 			srv.watcher.Reload()
@@ -66,6 +72,7 @@ func runRun(ctx context.Context, env Env, args []string) error {
 
 // server is a running `zoku run`: engine, router and config watcher.
 type server struct {
+	adm     *admin.Admin
 	eng     *engine
 	rt      *router.Router
 	watcher *config.Watcher
@@ -75,12 +82,14 @@ type server struct {
 // startServer starts everything `zoku run` runs. onEvent, when set, sees
 // every certificate event (tests wait on it).
 func startServer(ctx context.Context, env Env, path string, cfg *config.Config, logger *slog.Logger, eo engineOptions) (s *server, err error) {
-	s = &server{}
+	s = &server{adm: newAdmin(cfg, env.Getenv, logger)}
 	defer func() {
 		if err != nil {
 			s.close()
 		}
 	}()
+	eo.onEvent = chainEvents(eo.onEvent, s.adm.OnCertEvent)
+	eo.instrument = s.adm.InstrumentIssuer
 	if s.eng, err = startEngine(ctx, env, cfg, logger, eo); err != nil {
 		return nil, err
 	}
@@ -101,6 +110,7 @@ func startServer(ctx context.Context, env Env, path string, cfg *config.Config, 
 	s.rt = router.New(router.Deps{
 		Logger: logger, Challenges: s.eng.http01.Handler, ALPN: s.eng.tlsalpn.GetCertificate,
 		IsALPNChallenge: isALPN, Certs: s.eng.mgr, AccessLog: alog,
+		OnRequest: s.adm.OnRequest, ErrorLog: s.adm.ServerErrorLog(logger),
 	})
 	apply := func(c *config.Config) error {
 		if err := s.rt.Apply(ctx, c); err != nil {
@@ -115,12 +125,16 @@ func startServer(ctx context.Context, env Env, path string, cfg *config.Config, 
 	if s.watcher, err = config.Watch(ctx, path, env.Getenv, logger, apply); err != nil {
 		return nil, err
 	}
+	if err = startAdmin(ctx, s, s.adm); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
 // close stops watching, drains the entry points (30 s at most) and stops
 // the engine.
 func (s *server) close() {
+	_ = s.adm.Close()
 	if s.watcher != nil {
 		_ = s.watcher.Close()
 	}
@@ -165,4 +179,12 @@ func printQuickstart(env Env, cfg *config.Config, eng *engine) {
 		return
 	}
 	fmt.Fprintf(env.Stdout, "zoku is serving %s\n", url)
+}
+
+// adminTokenHint says where the admin token is, never the token itself.
+func adminTokenHint(cfg *config.Config, eng *engine) string {
+	if cfg.Admin.Token != "" {
+		return "admin.token in the config"
+	}
+	return "the file " + filepath.Join(eng.store.Root(), "admin.token")
 }

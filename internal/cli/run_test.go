@@ -135,6 +135,8 @@ func (r *runRig) get(t *testing.T, url string) (*http.Response, string) {
 }
 
 const routerConfig = `
+admin:
+  address: 127.0.0.1:0
 entryPoints:
   web:
     address: 127.0.0.1:{{web}}
@@ -238,6 +240,8 @@ func serverOf(t *testing.T, r *runRig) string {
 func storageOf(r *runRig) string { return filepath.Join(filepath.Dir(r.path), "store") }
 
 const loadConfig = `
+admin:
+  disabled: true
 entryPoints:
   web:
     address: 127.0.0.1:{{web}}

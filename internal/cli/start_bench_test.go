@@ -35,7 +35,7 @@ func BenchmarkStartWith10kCertificates(b *testing.B) {
 	writeStore(b, store, n)
 	port := testenv.FreePort(b)
 	var cfg strings.Builder
-	fmt.Fprintf(&cfg, "entryPoints:\n  tls:\n    address: 127.0.0.1:%d\n    tls: {}\ncertificates:\n  onHostRule: true\n  acme:\n    server: https://127.0.0.1:1/dir\n    acceptTOS: true\n    storage: %s\n    challenges:\n      tlsAlpn:\n        entryPoint: tls\nroutes:\n", port, store)
+	fmt.Fprintf(&cfg, "admin:\n  disabled: true\nentryPoints:\n  tls:\n    address: 127.0.0.1:%d\n    tls: {}\ncertificates:\n  onHostRule: true\n  acme:\n    server: https://127.0.0.1:1/dir\n    acceptTOS: true\n    storage: %s\n    challenges:\n      tlsAlpn:\n        entryPoint: tls\nroutes:\n", port, store)
 	for i := 0; i < n; i++ {
 		fmt.Fprintf(&cfg, "  r%d:\n    host: h%d.example.test\n    service: s\n", i, i)
 	}

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -62,6 +63,9 @@ type Deps struct {
 	AccessLog io.Writer
 	// OnRequest, when set, is called after every routed request (metrics).
 	OnRequest func(RequestRecord)
+	// ErrorLog receives the entry points' http.Server errors (TLS
+	// handshake failures among them); nil logs them at debug level.
+	ErrorLog *log.Logger
 }
 
 // RequestRecord describes one finished request.
@@ -224,7 +228,7 @@ func (r *Router) listen(name string, epc *config.EntryPoint) (*entryPoint, error
 		WriteTimeout:      epc.Timeouts.Write.D(),
 		IdleTimeout:       epc.Timeouts.Idle.D(),
 		MaxHeaderBytes:    epc.MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(r.log.Handler(), slog.LevelDebug),
+		ErrorLog:          r.errorLog(),
 	}
 	if ep.tls {
 		ep.srv.TLSConfig = r.tlsConfig(name)
@@ -259,4 +263,11 @@ func (ep *entryPoint) close(ctx context.Context) {
 		_ = ep.srv.Close()
 	}
 	<-ep.done
+}
+
+func (r *Router) errorLog() *log.Logger {
+	if r.deps.ErrorLog != nil {
+		return r.deps.ErrorLog
+	}
+	return slog.NewLogLogger(r.log.Handler(), slog.LevelDebug)
 }

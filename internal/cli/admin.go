@@ -1,0 +1,66 @@
+package cli
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+
+	"github.com/zoku/zoku/internal/admin"
+	"github.com/zoku/zoku/internal/certmgr"
+	"github.com/zoku/zoku/internal/config"
+)
+
+// adminTokenFile is the generated admin token's file in the storage
+// folder.
+const adminTokenFile = "admin.token"
+
+// newAdmin builds the admin listener without starting it, so its hooks
+// (OnCertEvent, OnRequest, OnReload, InstrumentIssuer, ServerErrorLog) can
+// be handed to the engine and the router before they exist. It returns nil
+// when admin.disabled is set; every hook is a no-op on nil.
+func newAdmin(cfg *config.Config, getenv func(string) string, logger *slog.Logger) *admin.Admin {
+	if cfg.Admin.Disabled {
+		return nil
+	}
+	return admin.New(admin.Options{
+		Address:   cfg.Admin.Address,
+		Token:     string(cfg.Admin.Token),
+		TokenFile: filepath.Join(cfg.Certificates.ACME.Storage, adminTokenFile),
+		Logger:    logger,
+		Getenv:    getenv,
+	})
+}
+
+// startAdmin attaches the engine and router of s to a (from newAdmin)
+// and starts listening on admin.address. It does nothing for a nil a
+// (admin.disabled). The caller closes a with Close (nil-safe) before
+// stopping the router and engine.
+func startAdmin(ctx context.Context, s *server, a *admin.Admin) error {
+	if a == nil {
+		return nil
+	}
+	src := admin.Sources{}
+	if s.eng != nil && s.eng.mgr != nil {
+		src.Certs = s.eng.mgr
+	}
+	if s.rt != nil {
+		src.Routes = s.rt
+	}
+	return a.Start(ctx, src)
+}
+
+// chainEvents returns one certificate event sink that calls each non-nil
+// sink in order.
+func chainEvents(sinks ...func(certmgr.Event)) func(certmgr.Event) {
+	var live []func(certmgr.Event)
+	for _, f := range sinks {
+		if f != nil {
+			live = append(live, f)
+		}
+	}
+	return func(ev certmgr.Event) {
+		for _, f := range live {
+			f(ev)
+		}
+	}
+}
