@@ -6,14 +6,17 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zoku/zoku/internal/embedca"
+	"github.com/zoku/zoku/internal/storage"
 	"github.com/zoku/zoku/internal/testenv"
 )
 
@@ -245,4 +248,43 @@ func dnsFlags(t *testing.T) []string {
 func dnsEnv(t *testing.T) []string {
 	ca := testCA(t, embedca.Options{DNSServer: testenv.DNS(t).Addr()})
 	return append([]string{"--server", ca.DirectoryURL()}, dnsFlags(t)...)
+}
+
+// --profile asks for a profile the CA lists; --preferred-chain picks the
+// alternate chain by its root's name; --log-format json switches the
+// progress lines to slog JSON.
+func TestObtainProfileChainAndJSONLog(t *testing.T) {
+	hp := port(t)
+	_, ps, _ := net.SplitHostPort(hp)
+	ca := testCA(t, embedca.Options{HTTPPort: atoi(ps), AlternateRoots: 1, Profiles: map[string]time.Duration{"shortlived": 6 * 24 * time.Hour}})
+	roots := ca.Roots()
+	if len(roots) < 2 {
+		t.Fatalf("want an alternate root, have %d roots", len(roots))
+	}
+	alt := roots[1].Subject.CommonName
+	dir := t.TempDir()
+	r := mustZoku(t, "obtain", "--server", ca.DirectoryURL(), "--accept-tos", "--path", dir, "--http", "--http.port", hp,
+		"-d", "profile.example.test", "--profile", "shortlived", "--preferred-chain", alt, "--log-format", "json")
+	leaf := verifyIssued(t, dir, "profile.example.test", ca.RootPool(), "profile.example.test")
+	if life := leaf.NotAfter.Sub(leaf.NotBefore); life > 7*24*time.Hour {
+		t.Errorf("lifetime %s, want the 6-day shortlived profile", life)
+	}
+	chain, err := leaf.Verify(x509.VerifyOptions{Roots: poolOf(roots[1]), Intermediates: poolOf(issuersOf(t, dir, "profile.example.test")...)})
+	if err != nil || chain[0][len(chain[0])-1].Subject.CommonName != alt {
+		t.Errorf("chain does not lead to the preferred root %q: %v", alt, err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(r.stderr), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil || m["msg"] == nil {
+			t.Fatalf("--log-format json printed a non-JSON line: %q", line)
+		}
+	}
+}
+
+func issuersOf(t *testing.T, dir, name string) []*x509.Certificate {
+	st, err := storage.Open(dir)
+	must(t, err)
+	b, err := st.LoadCertificate(name)
+	must(t, err)
+	return parseCerts(t, b.Certificate)[1:]
 }
