@@ -75,6 +75,7 @@ func Run(ctx context.Context, args []string, env Env) int {
 		}
 		return 0
 	}
+	args = legoStyle(args)
 	cmd, ok := commands[args[0]]
 	if !ok {
 		fmt.Fprintf(env.Stderr, "zoku: unknown command %q; run 'zoku --help' for the list\n", args[0])
@@ -111,4 +112,20 @@ func topUsage(w io.Writer) {
 // oneLine folds a multi-line error into one line.
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
+}
+
+// legoStyle accepts lego's own command-line shape, flags first and the
+// command last (seed 000: `lego --dns iij --domains '*.example' --email ...
+// run`), and turns it into zoku's: lego's `run` (obtain) becomes `obtain`,
+// `renew` and `revoke` stay. Anything else is returned unchanged.
+func legoStyle(args []string) []string {
+	if len(args) < 2 || !strings.HasPrefix(args[0], "-") {
+		return args
+	}
+	last := args[len(args)-1]
+	verb := map[string]string{"run": "obtain", "renew": "renew", "revoke": "revoke", "list": "list"}[last]
+	if verb == "" {
+		return args
+	}
+	return append([]string{verb}, args[:len(args)-1]...)
 }

@@ -67,10 +67,15 @@ func TestFailuresLeaveStorageAsItWas(t *testing.T) {
 }
 
 func TestSeedIIJCommandLine(t *testing.T) {
-	// Seed 000, word for word (with our binary's name).
-	r := zoku(t, "", false, "obtain", "--dns", "iij", "--server", "https://acme-staging-v02.api.letsencrypt.org/directory",
-		"--domains", "*.ike.iij.jp", "--email", "you@example.test", "--path", t.TempDir())
+	// Seed 000's lego command line, word for word but for the binary's name
+	// (and --path, to keep the test's files in its own folder).
+	fresh := filepath.Join(t.TempDir(), ".zoku")
+	r := zoku(t, "", false, "--path", fresh, "--dns", "iij", "--server", "https://acme-staging-v02.api.letsencrypt.org/directory",
+		"--domains", "*.ike.iij.jp", "--email", "you@example.test", "run")
 	wantFailure(t, r, "iijdpf")
+	if _, err := os.Stat(fresh); !os.IsNotExist(err) {
+		t.Errorf("a refused command line created %s", fresh)
+	}
 	for _, v := range []string{"May 2023", "IIJ_DPF_API_TOKEN", "IIJ_DPF_DPM_SERVICE_CODE"} {
 		if !strings.Contains(r.stderr, v) {
 			t.Errorf("iij advice lacks %q: %s", v, r.stderr)

@@ -70,9 +70,6 @@ func openSession(ctx context.Context, env Env, af *accountFlags, cf *challengeFl
 	if cf.dns != "" && cf.persist {
 		return nil, errors.New("--dns and --dns-persist are exclusive: lego prefers dns-01 when both are offered; pick one")
 	}
-	if s.store, err = storage.Open(af.path); err != nil {
-		return nil, err
-	}
 	eab, err := eabFrom(env, af)
 	if err != nil {
 		return nil, err
@@ -123,6 +120,11 @@ func openSession(ctx context.Context, env Env, af *accountFlags, cf *challengeFl
 		s.closers = append(s.closers, func() error { return sol.CleanUpAll(context.WithoutCancel(ctx)) })
 	}
 
+	// Storage is opened (and created) only once the command line proved
+	// sound, so a typo leaves no empty folder behind.
+	if s.store, err = storage.Open(af.path); err != nil {
+		return nil, err
+	}
 	cfg := acmeclient.Config{
 		Server: server, Store: s.store, Email: af.email, AccountID: af.accountID,
 		EAB: eab, AcceptTOS: af.acceptTOS, Solvers: solvers, Logger: logger,
