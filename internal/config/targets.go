@@ -31,6 +31,7 @@ const (
 	DefaultNginxCertFile     = "/etc/nginx/zoku/{name}/fullchain.pem"
 	DefaultNginxKeyFile      = "/etc/nginx/zoku/{name}/privkey.pem"
 	DefaultNginxVerify       = "127.0.0.1:443"
+	DefaultNginxPIDFile      = "/run/nginx.pid"
 	DefaultNginxTimeout      = 60 * time.Second
 	DefaultExecTimeout       = 2 * time.Minute
 	DefaultVerifyTimeout     = 30 * time.Second
@@ -170,9 +171,11 @@ type NginxTarget struct {
 	KeyFile  string `yaml:"keyFile" toml:"keyFile" json:"keyFile,omitempty"`
 	// TestCommand checks the config; default [nginx, -t, -q].
 	TestCommand []string `yaml:"testCommand" toml:"testCommand" json:"testCommand,omitempty"`
-	// ReloadCommand reloads; default [nginx, -s, reload].
+	// ReloadCommand reloads; default [nginx, -s, reload]. An empty list
+	// ([]) reloads with SIGHUP to the pidFile's process instead.
 	ReloadCommand []string `yaml:"reloadCommand" toml:"reloadCommand" json:"reloadCommand,omitempty"`
-	// PIDFile, when set, reloads with SIGHUP to that process instead.
+	// PIDFile holds the master's pid; default /run/nginx.pid. After a
+	// reload zoku waits until the old workers stop taking connections.
 	PIDFile string `yaml:"pidFile" toml:"pidFile" json:"pidFile,omitempty"`
 	// Timeout of each command; default 60s.
 	Timeout Duration `yaml:"timeout" toml:"timeout" json:"timeout"`
@@ -278,9 +281,10 @@ func (c *Config) applyTargetDefaults() {
 			if len(n.TestCommand) == 0 {
 				n.TestCommand = []string{"nginx", "-t", "-q"}
 			}
-			if len(n.ReloadCommand) == 0 && n.PIDFile == "" {
+			if n.ReloadCommand == nil {
 				n.ReloadCommand = []string{"nginx", "-s", "reload"}
 			}
+			setStr(&n.PIDFile, DefaultNginxPIDFile)
 			setDur(&n.Timeout, DefaultNginxTimeout)
 			if t.Verify == nil {
 				t.Verify = &TargetVerify{Address: DefaultNginxVerify, Timeout: Duration(DefaultVerifyTimeout)}
@@ -554,9 +558,6 @@ func (c *Config) validateNginx(p string, t *Target) error {
 	}
 	if len(t.Certificates) > 1 && (!strings.Contains(n.CertFile, "{name}") || !strings.Contains(n.KeyFile, "{name}")) {
 		return c.errAt(np, "%s serves %d certificates; put {name} in certFile and keyFile so each gets its own files", np, len(t.Certificates))
-	}
-	if len(n.ReloadCommand) > 0 && n.PIDFile != "" {
-		return c.errAt(np+".pidFile", "%s sets both reloadCommand and pidFile; choose one", np)
 	}
 	if len(n.TestCommand) == 0 || n.TestCommand[0] == "" {
 		return c.errAt(np+".testCommand", "%s.testCommand is empty; the default is [nginx, -t, -q]", np)
