@@ -148,6 +148,11 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("acme: %w", err)
 	}
 
+	if cfg.Reregister {
+		// Register signs with the key itself (JWK), not with a stored
+		// account URL the CA may never have seen.
+		acct.Registration = nil
+	}
 	c := &Client{cfg: cfg, account: acct, log: log}
 	if err := c.connect(); err != nil {
 		return nil, err

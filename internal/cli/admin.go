@@ -8,6 +8,7 @@ import (
 	"github.com/zoku/zoku/internal/admin"
 	"github.com/zoku/zoku/internal/certmgr"
 	"github.com/zoku/zoku/internal/config"
+	"github.com/zoku/zoku/internal/deploy"
 )
 
 // adminTokenFile is the generated admin token's file in the storage
@@ -46,8 +47,25 @@ func startAdmin(ctx context.Context, s *server, a *admin.Admin) error {
 	if s.rt != nil {
 		src.Routes = s.rt
 	}
+	if s.targets != nil {
+		src.Targets = adminTargets{s.targets}
+	}
 	return a.Start(ctx, src)
 }
+
+// adminTargets shows the deploy runner to the admin API.
+type adminTargets struct{ r *deploy.Runner }
+
+func (t adminTargets) Targets() []admin.TargetStatus {
+	st := t.r.Status()
+	out := make([]admin.TargetStatus, len(st))
+	for i, s := range st {
+		out[i] = admin.TargetStatus(s)
+	}
+	return out
+}
+
+func (t adminTargets) Deploy(ctx context.Context, name string) error { return t.r.Deploy(ctx, name) }
 
 // chainEvents returns one certificate event sink that calls each non-nil
 // sink in order.

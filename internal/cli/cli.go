@@ -53,6 +53,7 @@ var commands = map[string]command{
 	"list":    {"list stored certificates", runList},
 	"version": {"print the version", runVersion},
 	"dns":     {"DNS-01 helpers: 'zoku dns providers [CODE]'", runDNS},
+	"deploy":  {"obtain, renew and push certificates to the load balancers in --config (cron)", runDeploy},
 }
 
 // errUsage marks a usage error that has already been explained; it exits 2.

@@ -34,8 +34,11 @@ type engine struct {
 	cache   *certmgr.Cache
 	mgr     *certmgr.Manager
 	hasDNS  bool
-	cancel  context.CancelFunc
-	done    chan struct{}
+	// acme is the primary CA's account settings (deploy targets order
+	// through the same account).
+	acme   acmeclient.Config
+	cancel context.CancelFunc
+	done   chan struct{}
 }
 
 func isALPN(hello *tls.ClientHelloInfo) bool { return tlsalpn01.IsChallengeHello(hello) }
@@ -117,6 +120,7 @@ func startEngine(ctx context.Context, env Env, cfg *config.Config, logger *slog.
 	if err != nil {
 		return nil, fmt.Errorf("config: certificates.acme.keyType: %w", err)
 	}
+	e.acme = acfg
 	issuers := []certmgr.Issuer{&lazyIssuer{cfg: acfg}}
 	for i, is := range cfg.Certificates.Issuers {
 		server, err := resolveServer(is.Server)

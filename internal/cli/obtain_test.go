@@ -288,3 +288,17 @@ func issuersOf(t *testing.T, dir, name string) []*x509.Certificate {
 	must(t, err)
 	return parseCerts(t, b.Certificate)[1:]
 }
+
+// The embedded CA forgets its accounts when the process ends: a second run
+// on the same storage registers the stored key again and orders.
+func TestObtainEmbeddedTwiceOnSameStorage(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), ".zoku")
+	for _, name := range []string{"one.example.test", "two.example.test"} {
+		mustZoku(t, "obtain", "--server", "embedded", "--accept-tos", "--email", "you@example.test",
+			"--http", "--http.port", port(t), "-d", name, "--path", dir)
+	}
+	accounts, _ := filepath.Glob(filepath.Join(dir, "accounts", "*", "you@example.test", "account.json"))
+	if len(accounts) != 1 {
+		t.Fatalf("want one account kept across runs, have %v", accounts)
+	}
+}

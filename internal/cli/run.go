@@ -14,8 +14,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/zoku/zoku/internal/acmeclient"
 	"github.com/zoku/zoku/internal/admin"
 	"github.com/zoku/zoku/internal/config"
+	"github.com/zoku/zoku/internal/deploy"
 	"github.com/zoku/zoku/internal/router"
 )
 
@@ -73,6 +75,7 @@ func runRun(ctx context.Context, env Env, args []string) error {
 // server is a running `zoku run`: engine, router and config watcher.
 type server struct {
 	adm     *admin.Admin
+	targets *deploy.Runner // nil without targets
 	eng     *engine
 	rt      *router.Router
 	watcher *config.Watcher
@@ -112,11 +115,28 @@ func startServer(ctx context.Context, env Env, path string, cfg *config.Config, 
 		IsALPNChallenge: isALPN, Certs: s.eng.mgr, AccessLog: alog,
 		OnRequest: s.adm.OnRequest, ErrorLog: s.adm.ServerErrorLog(logger),
 	})
+	if len(cfg.Targets) > 0 {
+		acme := s.eng.acme
+		// Targets answer HTTP-01 through their appliances; DNS-01 stays.
+		acme.Solvers = acmeclient.Solvers{DNS01: acme.Solvers.DNS01, DNSOptions: acme.Solvers.DNSOptions}
+		onRun := func(_ string, results []deploy.Result) {
+			for _, r := range results {
+				s.adm.OnDeploy(admin.DeployEvent{Target: r.Target, Domain: r.Certificate, Err: r.Err})
+			}
+		}
+		if s.targets, err = deploy.New(deploy.Options{Config: cfg, ACME: acme, Logger: logger, Output: env.Stderr, OnRun: onRun}); err != nil {
+			return nil, err
+		}
+		go func() { _ = s.targets.Run(ctx) }()
+	}
 	apply := func(c *config.Config) error {
 		if err := s.rt.Apply(ctx, c); err != nil {
 			return err
 		}
 		s.eng.manage(c)
+		if s.targets != nil {
+			return s.targets.Apply(c)
+		}
 		return nil
 	}
 	if err := apply(cfg); err != nil {
@@ -135,6 +155,9 @@ func startServer(ctx context.Context, env Env, path string, cfg *config.Config, 
 // the engine.
 func (s *server) close() {
 	_ = s.adm.Close()
+	if s.targets != nil {
+		_ = s.targets.Close()
+	}
 	if s.watcher != nil {
 		_ = s.watcher.Close()
 	}

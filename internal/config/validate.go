@@ -19,7 +19,7 @@ import (
 // user certificate files (certificates.files) to check that each key
 // matches its certificate.
 func (c *Config) Validate() error {
-	if len(c.EntryPoints) == 0 {
+	if len(c.EntryPoints) == 0 && len(c.Targets) == 0 {
 		return c.errAt("entryPoints", "no entry points; add one, e.g. entryPoints: {web: {address: \":80\"}}")
 	}
 	for _, name := range sortedKeys(c.EntryPoints) {
