@@ -6,9 +6,15 @@ import (
 	"strings"
 	"testing"
 
+	"context"
+	"github.com/zoku/zoku/internal/config"
+	"github.com/zoku/zoku/internal/deploy"
 	"github.com/zoku/zoku/internal/deploy/deploytest"
 	"github.com/zoku/zoku/internal/deploy/netscaler/nitrosim"
 	"github.com/zoku/zoku/internal/embedca"
+	"io"
+	"log/slog"
+	"time"
 )
 
 const seedPassword = "Seed-003-NITRO-pw"
@@ -167,4 +173,52 @@ func portOf(t *testing.T, addr string) int {
 		t.Fatalf("no port in %q", addr)
 	}
 	return n
+}
+
+// The same seed 003 flow inside `zoku run`: the runner deploys on its
+// own schedule, and the served certificate is the deployed one.
+func TestRunDeploysSeedTargets(t *testing.T) {
+	sim, err := nitrosim.Start(nitrosim.Options{Username: "nsroot", Password: seedPassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Close)
+	cert, key := deploytest.SelfSigned(t, "www.example.net")
+	seed, err := sim.SetUpSeed(cert, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := testCA(t, embedca.Options{HTTPPort: portOf(t, seed.HTTPAddr)})
+	path := seedExample(t, sim, seed, ca)
+	raw := readFile(t, path) + "\nadmin:\n  disabled: true\n"
+	must(t, os.WriteFile(path, []byte(raw), 0o600))
+	cfg, err := config.Load(path, os.Getenv)
+	must(t, err)
+	runs := make(chan []deploy.Result, 16)
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := startServer(ctx, Env{Stdout: io.Discard, Stderr: io.Discard, Getenv: os.Getenv}, path, cfg, slog.New(slog.DiscardHandler),
+		engineOptions{onDeploy: func(_ string, r []deploy.Result) { runs <- r }})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); srv.close() })
+	select {
+	case results := <-runs:
+		if len(results) != 1 || results[0].Err != nil {
+			t.Fatalf("first run inside zoku run: %+v", results)
+		}
+	case <-time.After(90 * time.Second):
+		t.Fatal("the runner did not deploy within 90 s")
+	}
+	ck, ok := sim.CertKey("example_cert")
+	if !ok {
+		t.Fatal("no certkey")
+	}
+	if served := deploytest.ServedSerial(t, seed.SSLAddr, "www.example.net"); served.Cmp(ck.Serial) != 0 {
+		t.Fatalf("the SSL VIP serves %x, the certkey holds %x", served, ck.Serial)
+	}
+	if st := srv.targets.Status(); len(st) != 1 || st[0].LastError != "" {
+		t.Fatalf("target status: %+v", st)
+	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/zoku/zoku/internal/challenge/http01"
 	"github.com/zoku/zoku/internal/challenge/tlsalpn01"
 	"github.com/zoku/zoku/internal/config"
+	"github.com/zoku/zoku/internal/deploy"
 	"github.com/zoku/zoku/internal/embedca"
 	"github.com/zoku/zoku/internal/hook"
 	"github.com/zoku/zoku/internal/storage"
@@ -52,6 +53,8 @@ type engineOptions struct {
 	onEvent func(certmgr.Event)
 	// prune archives the files of certificates no longer needed.
 	prune bool
+	// onDeploy sees every deploy run's results (tests).
+	onDeploy func(target string, results []deploy.Result)
 	// instrument wraps each issuer (metrics); nil leaves them as they are.
 	instrument func(certmgr.Issuer) certmgr.Issuer
 }

@@ -119,9 +119,12 @@ func startServer(ctx context.Context, env Env, path string, cfg *config.Config, 
 		acme := s.eng.acme
 		// Targets answer HTTP-01 through their appliances; DNS-01 stays.
 		acme.Solvers = acmeclient.Solvers{DNS01: acme.Solvers.DNS01, DNSOptions: acme.Solvers.DNSOptions}
-		onRun := func(_ string, results []deploy.Result) {
+		onRun := func(target string, results []deploy.Result) {
 			for _, r := range results {
 				s.adm.OnDeploy(admin.DeployEvent{Target: r.Target, Domain: r.Certificate, Err: r.Err})
+			}
+			if eo.onDeploy != nil {
+				eo.onDeploy(target, results)
 			}
 		}
 		if s.targets, err = deploy.New(deploy.Options{Config: cfg, ACME: acme, Logger: logger, Output: env.Stderr, OnRun: onRun}); err != nil {
