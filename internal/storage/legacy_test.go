@@ -167,7 +167,7 @@ func TestSaveLegacyAccountArchivesV4(t *testing.T) {
 	}
 
 	v5Key := after[filepath.FromSlash(legacyAcctDir+"/you@example.test.key")]
-	if !strings.HasPrefix(v5Key, "-----BEGIN PRIVATE KEY-----") {
+	if pemType(v5Key) != "PRIVATE KEY" {
 		t.Errorf("v5 key: got %.30q, want a PKCS#8 PEM", v5Key)
 	}
 
@@ -243,7 +243,7 @@ func TestSaveLegacyCertificateArchivesV4(t *testing.T) {
 		}
 	}
 
-	if got := after[filepath.FromSlash(legacyCertBase+".key")]; !strings.HasPrefix(got, "-----BEGIN PRIVATE KEY-----") {
+	if got := after[filepath.FromSlash(legacyCertBase+".key")]; pemType(got) != "PRIVATE KEY" {
 		t.Errorf("new key: got %.30q, want PKCS#8", got)
 	}
 
@@ -273,4 +273,13 @@ func TestSaveLegacyCertificateArchivesV4(t *testing.T) {
 	if err != nil || format != formatPKCS8 || !publicKeyMatches(key, leaf.PublicKey) {
 		t.Errorf("key after save: format %d, err %v; want a PKCS#8 key matching the leaf", format, err)
 	}
+}
+
+// pemType returns the type of the first PEM block in s ("" if none).
+func pemType(s string) string {
+	blk, _ := pem.Decode([]byte(s))
+	if blk == nil {
+		return ""
+	}
+	return blk.Type
 }
