@@ -142,18 +142,13 @@ func (r *Router) tlsConfig(ep string) *tls.Config {
 		NextProtos: []string{"h2", "http/1.1"},
 		GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 			t := r.tab.Load()
-			if t == nil || t.cfg.EntryPoints[ep] == nil || t.cfg.EntryPoints[ep].TLS == nil {
+			if t == nil || t.tls[ep] == nil {
 				return nil, fmt.Errorf("router: entry point %s has no TLS now", ep)
 			}
-			base, err := t.cfg.TLSConfigBase(t.cfg.EntryPoints[ep])
-			if err != nil {
-				return nil, err
-			}
-			base.GetCertificate = r.getCertificate
 			if r.deps.IsALPNChallenge != nil && r.deps.IsALPNChallenge(hello) {
-				base.NextProtos = []string{"acme-tls/1"}
+				return t.alpn[ep], nil
 			}
-			return base, nil
+			return t.tls[ep], nil
 		},
 	}
 }

@@ -124,7 +124,21 @@ func (r *Router) Apply(ctx context.Context, cfg *config.Config) error {
 		}
 		services[name] = s
 	}
-	next := &table{cfg: cfg, routes: compileRoutes(cfg), services: services}
+	next := &table{cfg: cfg, routes: compileRoutes(cfg), services: services, tls: map[string]*tls.Config{}, alpn: map[string]*tls.Config{}}
+	for name, epc := range cfg.EntryPoints {
+		if epc.TLS == nil {
+			continue
+		}
+		base, err := cfg.TLSConfigBase(epc)
+		if err != nil {
+			closeAll(services)
+			return fmt.Errorf("router: entry point %q: %w", name, err)
+		}
+		base.GetCertificate = r.getCertificate
+		alpn := base.Clone()
+		alpn.NextProtos = []string{"acme-tls/1"}
+		next.tls[name], next.alpn[name] = base, alpn
+	}
 
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"crypto/tls"
 	"net"
 	"net/http"
 	"sort"
@@ -27,6 +28,9 @@ type table struct {
 	cfg      *config.Config
 	routes   []*route // in match order
 	services map[string]Service
+	// tls and alpn are each TLS entry point's handshake configs, built
+	// once per config: alpn answers TLS-ALPN-01 handshakes only.
+	tls, alpn map[string]*tls.Config
 }
 
 // compileRoutes orders routes: higher priority, then exact host before
