@@ -189,6 +189,7 @@ func (e *engine) manage(cfg *config.Config) {
 			have[d] = true
 		}
 	}
+	var def *tls.Certificate
 	for _, f := range c.Files {
 		crt, err := tls.LoadX509KeyPair(f.CertFile, f.KeyFile)
 		if err != nil {
@@ -196,7 +197,13 @@ func (e *engine) manage(cfg *config.Config) {
 			continue
 		}
 		e.cache.Pin(leafNames(crt.Leaf), &crt)
+		if def == nil {
+			def = &crt
+		}
 	}
+	// The first user certificate also answers handshakes whose name
+	// matches nothing (or that send no SNI); without one they fail.
+	e.cache.SetDefault(def)
 	if c.OnHostRule && cfg.Certificates.ACME.Server != "" {
 		for _, h := range cfg.RoutedHosts() {
 			if covered(h) {
