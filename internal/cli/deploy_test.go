@@ -72,7 +72,7 @@ func TestDeploySeedExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca := testCA(t, embedca.Options{HTTPPort: portOf(t, seed.HTTPAddr)})
+	ca := testCA(t, embedca.Options{HTTPPort: deploytest.Port(t, seed.HTTPAddr)})
 	cfg := seedExample(t, sim, seed, ca)
 
 	dry := mustZoku(t, "deploy", "--config", cfg, "--dry-run")
@@ -119,7 +119,7 @@ func TestDeployFailures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca := testCA(t, embedca.Options{HTTPPort: portOf(t, seed.HTTPAddr)})
+	ca := testCA(t, embedca.Options{HTTPPort: deploytest.Port(t, seed.HTTPAddr)})
 	cfg := seedExample(t, sim, seed, ca)
 	wrong := strings.Replace(readFile(t, cfg), "username: nsroot", "username: admin", 1)
 	wrongCfg := filepath.Join(t.TempDir(), "wrong.yaml")
@@ -162,19 +162,6 @@ func readFile(t *testing.T, p string) string {
 	return string(b)
 }
 
-func portOf(t *testing.T, addr string) int {
-	t.Helper()
-	i := strings.LastIndexByte(addr, ':')
-	n := 0
-	for _, c := range addr[i+1:] {
-		n = n*10 + int(c-'0')
-	}
-	if n == 0 {
-		t.Fatalf("no port in %q", addr)
-	}
-	return n
-}
-
 // The same seed 003 flow inside `zoku run`: the runner deploys on its
 // own schedule, and the served certificate is the deployed one.
 func TestRunDeploysSeedTargets(t *testing.T) {
@@ -188,7 +175,7 @@ func TestRunDeploysSeedTargets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca := testCA(t, embedca.Options{HTTPPort: portOf(t, seed.HTTPAddr)})
+	ca := testCA(t, embedca.Options{HTTPPort: deploytest.Port(t, seed.HTTPAddr)})
 	path := seedExample(t, sim, seed, ca)
 	raw := readFile(t, path) + "\nadmin:\n  disabled: true\n"
 	must(t, os.WriteFile(path, []byte(raw), 0o600))

@@ -96,7 +96,7 @@ func cipherSuite(name string) (uint16, error) {
 			return 0, fmt.Errorf("%q is insecure and not allowed; remove it (Go's default list is safe)", name)
 		}
 	}
-	if s := suggest(name, names); s != "" {
+	if s := closest(name, names); s != "" {
 		return 0, fmt.Errorf("%q is unknown (did you mean %q?)", name, s)
 	}
 	return 0, fmt.Errorf("%q is unknown; use Go names from crypto/tls, e.g. TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", name)

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/zoku/zoku/internal/suggest"
 )
 
 // Error is a configuration problem at a place in the file. Its message is
@@ -276,7 +278,7 @@ func (d *decoder) unknownKey(e *entry, path string, fields map[string]int) error
 			return d.fail(e.pos, e.key, "unknown key %q at the top level; %s", e.key, hint)
 		}
 	}
-	if s := suggest(e.key, keys); s != "" {
+	if s := closest(e.key, keys); s != "" {
 		return d.fail(e.pos, join(path, e.key), "unknown key %q %s (did you mean %q?)", e.key, where, s)
 	}
 	return d.fail(e.pos, join(path, e.key), "unknown key %q %s; valid keys are %s", e.key, where, strings.Join(keys, ", "))
@@ -293,41 +295,11 @@ var traefikKeys = map[string]string{
 	"docker":             "zoku has no providers; list routes and services in this file (it is watched and re-applied)",
 }
 
-// suggest returns the candidate closest to s (ignoring case), or "" when
-// none is close enough to be a likely typo.
-func suggest(s string, candidates []string) string {
-	best, bestD := "", 1<<30
-	ls := strings.ToLower(s)
-	for _, c := range candidates {
-		dist := levenshtein(ls, strings.ToLower(c))
-		if dist < bestD {
-			best, bestD = c, dist
-		}
-	}
-	if best == "" || bestD > 2 || bestD >= len(s) {
-		return ""
-	}
-	return best
-}
-
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+// closest returns the candidate closest to s (ignoring case), or "" when
+// none is close enough to be a likely typo: at most two edits, and fewer
+// than len(s).
+func closest(s string, candidates []string) string {
+	return suggest.Closest(s, candidates, min(2, len(s)-1))
 }
 
 // expand replaces ${NAME} and ${NAME:-default} in a scalar; "$${" writes a

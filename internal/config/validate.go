@@ -171,7 +171,7 @@ func splitAddress(addr string) (int, error) {
 }
 
 func didYouMean(s string, names []string) string {
-	if m := suggest(s, names); m != "" {
+	if m := closest(s, names); m != "" {
 		return fmt.Sprintf(" (did you mean %q?)", m)
 	}
 	if len(names) == 0 {

@@ -7,10 +7,10 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/zoku/zoku/internal/storage"
 )
 
 // RootsPEM returns Roots as concatenated PEM CERTIFICATE blocks.
@@ -22,48 +22,14 @@ func (c *CA) RootsPEM() []byte {
 	return buf.Bytes()
 }
 
-// WriteRoot writes RootsPEM to path atomically (temp file, fsync, rename,
-// fsync of the folder), as a 0644 file so curl and browsers can read it. A
-// missing folder is created 0700; an existing one keeps its mode.
+// WriteRoot writes RootsPEM to path the way the store writes its files
+// (storage.WriteFile): temp file, fsync, rename, fsync of the folder, as a
+// 0600 file readable by the user zoku runs as (curl --cacert and openssl
+// verify run as that user). Missing folders are created 0700; an existing
+// one keeps its mode.
 func (c *CA) WriteRoot(path string) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("embedca: create folder for the root certificate: %w", err)
-	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("embedca: write root certificate: %w", err)
-	}
-	tmpName := tmp.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			_ = tmp.Close()
-			_ = os.Remove(tmpName)
-		}
-	}()
-	if _, err := tmp.Write(c.RootsPEM()); err != nil {
-		return fmt.Errorf("embedca: write root certificate: %w", err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("embedca: set mode of root certificate: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("embedca: sync root certificate: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("embedca: close root certificate: %w", err)
-	}
-	if err := os.Rename(tmpName, path); err != nil {
-		return fmt.Errorf("embedca: replace root certificate %s: %w", path, err)
-	}
-	ok = true
-	if d, err := os.Open(dir); err == nil {
-		serr := d.Sync()
-		_ = d.Close()
-		if serr != nil {
-			return fmt.Errorf("embedca: sync folder of root certificate: %w", serr)
-		}
+	if err := storage.WriteFile(path, c.RootsPEM()); err != nil {
+		return fmt.Errorf("embedca: write root certificate %s: %w", path, err)
 	}
 	return nil
 }

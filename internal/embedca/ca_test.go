@@ -128,7 +128,7 @@ func TestWriteRoot(t *testing.T) {
 	for _, c := range []struct {
 		path string
 		want os.FileMode
-	}{{dir, 0o700 | os.ModeDir}, {path, 0o644}} {
+	}{{dir, 0o700 | os.ModeDir}, {path, 0o600}} {
 		fi, err := os.Stat(c.path)
 		if err != nil {
 			t.Fatal(err)

@@ -217,7 +217,7 @@ func find(code string) (*fact, error) {
 		return nil, &multiError{msg: retiredMessage(c, r), errs: []error{ErrUnknownProvider}}
 	}
 	msg := fmt.Sprintf("dns-01: unknown provider %q; 'zoku dns providers' lists the %d codes lego %s has", c, len(facts), legoVersion)
-	if s := suggest(c, candidates()); s != "" {
+	if s := closestCode(c, candidates()); s != "" {
 		msg += fmt.Sprintf(" (did you mean %q?)", s)
 	}
 	return nil, &multiError{msg: msg, errs: []error{ErrUnknownProvider}}

@@ -215,29 +215,8 @@ func TestSuggest(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
-			if got := suggest(tt.in, candidates); got != tt.want {
-				t.Errorf("suggest(%q): got %q, want %q", tt.in, got, tt.want)
-			}
-		})
-	}
-}
-
-func TestEditDistance(t *testing.T) {
-	tests := []struct {
-		a, b string
-		want int
-	}{
-		{"", "", 0},
-		{"abc", "", 3},
-		{"", "abc", 3},
-		{"kitten", "sitting", 3},
-		{"iijdpf", "iijdfp", 2},
-		{"exec", "exec", 0},
-	}
-	for _, tt := range tests {
-		t.Run(tt.a+"/"+tt.b, func(t *testing.T) {
-			if got := editDistance(tt.a, tt.b); got != tt.want {
-				t.Errorf("editDistance(%q, %q): got %d, want %d", tt.a, tt.b, got, tt.want)
+			if got := closestCode(tt.in, candidates); got != tt.want {
+				t.Errorf("closestCode(%q): got %q, want %q", tt.in, got, tt.want)
 			}
 		})
 	}

@@ -7,21 +7,19 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/zoku/zoku/internal/challenge/listen"
 )
 
-const (
-	// component prefixes every error and log line of this package.
-	component = "tls-alpn-01"
-	// flagName is the CLI flag whose value Listen takes, named in errors.
-	flagName = "--tls.port"
-	// defaultPort is used when the address is empty (RFC 8737 §3: port 443).
-	defaultPort = "443"
-)
+// component prefixes every error and log line of this package.
+const component = "tls-alpn-01"
+
+// addrSpec reads the --tls.port value Listen takes; an empty one means port
+// 443 (RFC 8737 §3).
+var addrSpec = listen.Spec{Component: component, Flag: "--tls.port", DefaultPort: "443"}
 
 // Limits of the server started by Listen.
 const (
@@ -62,13 +60,9 @@ type Server struct {
 // this host each get a one-line error naming the fix; the error still matches
 // the underlying syscall error with errors.Is.
 func (s *Solver) Listen(addr string) (*Server, error) {
-	hostPort, err := parseAddr(addr)
+	ln, err := addrSpec.Listen(addr)
 	if err != nil {
 		return nil, err
-	}
-	ln, err := net.Listen("tcp", hostPort)
-	if err != nil {
-		return nil, bindError(hostPort, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	srv := &Server{
@@ -172,69 +166,4 @@ func transientAccept(err error) bool {
 		}
 	}
 	return false
-}
-
-// parseAddr turns a --tls.port value into a host:port for net.Listen.
-func parseAddr(addr string) (string, error) {
-	addr = strings.TrimSpace(addr)
-	switch {
-	case addr == "":
-		addr = ":" + defaultPort
-	case isDigits(addr):
-		addr = ":" + addr
-	}
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "", fmt.Errorf("%s: invalid %s %q (want \":port\", \"host:port\", \"[ipv6]:port\" or a bare port): %w",
-			component, flagName, addr, err)
-	}
-	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-		return "", fmt.Errorf("%s: invalid %s %q: the port must be a number from 0 to 65535", component, flagName, addr)
-	}
-	return net.JoinHostPort(host, port), nil
-}
-
-// isDigits reports whether s is non-empty and only ASCII digits.
-func isDigits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
-
-// listenError is a one-line bind failure that still unwraps to its cause.
-type listenError struct {
-	msg string
-	err error
-}
-
-func (e *listenError) Error() string { return e.msg }
-func (e *listenError) Unwrap() error { return e.err }
-
-// bindError explains why binding hostPort failed, naming the fix where the
-// cause is a common one.
-func bindError(hostPort string, err error) error {
-	_, port, _ := net.SplitHostPort(hostPort)
-	n, _ := strconv.Atoi(port)
-	var msg string
-	switch {
-	case errors.Is(err, syscall.EADDRINUSE):
-		msg = fmt.Sprintf("%s: address %s is already in use; stop what holds it or choose another %s",
-			component, hostPort, flagName)
-	case errors.Is(err, syscall.EACCES) && n > 0 && n < 1024:
-		msg = fmt.Sprintf("%s: no permission to bind %s: ports below 1024 need root or CAP_NET_BIND_SERVICE "+
-			"(setcap cap_net_bind_service=+ep on the binary); grant it or choose a %s of 1024 or above",
-			component, hostPort, flagName)
-	case errors.Is(err, syscall.EADDRNOTAVAIL):
-		msg = fmt.Sprintf("%s: cannot bind %s: the host part is not an address of this machine; choose another %s",
-			component, hostPort, flagName)
-	default:
-		return fmt.Errorf("%s: cannot listen on %s: %w", component, hostPort, err)
-	}
-	return &listenError{msg: msg, err: err}
 }

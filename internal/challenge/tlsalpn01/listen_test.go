@@ -30,7 +30,7 @@ func TestParseAddr(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strconv.Quote(tt.in), func(t *testing.T) {
-			got, err := parseAddr(tt.in)
+			got, err := addrSpec.Addr(tt.in)
 			if tt.wantErr != "" {
 				if err == nil || err.Error() != tt.wantErr {
 					t.Fatalf("parseAddr(%q) error: got %v, want %q", tt.in, err, tt.wantErr)
@@ -104,7 +104,7 @@ func TestBindErrorLines(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := bindError(tt.hostPort, tt.err)
+			err := addrSpec.BindError(tt.hostPort, tt.err)
 			if err.Error() != tt.want {
 				t.Errorf("bindError:\n got %q\nwant %q", err, tt.want)
 			}

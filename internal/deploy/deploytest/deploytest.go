@@ -1,6 +1,9 @@
 // Package deploytest holds helpers shared by the deploy tests: a
-// concurrency-safe log sink, self-signed certificates, and a TLS look at
-// what a listener serves. Import it from _test.go files only.
+// concurrency-safe log sink, self-signed certificates, a TLS look at what
+// a listener serves, loopback sockets to hand to a child process, and a
+// deploy.Runner built and run against a test CA. Import it from _test.go
+// files only; since it imports deploy, a test inside deploy or one of the
+// packages deploy imports must be an external (_test) package to use it.
 package deploytest
 
 import (

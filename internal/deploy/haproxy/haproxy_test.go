@@ -19,7 +19,7 @@ import (
 func TestFirstDeploymentThenIdempotent(t *testing.T) {
 	r := startHAProxy(t)
 	run := r.runner(t, r.config(t, ""))
-	mustRun(t, run, deploy.RunOptions{}, deploy.Obtained)
+	deploytest.MustRun(t, run, deploy.RunOptions{}, deploy.Obtained)
 
 	b, err := r.store.LoadCertificate(domain)
 	if err != nil {
@@ -45,7 +45,7 @@ func TestFirstDeploymentThenIdempotent(t *testing.T) {
 	}
 
 	pid := r.cmd.Process.Pid
-	mustRun(t, run, deploy.RunOptions{}, deploy.UpToDate)
+	deploytest.MustRun(t, run, deploy.RunOptions{}, deploy.UpToDate)
 	if again, _ := os.ReadFile(r.pemPath()); !bytes.Equal(again, disk) {
 		t.Error("an idempotent run rewrote the PEM")
 	}
@@ -58,7 +58,7 @@ func TestFirstDeploymentThenIdempotent(t *testing.T) {
 // certificate is aborted before ours, so our PEM cannot land in it.
 func TestForeignTransactionIsAborted(t *testing.T) {
 	r := startHAProxy(t)
-	mustRun(t, r.runner(t, r.config(t, "")), deploy.RunOptions{}, deploy.Obtained)
+	deploytest.MustRun(t, r.runner(t, r.config(t, "")), deploy.RunOptions{}, deploy.Obtained)
 	defPEM, err := os.ReadFile(r.dir + "/default.pem")
 	if err != nil {
 		t.Fatal(err)
@@ -94,7 +94,7 @@ func newTarget(t *testing.T, r *haproxyRig) *haproxy.Target {
 // stays in memory and on disk.
 func TestKeyMismatchKeepsOldCertificate(t *testing.T) {
 	r := startHAProxy(t)
-	mustRun(t, r.runner(t, r.config(t, "")), deploy.RunOptions{}, deploy.Obtained)
+	deploytest.MustRun(t, r.runner(t, r.config(t, "")), deploy.RunOptions{}, deploy.Obtained)
 	old := deploytest.ServedSerial(t, r.tlsAddr, domain)
 	disk, _ := os.ReadFile(r.pemPath())
 
@@ -118,10 +118,10 @@ func TestKeyMismatchKeepsOldCertificate(t *testing.T) {
 func TestFailures(t *testing.T) {
 	t.Run("haproxy down", func(t *testing.T) {
 		r := startHAProxy(t)
-		mustRun(t, r.runner(t, r.config(t, "")), deploy.RunOptions{}, deploy.Obtained)
+		deploytest.MustRun(t, r.runner(t, r.config(t, "")), deploy.RunOptions{}, deploy.Obtained)
 		disk, _ := os.ReadFile(r.pemPath())
-		r.stop(t)
-		res, err := runOnce(t, r.runner(t, r.config(t, "")), deploy.RunOptions{Force: true})
+		r.stop()
+		res, err := deploytest.RunOnce(t, r.runner(t, r.config(t, "")), deploy.RunOptions{Force: true})
 		if err == nil || !strings.Contains(res.Err.Error(), "cannot reach the admin socket") {
 			t.Fatalf("got %q: %v", res.Action, res.Err)
 		}
@@ -131,7 +131,7 @@ func TestFailures(t *testing.T) {
 	})
 	t.Run("crt-list not loaded", func(t *testing.T) {
 		r := startHAProxy(t)
-		res, err := runOnce(t, r.runner(t, r.config(t, "      crtList: /nowhere/certs\n")), deploy.RunOptions{})
+		res, err := deploytest.RunOnce(t, r.runner(t, r.config(t, "      crtList: /nowhere/certs\n")), deploy.RunOptions{})
 		if err == nil || !strings.Contains(res.Err.Error(), "is not a crt-list HAProxy loaded") {
 			t.Fatalf("got %q: %v", res.Action, res.Err)
 		}

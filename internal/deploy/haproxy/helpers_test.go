@@ -2,19 +2,14 @@ package haproxy_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
-	"github.com/zoku/zoku/internal/acmeclient"
 	"github.com/zoku/zoku/internal/config"
 	"github.com/zoku/zoku/internal/deploy"
 	"github.com/zoku/zoku/internal/deploy/deploytest"
@@ -62,8 +57,8 @@ func startHAProxy(t *testing.T) *haproxyRig {
 	t.Cleanup(func() { os.RemoveAll(sockDir) })
 	r.socket = filepath.Join(sockDir, "admin.sock")
 
-	httpLn := listenTCP(t)
-	tlsLn := listenTCP(t)
+	httpLn := deploytest.ListenTCP(t)
+	tlsLn := deploytest.ListenTCP(t)
 	adminLn, err := net.Listen("unix", r.socket)
 	if err != nil {
 		t.Fatal(err)
@@ -99,7 +94,7 @@ frontend tls
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	files := []*os.File{fileOf(t, httpLn), fileOf(t, tlsLn), fileOf(t, adminLn)}
+	files := []*os.File{deploytest.FileOf(t, httpLn), deploytest.FileOf(t, tlsLn), deploytest.FileOf(t, adminLn)}
 	r.cmd = exec.Command(bin, "-db", "-f", cfgPath)
 	r.cmd.ExtraFiles = files
 	r.cmd.Stdout, r.cmd.Stderr = r.out, r.out
@@ -116,65 +111,20 @@ frontend tls
 	tlsLn.Close()
 	adminLn.Close()
 	t.Cleanup(func() {
-		r.stop(t)
+		r.stop()
 		if t.Failed() || os.Getenv("ZOKU_TEST_LOGS") != "" {
 			t.Logf("haproxy output:\n%s\ndeploy log:\n%s", r.out.String(), r.logs.String())
 		}
 	})
-	r.ca = testenv.StartCA(t, embedca.Options{HTTPPort: port(t, r.httpAddr)})
+	r.ca = testenv.StartCA(t, embedca.Options{HTTPPort: deploytest.Port(t, r.httpAddr)})
 	if r.store, err = storage.Open(filepath.Join(t.TempDir(), "store")); err != nil {
 		t.Fatal(err)
 	}
 	return r
 }
 
-func listenTCP(t *testing.T) net.Listener {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ln
-}
-
-func fileOf(t *testing.T, ln net.Listener) *os.File {
-	t.Helper()
-	f, err := ln.(interface{ File() (*os.File, error) }).File()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f
-}
-
-func port(t *testing.T, addr string) int {
-	t.Helper()
-	_, p, err := net.SplitHostPort(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n int
-	fmt.Sscan(p, &n)
-	return n
-}
-
 // stop ends HAProxy (SIGTERM, then SIGKILL after 10 s) and waits for it.
-func (r *haproxyRig) stop(t *testing.T) {
-	if r.cmd.Process == nil {
-		return
-	}
-	select {
-	case <-r.done:
-		return
-	default:
-	}
-	_ = r.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-r.done:
-	case <-time.After(10 * time.Second):
-		_ = r.cmd.Process.Kill()
-		<-r.done
-	}
-}
+func (r *haproxyRig) stop() { deploytest.Stop(r.cmd, r.done) }
 
 // admin sends one command to the admin socket.
 func (r *haproxyRig) admin(t *testing.T, line string) string {
@@ -216,37 +166,7 @@ targets:
 }
 
 func (r *haproxyRig) runner(t *testing.T, cfg *config.Config) *deploy.Runner {
-	t.Helper()
-	logger := slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	run, err := deploy.New(deploy.Options{
-		Config: cfg, Logger: logger,
-		ACME: acmeclient.Config{Server: r.ca.DirectoryURL(), HTTPClient: r.ca.HTTPClient(), Store: r.store, AcceptTOS: true, Reregister: true, Logger: logger},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = run.Close() })
-	return run
-}
-
-func runOnce(t *testing.T, run *deploy.Runner, o deploy.RunOptions) (deploy.Result, error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	res, err := run.RunOnce(ctx, o)
-	if len(res) != 1 {
-		t.Fatalf("got %d results, want 1 (err %v)", len(res), err)
-	}
-	return res[0], err
-}
-
-func mustRun(t *testing.T, run *deploy.Runner, o deploy.RunOptions, want deploy.Action) deploy.Result {
-	t.Helper()
-	res, err := runOnce(t, run, o)
-	if err != nil || res.Action != want {
-		t.Fatalf("run: got %q (err %v), want %q", res.Action, err, want)
-	}
-	return res
+	return deploytest.Runner(t, cfg, r.ca, r.store, r.logs)
 }
 
 func (r *haproxyRig) pemPath() string { return filepath.Join(r.crtDir, domain+".pem") }

@@ -17,11 +17,11 @@ import (
 func TestNoRaceRenewalWithoutRestart(t *testing.T) {
 	r := startHAProxy(t)
 	run := r.runner(t, r.config(t, ""))
-	mustRun(t, run, deploy.RunOptions{}, deploy.Obtained)
+	deploytest.MustRun(t, run, deploy.RunOptions{}, deploy.Obtained)
 	first := deploytest.ServedSerial(t, r.tlsAddr, domain)
 	pid := r.cmd.Process.Pid
 
-	mustRun(t, run, deploy.RunOptions{Force: true}, deploy.Renewed)
+	deploytest.MustRun(t, run, deploy.RunOptions{Force: true}, deploy.Renewed)
 	second := deploytest.ServedSerial(t, r.tlsAddr, domain)
 	if second.Cmp(first) == 0 {
 		t.Fatal("HAProxy still serves the first certificate")

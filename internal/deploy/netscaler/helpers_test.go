@@ -1,19 +1,13 @@
 package netscaler_test
 
 import (
-	"context"
 	"crypto/x509"
 	"fmt"
-	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/zoku/zoku/internal/acmeclient"
 	"github.com/zoku/zoku/internal/config"
 	"github.com/zoku/zoku/internal/deploy"
 	"github.com/zoku/zoku/internal/deploy/deploytest"
@@ -60,7 +54,7 @@ func newRig(t *testing.T) *rig {
 		"target": `"https://" + HTTP.REQ.HOSTNAME.HTTP_URL_SAFE + HTTP.REQ.URL.PATH_AND_QUERY.HTTP_URL_SAFE`})
 	configure(t, sim, "POST", "responderpolicy", map[string]any{"name": "redirect_pol", "rule": "HTTP.REQ.IS_VALID", "action": "redirect_https"})
 	configure(t, sim, "PUT", "lbvserver_responderpolicy_binding", map[string]any{"name": "testHTTP", "policyname": "redirect_pol", "priority": 100})
-	r.ca = testenv.StartCA(t, embedca.Options{HTTPPort: port(t, r.httpAddr)})
+	r.ca = testenv.StartCA(t, embedca.Options{HTTPPort: deploytest.Port(t, r.httpAddr)})
 	if r.store, err = storage.Open(filepath.Join(t.TempDir(), "store")); err != nil {
 		t.Fatal(err)
 	}
@@ -84,19 +78,6 @@ func configure(t *testing.T, sim *nitrosim.Sim, method, resource string, obj map
 	if err := sim.Configure(method, resource, "", "", obj); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func port(t *testing.T, addr string) int {
-	t.Helper()
-	_, p, err := net.SplitHostPort(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := strconv.Atoi(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
 }
 
 // config renders the seed's target; extra lines go under netscaler:.
@@ -137,41 +118,10 @@ func (r *rig) config(t *testing.T, extra ...string) *config.Config {
 
 // runner builds a Runner for cfg against the rig's CA (or ca when set).
 func (r *rig) runner(t *testing.T, cfg *config.Config, ca *embedca.CA) *deploy.Runner {
-	t.Helper()
 	if ca == nil {
 		ca = r.ca
 	}
-	logger := slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	run, err := deploy.New(deploy.Options{
-		Config: cfg, Logger: logger,
-		ACME: acmeclient.Config{Server: ca.DirectoryURL(), HTTPClient: ca.HTTPClient(), Store: r.store, AcceptTOS: true, Reregister: true, Logger: logger},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = run.Close() })
-	return run
-}
-
-// runOnce runs every target and returns the single result.
-func runOnce(t *testing.T, run *deploy.Runner, o deploy.RunOptions) (deploy.Result, error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	res, err := run.RunOnce(ctx, o)
-	if len(res) != 1 {
-		t.Fatalf("got %d results, want 1 (err %v)", len(res), err)
-	}
-	return res[0], err
-}
-
-func mustRun(t *testing.T, run *deploy.Runner, o deploy.RunOptions, want deploy.Action) deploy.Result {
-	t.Helper()
-	res, err := runOnce(t, run, o)
-	if err != nil || res.Action != want {
-		t.Fatalf("run: got %q (err %v), want %q", res.Action, err, want)
-	}
-	return res
+	return deploytest.Runner(t, cfg, ca, r.store, r.logs)
 }
 
 // served is the leaf the SSL vserver presents for the domain.

@@ -26,7 +26,7 @@ import (
 func TestFirstDeploymentThenIdempotent(t *testing.T) {
 	r := newRig(t)
 	run := r.runner(t, r.config(t), nil)
-	res := mustRun(t, run, deploy.RunOptions{}, deploy.Obtained)
+	res := deploytest.MustRun(t, run, deploy.RunOptions{}, deploy.Obtained)
 
 	leaf := r.stored(t)
 	if got := r.served(t); got.SerialNumber.Cmp(leaf.SerialNumber) != 0 {
@@ -69,7 +69,7 @@ func TestFirstDeploymentThenIdempotent(t *testing.T) {
 	}
 
 	before := len(r.sim.Requests())
-	mustRun(t, run, deploy.RunOptions{}, deploy.UpToDate)
+	deploytest.MustRun(t, run, deploy.RunOptions{}, deploy.UpToDate)
 	if w := writes(r.sim.Requests()[before:]); len(w) != 0 {
 		t.Errorf("an idempotent run changed the appliance: %v", w)
 	}
@@ -91,7 +91,7 @@ func TestSeedFlowUpdatesExistingPair(t *testing.T) {
 	configure(t, r.sim, "PUT", "sslvserver_sslcertkey_binding", map[string]any{"vservername": "testSSL", "certkeyname": "example_cert"})
 
 	run := r.runner(t, r.config(t), nil)
-	mustRun(t, run, deploy.RunOptions{}, deploy.Obtained)
+	deploytest.MustRun(t, run, deploy.RunOptions{}, deploy.Obtained)
 	if got, want := r.served(t).SerialNumber, r.stored(t).SerialNumber; got.Cmp(want) != 0 {
 		t.Errorf("served %x, want %x", got, want)
 	}
@@ -130,7 +130,7 @@ func TestPriorityTakenMeanwhile(t *testing.T) {
 		}
 	})
 	run := r.runner(t, r.config(t), nil)
-	mustRun(t, run, deploy.RunOptions{}, deploy.Obtained)
+	deploytest.MustRun(t, run, deploy.RunOptions{}, deploy.Obtained)
 	if len(bound) != 2 || bound[0] != 90 || bound[1] != 89 {
 		t.Errorf("bind attempts at priorities %v, want [90 89]", bound)
 	}
@@ -151,7 +151,7 @@ func TestSessionExpiredMidDeploy(t *testing.T) {
 		}
 	})
 	run := r.runner(t, r.config(t), nil)
-	mustRun(t, run, deploy.RunOptions{}, deploy.Obtained)
+	deploytest.MustRun(t, run, deploy.RunOptions{}, deploy.Obtained)
 	if n := r.sim.Logins(); n != 2 {
 		t.Errorf("%d logins, want 2 (the first, and one after the session expired)", n)
 	}
@@ -161,7 +161,7 @@ func TestSessionExpiredMidDeploy(t *testing.T) {
 func TestHeaderAuthWithPinnedFingerprint(t *testing.T) {
 	r := newRig(t)
 	run := r.runner(t, r.config(t, "auth: header", "caFile: ", "fingerprint: "+r.sim.Fingerprint()), nil)
-	mustRun(t, run, deploy.RunOptions{}, deploy.Obtained)
+	deploytest.MustRun(t, run, deploy.RunOptions{}, deploy.Obtained)
 	if n := r.sim.Logins(); n != 0 {
 		t.Errorf("%d logins with header authentication, want 0", n)
 	}
@@ -203,7 +203,7 @@ func TestFailuresChangeNothing(t *testing.T) {
 			r := newRig(t)
 			extra := tc.setup(t, r)
 			run := r.runner(t, r.config(t, extra...), nil)
-			res, err := runOnce(t, run, deploy.RunOptions{})
+			res, err := deploytest.RunOnce(t, run, deploy.RunOptions{})
 			if err == nil || res.Action != deploy.Failed {
 				t.Fatalf("got %q, err %v; want a failure", res.Action, err)
 			}
@@ -230,7 +230,7 @@ func TestFailuresChangeNothing(t *testing.T) {
 func TestKeyMismatchKeepsOldCertificate(t *testing.T) {
 	r := newRig(t)
 	run := r.runner(t, r.config(t), nil)
-	mustRun(t, run, deploy.RunOptions{}, deploy.Obtained)
+	deploytest.MustRun(t, run, deploy.RunOptions{}, deploy.Obtained)
 	old := r.served(t)
 	filesBefore := r.sim.Current().Files
 
@@ -264,7 +264,7 @@ func TestKeyMismatchKeepsOldCertificate(t *testing.T) {
 func TestDryRunChangesNothing(t *testing.T) {
 	r := newRig(t)
 	run := r.runner(t, r.config(t), nil)
-	res := mustRun(t, run, deploy.RunOptions{DryRun: true}, deploy.WouldObtain)
+	res := deploytest.MustRun(t, run, deploy.RunOptions{DryRun: true}, deploy.WouldObtain)
 	if res.Reason == "" {
 		t.Error("dry run gives no reason")
 	}
@@ -277,10 +277,10 @@ func TestDryRunChangesNothing(t *testing.T) {
 // fails with one line and the certificate in service stays.
 func TestFailuresAfterDeployKeepOldCertificate(t *testing.T) {
 	r := newRig(t)
-	mustRun(t, r.runner(t, r.config(t), nil), deploy.RunOptions{}, deploy.Obtained)
+	deploytest.MustRun(t, r.runner(t, r.config(t), nil), deploy.RunOptions{}, deploy.Obtained)
 	old := r.served(t)
 
-	res, err := runOnce(t, r.runner(t, r.config(t, "password: wrong"), nil), deploy.RunOptions{Force: true})
+	res, err := deploytest.RunOnce(t, r.runner(t, r.config(t, "password: wrong"), nil), deploy.RunOptions{Force: true})
 	if err == nil || !strings.Contains(res.Err.Error(), "Invalid username or password") {
 		t.Fatalf("wrong password: got %q, %v", res.Action, res.Err)
 	}
@@ -289,7 +289,7 @@ func TestFailuresAfterDeployKeepOldCertificate(t *testing.T) {
 	}
 
 	r.sim.StopAPI()
-	res, err = runOnce(t, r.runner(t, r.config(t), nil), deploy.RunOptions{Force: true})
+	res, err = deploytest.RunOnce(t, r.runner(t, r.config(t), nil), deploy.RunOptions{Force: true})
 	if err == nil || !strings.Contains(res.Err.Error(), "cannot reach") {
 		t.Fatalf("appliance down: got %q, %v", res.Action, res.Err)
 	}
@@ -303,14 +303,14 @@ func TestFailuresAfterDeployKeepOldCertificate(t *testing.T) {
 // intermediate and links it, and the vserver serves the new chain.
 func TestIssuerChangeRelinks(t *testing.T) {
 	r := newRig(t)
-	mustRun(t, r.runner(t, r.config(t), nil), deploy.RunOptions{}, deploy.Obtained)
+	deploytest.MustRun(t, r.runner(t, r.config(t), nil), deploy.RunOptions{}, deploy.Obtained)
 	first, _ := r.sim.CertKey("example_cert")
 
-	ca2 := testenv.StartCA(t, embedca.Options{HTTPPort: port(t, r.httpAddr)})
+	ca2 := testenv.StartCA(t, embedca.Options{HTTPPort: deploytest.Port(t, r.httpAddr)})
 	if err := os.RemoveAll(filepath.Join(r.store.Root(), "certificates")); err != nil {
 		t.Fatal(err)
 	}
-	mustRun(t, r.runner(t, r.config(t), ca2), deploy.RunOptions{}, deploy.Obtained)
+	deploytest.MustRun(t, r.runner(t, r.config(t), ca2), deploy.RunOptions{}, deploy.Obtained)
 	second, _ := r.sim.CertKey("example_cert")
 	if second.Link == "" || second.Link == first.Link {
 		t.Fatalf("CA link after the issuer change: %q (before %q); want a new one", second.Link, first.Link)

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/zoku/zoku/internal/deploy"
+	"github.com/zoku/zoku/internal/deploy/deploytest"
 )
 
 // Renewal updates the certkey in place (action=update, nodomaincheck):
@@ -20,11 +21,11 @@ import (
 func TestNoRaceRenewalUpdatesInPlace(t *testing.T) {
 	r := newRig(t)
 	run := r.runner(t, r.config(t), nil)
-	mustRun(t, run, deploy.RunOptions{}, deploy.Obtained)
+	deploytest.MustRun(t, run, deploy.RunOptions{}, deploy.Obtained)
 	first, _ := r.sim.CertKey("example_cert")
 	before := len(r.sim.Requests())
 
-	mustRun(t, run, deploy.RunOptions{Force: true}, deploy.Renewed)
+	deploytest.MustRun(t, run, deploy.RunOptions{Force: true}, deploy.Renewed)
 	second, _ := r.sim.CertKey("example_cert")
 	if second.Serial.Cmp(first.Serial) == 0 {
 		t.Fatal("the certkey still holds the first certificate")
@@ -45,5 +46,5 @@ func TestNoRaceRenewalUpdatesInPlace(t *testing.T) {
 	if _, saves := r.sim.Saved(); saves != 2 {
 		t.Errorf("%d saves, want 2", saves)
 	}
-	mustRun(t, run, deploy.RunOptions{}, deploy.UpToDate)
+	deploytest.MustRun(t, run, deploy.RunOptions{}, deploy.UpToDate)
 }

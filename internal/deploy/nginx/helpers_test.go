@@ -1,19 +1,13 @@
 package nginx_test
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
-	"github.com/zoku/zoku/internal/acmeclient"
 	"github.com/zoku/zoku/internal/config"
 	"github.com/zoku/zoku/internal/deploy"
 	"github.com/zoku/zoku/internal/deploy/deploytest"
@@ -61,7 +55,7 @@ func startNginx(t *testing.T) *nginxRig {
 			t.Fatal(err)
 		}
 	}
-	httpLn, tlsLn := listenTCP(t), listenTCP(t)
+	httpLn, tlsLn := deploytest.ListenTCP(t), deploytest.ListenTCP(t)
 	r.httpAddr, r.tlsAddr = httpLn.Addr().String(), tlsLn.Addr().String()
 	user := ""
 	if os.Geteuid() == 0 {
@@ -97,7 +91,7 @@ http {
 	if err := os.WriteFile(r.conf, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	files := []*os.File{fileOf(t, httpLn), fileOf(t, tlsLn)}
+	files := []*os.File{deploytest.FileOf(t, httpLn), deploytest.FileOf(t, tlsLn)}
 	r.cmd = exec.Command(bin, r.args()...)
 	r.cmd.ExtraFiles = files
 	r.cmd.Env = append(os.Environ(), "NGINX=3;4;")
@@ -118,7 +112,7 @@ http {
 			t.Logf("nginx output:\n%s\nerror.log:\n%s\ndeploy log:\n%s", r.out.String(), errLog, r.logs.String())
 		}
 	})
-	r.ca = testenv.StartCA(t, embedca.Options{HTTPPort: port(t, r.httpAddr)})
+	r.ca = testenv.StartCA(t, embedca.Options{HTTPPort: deploytest.Port(t, r.httpAddr)})
 	var err2 error
 	if r.store, err2 = storage.Open(filepath.Join(t.TempDir(), "store")); err2 != nil {
 		t.Fatal(err2)
@@ -132,50 +126,8 @@ func (r *nginxRig) args(more ...string) []string {
 	return append([]string{"-p", r.prefix, "-c", r.conf, "-e", r.errLog}, more...)
 }
 
-func listenTCP(t *testing.T) net.Listener {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ln
-}
-
-func fileOf(t *testing.T, ln net.Listener) *os.File {
-	t.Helper()
-	f, err := ln.(*net.TCPListener).File()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f
-}
-
-func port(t *testing.T, addr string) int {
-	t.Helper()
-	_, p, err := net.SplitHostPort(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n int
-	fmt.Sscan(p, &n)
-	return n
-}
-
 // stop ends nginx (SIGTERM, then SIGKILL after 10 s) and waits.
-func (r *nginxRig) stop() {
-	select {
-	case <-r.done:
-		return
-	default:
-	}
-	_ = r.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-r.done:
-	case <-time.After(10 * time.Second):
-		_ = r.cmd.Process.Kill()
-		<-r.done
-	}
-}
+func (r *nginxRig) stop() { deploytest.Stop(r.cmd, r.done) }
 
 // yamlList renders argv as a YAML flow list.
 func yamlList(argv []string) string {
@@ -218,36 +170,7 @@ targets:
 }
 
 func (r *nginxRig) runner(t *testing.T, cfg *config.Config) *deploy.Runner {
-	t.Helper()
-	logger := slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	run, err := deploy.New(deploy.Options{
-		Config: cfg, Logger: logger,
-		ACME: acmeclient.Config{Server: r.ca.DirectoryURL(), HTTPClient: r.ca.HTTPClient(), Store: r.store, AcceptTOS: true, Reregister: true, Logger: logger},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = run.Close() })
-	return run
-}
-
-func runOnce(t *testing.T, run *deploy.Runner, o deploy.RunOptions) (deploy.Result, error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	res, err := run.RunOnce(ctx, o)
-	if len(res) != 1 {
-		t.Fatalf("got %d results, want 1 (err %v)", len(res), err)
-	}
-	return res[0], err
-}
-
-func mustRun(t *testing.T, run *deploy.Runner, o deploy.RunOptions, want deploy.Action) {
-	t.Helper()
-	res, err := runOnce(t, run, o)
-	if err != nil || res.Action != want {
-		t.Fatalf("run: got %q (err %v), want %q", res.Action, err, want)
-	}
+	return deploytest.Runner(t, cfg, r.ca, r.store, r.logs)
 }
 
 // files returns the certificate and key files' contents.

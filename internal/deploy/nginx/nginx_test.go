@@ -19,7 +19,7 @@ import (
 func TestFirstDeploymentThenIdempotent(t *testing.T) {
 	r := startNginx(t)
 	run := r.runner(t, r.config(t, nil))
-	mustRun(t, run, deploy.RunOptions{}, deploy.Obtained)
+	deploytest.MustRun(t, run, deploy.RunOptions{}, deploy.Obtained)
 
 	b, err := r.store.LoadCertificate(domain)
 	if err != nil {
@@ -38,7 +38,7 @@ func TestFirstDeploymentThenIdempotent(t *testing.T) {
 	}
 	cert, key := r.files(t)
 	pid := r.cmd.Process.Pid
-	mustRun(t, run, deploy.RunOptions{}, deploy.UpToDate)
+	deploytest.MustRun(t, run, deploy.RunOptions{}, deploy.UpToDate)
 	if c2, k2 := r.files(t); !bytes.Equal(c2, cert) || !bytes.Equal(k2, key) {
 		t.Error("an idempotent run rewrote the files")
 	}

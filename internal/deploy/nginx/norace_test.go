@@ -16,10 +16,10 @@ import (
 func TestNoRaceRenewalWithVerifiedReload(t *testing.T) {
 	r := startNginx(t)
 	run := r.runner(t, r.config(t, nil))
-	mustRun(t, run, deploy.RunOptions{}, deploy.Obtained)
+	deploytest.MustRun(t, run, deploy.RunOptions{}, deploy.Obtained)
 	first := deploytest.ServedSerial(t, r.tlsAddr, domain)
 	pid := r.cmd.Process.Pid
-	mustRun(t, run, deploy.RunOptions{Force: true}, deploy.Renewed)
+	deploytest.MustRun(t, run, deploy.RunOptions{Force: true}, deploy.Renewed)
 	if second := deploytest.ServedSerial(t, r.tlsAddr, domain); second.Cmp(first) == 0 {
 		t.Fatal("nginx still serves the first certificate")
 	}

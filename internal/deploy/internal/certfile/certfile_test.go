@@ -1,4 +1,4 @@
-package certfile
+package certfile_test
 
 import (
 	"bytes"
@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/zoku/zoku/internal/deploy/deploytest"
+	"github.com/zoku/zoku/internal/deploy/internal/certfile"
 )
 
 func TestParseSerial(t *testing.T) {
@@ -23,12 +24,12 @@ func TestParseSerial(t *testing.T) {
 		{"xyz", 0, false},
 	}
 	for _, tc := range cases {
-		got, ok := ParseSerial(tc.in)
+		got, ok := certfile.ParseSerial(tc.in)
 		if ok != tc.ok || (ok && got.Cmp(big.NewInt(tc.want)) != 0) {
 			t.Errorf("ParseSerial(%q) = %v, %v; want %x, %v", tc.in, got, ok, tc.want, tc.ok)
 		}
 	}
-	if got := SerialHex(big.NewInt(0x4d3)); got != "4D3" {
+	if got := certfile.SerialHex(big.NewInt(0x4d3)); got != "4D3" {
 		t.Errorf("SerialHex = %q, want 4D3", got)
 	}
 }
@@ -37,7 +38,7 @@ func TestSplit(t *testing.T) {
 	b := deploytest.Bundle(t, "a.example.test", false)
 	leafPEM := b.Certificate
 	b.Certificate = append(append([]byte(nil), leafPEM...), leafPEM...) // leaf + a stand-in issuer
-	p, err := Split(b)
+	p, err := certfile.Split(b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +46,7 @@ func TestSplit(t *testing.T) {
 		t.Errorf("split: leaf %d bytes, chain %d bytes (%d certs)", len(p.LeafPEM), len(p.ChainPEM), len(p.Chain))
 	}
 	b.PrivateKey = nil
-	if _, err := Split(b); err == nil {
+	if _, err := certfile.Split(b); err == nil {
 		t.Error("a set without a key must be refused")
 	}
 }
@@ -67,11 +68,11 @@ func TestBackupRestore(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			b, err := Save(p)
+			b, err := certfile.Save(p)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := WriteAtomic(p, []byte("new"), 0o600); err != nil {
+			if err := certfile.WriteAtomic(p, []byte("new"), 0o600); err != nil {
 				t.Fatal(err)
 			}
 			if err := b.Restore(); err != nil {
