@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/go-acme/lego/v5/acme/api"
@@ -131,11 +132,12 @@ func (c *Client) Renew(ctx context.Context, old *storage.Bundle, opts RenewOptio
 	c.log.Info("renewing certificate", "cert_name", old.Meta.ID, "not_after", leaf.NotAfter.UTC().Format(time.RFC3339), "reuse_key", opts.ReuseKey, "replaces", req.ReplacesCertID != "")
 	b, err := c.Obtain(ctx, req)
 	// lego already re-orders without "replaces" on 409 alreadyReplaced
-	// (RFC 9773 §5); some CAs refuse it with 403 instead. Either way a
-	// renewal must not fail over the hint (lego#2474, certmagic#361):
-	// retry once without it.
+	// (RFC 9773 §5); other CAs refuse it with 403, or with 400 malformed
+	// when they do not know the certificate (another CA issued it, or the
+	// embedded CA of an earlier run). A renewal must never fail over the
+	// hint (lego#2474, certmagic#361): retry once without it.
 	var p *Problem
-	if err != nil && req.ReplacesCertID != "" && errors.As(err, &p) && p.Status == http.StatusForbidden {
+	if err != nil && req.ReplacesCertID != "" && errors.As(err, &p) && refusedReplaces(p) {
 		c.log.Warn("the CA refused the ARI replaces field; ordering again without it", "cert_name", old.Meta.ID, "error", err)
 		req.ReplacesCertID = ""
 		return c.Obtain(ctx, req)
@@ -266,4 +268,14 @@ func firstNonEmpty(a, b string) string {
 		return a
 	}
 	return b
+}
+
+// refusedReplaces tells whether a newOrder refusal may be about the
+// "replaces" field: a client error other than a rate limit.
+func refusedReplaces(p *Problem) bool {
+	switch p.Status {
+	case http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound, http.StatusConflict:
+		return !strings.HasSuffix(p.Type, ":rateLimited")
+	}
+	return false
 }

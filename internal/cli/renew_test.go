@@ -159,3 +159,17 @@ func TestNoRaceRenewDays(t *testing.T) {
 		t.Fatalf("--days 100 did not renew:\n%s", r.stdout)
 	}
 }
+
+// A certificate from another CA (here: the embedded CA of an earlier run,
+// whose roots are gone) is renewed although that CA's certificate ID means
+// nothing to the new one: the refused "replaces" is dropped and the order
+// goes through (lego#2474).
+func TestNoRaceRenewCertificateFromAnotherCA(t *testing.T) {
+	dir := t.TempDir()
+	base := []string{"--server", "embedded", "--accept-tos", "--email", "x@example.test", "--path", dir}
+	mustZoku(t, append([]string{"obtain", "--http", "--http.port", port(t), "-d", "other.example.test"}, base...)...)
+	r := mustZoku(t, append([]string{"renew", "--force", "--http", "--http.port", port(t)}, base...)...)
+	if !strings.Contains(r.stdout, "other.example.test: renewed") || !strings.Contains(r.stderr, "ordering again without it") {
+		t.Fatalf("stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	}
+}
