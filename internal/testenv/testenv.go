@@ -5,7 +5,9 @@
 package testenv
 
 import (
+	"math/rand/v2"
 	"net"
+	"strconv"
 	"testing"
 
 	"github.com/zoku/zoku/internal/embedca"
@@ -29,17 +31,27 @@ func StartCA(t testing.TB, opts embedca.Options) *embedca.CA {
 }
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago (it
-// listens on port 0 and closes). Another process may take it before the
-// caller binds it; tests accept that small risk.
+// binds a random port below the ephemeral range and closes it). Another
+// process may still take it before the caller binds it; picking outside
+// the range that listen(":0") uses makes that rare.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("testenv: find a free port: %v", err)
+	// The port is picked at random below the kernel's ephemeral range
+	// (32768 and up on Linux), where listen(":0") and outgoing connections
+	// of other test binaries running in parallel take theirs, so the
+	// window between this check and the caller's bind is not shared with
+	// them.
+	for range 200 {
+		port := 20000 + rand.IntN(12000)
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		if err := ln.Close(); err != nil {
+			t.Fatalf("testenv: find a free port: %v", err)
+		}
+		return port
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	if err := ln.Close(); err != nil {
-		t.Fatalf("testenv: find a free port: %v", err)
-	}
-	return port
+	t.Fatal("testenv: no free port found in 20000-31999 after 200 tries")
+	return 0
 }
