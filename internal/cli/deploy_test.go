@@ -58,10 +58,11 @@ func seedExample(t *testing.T, sim *nitrosim.Sim, seed *nitrosim.Seed, ca *embed
 	return p
 }
 
-// The seed 003 flow as the cron line runs it: zoku deploy --config
-// examples/netscaler.yaml against the NITRO simulator set up like the
-// blog's appliance (HTTP VIP redirecting at 100, SSL pair example_cert).
-func TestDeploySeedExample(t *testing.T) {
+// seedAppliance starts the NITRO simulator set up like seed 003's
+// appliance, serving a self-signed certificate, and a CA that validates
+// HTTP-01 through its HTTP VIP.
+func seedAppliance(t *testing.T) (*nitrosim.Sim, *nitrosim.Seed, *embedca.CA) {
+	t.Helper()
 	sim, err := nitrosim.Start(nitrosim.Options{Username: "nsroot", Password: seedPassword})
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +73,14 @@ func TestDeploySeedExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca := testCA(t, embedca.Options{HTTPPort: deploytest.Port(t, seed.HTTPAddr)})
+	return sim, seed, testCA(t, embedca.Options{HTTPPort: deploytest.Port(t, seed.HTTPAddr)})
+}
+
+// The seed 003 flow as the cron line runs it: zoku deploy --config
+// examples/netscaler.yaml against the NITRO simulator set up like the
+// blog's appliance (HTTP VIP redirecting at 100, SSL pair example_cert).
+func TestDeploySeedExample(t *testing.T) {
+	sim, seed, ca := seedAppliance(t)
 	cfg := seedExample(t, sim, seed, ca)
 
 	dry := mustZoku(t, "deploy", "--config", cfg, "--dry-run")
@@ -165,17 +173,7 @@ func readFile(t *testing.T, p string) string {
 // The same seed 003 flow inside `zoku run`: the runner deploys on its
 // own schedule, and the served certificate is the deployed one.
 func TestRunDeploysSeedTargets(t *testing.T) {
-	sim, err := nitrosim.Start(nitrosim.Options{Username: "nsroot", Password: seedPassword})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sim.Close)
-	cert, key := deploytest.SelfSigned(t, "www.example.net")
-	seed, err := sim.SetUpSeed(cert, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca := testCA(t, embedca.Options{HTTPPort: deploytest.Port(t, seed.HTTPAddr)})
+	sim, seed, ca := seedAppliance(t)
 	path := seedExample(t, sim, seed, ca)
 	raw := readFile(t, path) + "\nadmin:\n  disabled: true\n"
 	must(t, os.WriteFile(path, []byte(raw), 0o600))
