@@ -5,7 +5,6 @@ import (
 	"errors"
 	"strings"
 	"sync"
-	"time"
 )
 
 // ErrNoCertificate is returned by Cache.Get when no certificate covers the
@@ -113,18 +112,4 @@ func (c *Cache) lookup(key string) *tls.Certificate {
 // GetCertificate adapts Get to tls.Config.GetCertificate.
 func (c *Cache) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	return c.Get(hello.ServerName)
-}
-
-// Expiring returns the names whose served certificate ends before t; for
-// metrics and health views.
-func (c *Cache) Expiring(t time.Time) []string {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	var out []string
-	for n, crt := range c.managed {
-		if crt.Leaf != nil && crt.Leaf.NotAfter.Before(t) {
-			out = append(out, n)
-		}
-	}
-	return out
 }
