@@ -275,3 +275,16 @@ func (c *Client) Account() *storage.Account { return c.account }
 // Server returns the CA's directory URL.
 func (c *Client) Server() string { return c.cfg.Server }
 
+// CAAIdentities returns the issuer domain names the CA advertises (its
+// directory's caaIdentities), which DNS-PERSIST-01 records name.
+func (c *Client) CAAIdentities() []string { return c.lego.GetServerMetadata().CaaIdentities }
+
+// UseDNSPersist01 offers DNS-PERSIST-01 from now on, with opts (which may
+// depend on the account and the CA, hence after New).
+func (c *Client) UseDNSPersist01(opts ...dnspersist01.ChallengeOption) error {
+	c.cfg.Solvers.UseDNSPersist01, c.cfg.Solvers.DNSPersist01 = true, opts
+	if err := c.lego.Challenge.SetDNSPersist01(opts...); err != nil {
+		return fmt.Errorf("acme: dns-persist-01 solver: %w", err)
+	}
+	return nil
+}
