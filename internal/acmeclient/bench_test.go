@@ -13,7 +13,7 @@ import (
 	"github.com/zoku/zoku/internal/challenge/http01"
 	"github.com/zoku/zoku/internal/embedca"
 	"github.com/zoku/zoku/internal/storage"
-	"github.com/zoku/zoku/internal/testenv"
+	"github.com/zoku/zoku/internal/testkit/testenv"
 )
 
 // BenchmarkIssue200 issues 200 certificates (HTTP-01, real validation by

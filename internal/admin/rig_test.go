@@ -24,7 +24,7 @@ import (
 	"github.com/zoku/zoku/internal/embedca"
 	"github.com/zoku/zoku/internal/router"
 	"github.com/zoku/zoku/internal/storage"
-	"github.com/zoku/zoku/internal/testenv"
+	"github.com/zoku/zoku/internal/testkit/testenv"
 )
 
 // testToken is the bearer token of every rig.

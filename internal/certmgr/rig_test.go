@@ -14,7 +14,7 @@ import (
 	"github.com/zoku/zoku/internal/challenge/http01"
 	"github.com/zoku/zoku/internal/embedca"
 	"github.com/zoku/zoku/internal/storage"
-	"github.com/zoku/zoku/internal/testenv"
+	"github.com/zoku/zoku/internal/testkit/testenv"
 )
 
 // clock is an injected clock tests move by hand.

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/zoku/zoku/internal/bindtest"
+	"github.com/zoku/zoku/internal/testkit/bindtest"
 )
 
 // Issue 3's command line: the embedded CA, RFC 2136 with TSIG into a real

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/zoku/zoku/internal/embedca"
-	"github.com/zoku/zoku/internal/testenv"
+	"github.com/zoku/zoku/internal/testkit/testenv"
 )
 
 // Every failure mode exits 1 with one clear line and leaves a populated

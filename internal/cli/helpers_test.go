@@ -16,7 +16,7 @@ import (
 
 	"github.com/zoku/zoku/internal/embedca"
 	"github.com/zoku/zoku/internal/storage"
-	"github.com/zoku/zoku/internal/testenv"
+	"github.com/zoku/zoku/internal/testkit/testenv"
 )
 
 // result is what one zoku invocation did.

@@ -17,7 +17,7 @@ import (
 
 	"github.com/zoku/zoku/internal/embedca"
 	"github.com/zoku/zoku/internal/storage"
-	"github.com/zoku/zoku/internal/testenv"
+	"github.com/zoku/zoku/internal/testkit/testenv"
 )
 
 // The README's "Done means" command: the embedded CA, HTTP-01 on a

@@ -23,7 +23,7 @@ import (
 	"github.com/zoku/zoku/internal/certmgr"
 	"github.com/zoku/zoku/internal/config"
 	"github.com/zoku/zoku/internal/embedca"
-	"github.com/zoku/zoku/internal/testenv"
+	"github.com/zoku/zoku/internal/testkit/testenv"
 )
 
 // runRig is a `zoku run` started in-process from a config file that the

@@ -21,7 +21,7 @@ import (
 	"time"
 
 	"github.com/zoku/zoku/internal/config"
-	"github.com/zoku/zoku/internal/testenv"
+	"github.com/zoku/zoku/internal/testkit/testenv"
 )
 
 // BenchmarkStartWith10kCertificates measures `zoku run` from start to

@@ -18,7 +18,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/zoku/zoku/internal/embedca"
-	"github.com/zoku/zoku/internal/testenv"
+	"github.com/zoku/zoku/internal/testkit/testenv"
 )
 
 func TestStartInvalidOptions(t *testing.T) {

@@ -17,7 +17,7 @@ import (
 	"github.com/go-acme/lego/v5/registration"
 
 	"github.com/zoku/zoku/internal/embedca"
-	"github.com/zoku/zoku/internal/testenv"
+	"github.com/zoku/zoku/internal/testkit/testenv"
 )
 
 func TestMain(m *testing.M) {

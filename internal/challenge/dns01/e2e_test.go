@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zoku/zoku/internal/bindtest"
+	"github.com/zoku/zoku/internal/testkit/bindtest"
 	"github.com/zoku/zoku/internal/challenge/dns01"
-	"github.com/zoku/zoku/internal/testenv"
+	"github.com/zoku/zoku/internal/testkit/testenv"
 )
 
 // These tests issue real certificates from Pebble (in-process) that

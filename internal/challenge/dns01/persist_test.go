@@ -9,7 +9,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/zoku/zoku/internal/bindtest"
+	"github.com/zoku/zoku/internal/testkit/bindtest"
 )
 
 func TestPersistRecord(t *testing.T) {

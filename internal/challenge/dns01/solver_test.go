@@ -12,7 +12,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/zoku/zoku/internal/bindtest"
+	"github.com/zoku/zoku/internal/testkit/bindtest"
 )
 
 // execSpec is a provider that needs no service to be built.

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/zoku/zoku/internal/deploy"
-	"github.com/zoku/zoku/internal/deploy/deploytest"
+	"github.com/zoku/zoku/internal/testkit/deploytest"
 	"github.com/zoku/zoku/internal/deploy/haproxy"
 )
 

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/zoku/zoku/internal/deploy"
-	"github.com/zoku/zoku/internal/deploy/deploytest"
+	"github.com/zoku/zoku/internal/testkit/deploytest"
 )
 
 // A renewal is committed in memory: the same HAProxy process serves the

@@ -10,11 +10,11 @@ import (
 
 	"github.com/zoku/zoku/internal/config"
 	"github.com/zoku/zoku/internal/deploy"
-	"github.com/zoku/zoku/internal/deploy/deploytest"
-	"github.com/zoku/zoku/internal/deploy/netscaler/nitrosim"
+	"github.com/zoku/zoku/internal/testkit/deploytest"
+	"github.com/zoku/zoku/internal/testkit/nitrosim"
 	"github.com/zoku/zoku/internal/embedca"
 	"github.com/zoku/zoku/internal/storage"
-	"github.com/zoku/zoku/internal/testenv"
+	"github.com/zoku/zoku/internal/testkit/testenv"
 )
 
 const (

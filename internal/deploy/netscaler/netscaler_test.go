@@ -11,12 +11,12 @@ import (
 	"testing"
 
 	"github.com/zoku/zoku/internal/deploy"
-	"github.com/zoku/zoku/internal/deploy/deploytest"
+	"github.com/zoku/zoku/internal/testkit/deploytest"
 	"github.com/zoku/zoku/internal/deploy/netscaler"
-	"github.com/zoku/zoku/internal/deploy/netscaler/nitrosim"
+	"github.com/zoku/zoku/internal/testkit/nitrosim"
 	"github.com/zoku/zoku/internal/embedca"
 	"github.com/zoku/zoku/internal/storage"
-	"github.com/zoku/zoku/internal/testenv"
+	"github.com/zoku/zoku/internal/testkit/testenv"
 )
 
 // The seed 003 flow on a fresh certkey: the challenge policy answers above

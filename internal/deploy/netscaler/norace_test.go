@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/zoku/zoku/internal/deploy"
-	"github.com/zoku/zoku/internal/deploy/deploytest"
+	"github.com/zoku/zoku/internal/testkit/deploytest"
 )
 
 // Renewal updates the certkey in place (action=update, nodomaincheck):

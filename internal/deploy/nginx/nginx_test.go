@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/zoku/zoku/internal/deploy"
-	"github.com/zoku/zoku/internal/deploy/deploytest"
+	"github.com/zoku/zoku/internal/testkit/deploytest"
 	"github.com/zoku/zoku/internal/deploy/nginx"
 )
 

@@ -10,7 +10,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/zoku/zoku/internal/bindtest"
+	"github.com/zoku/zoku/internal/testkit/bindtest"
 )
 
 // update sends an RFC 2136 update adding (or, with remove, deleting) one
