@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zoku/zoku/internal/testkit/need"
+
 	"github.com/zoku/zoku/internal/certmgr"
 )
 
@@ -22,7 +24,7 @@ const chromiumBin = "/usr/bin/chromium"
 func chromium(t *testing.T, args ...string) string {
 	t.Helper()
 	if _, err := os.Stat(chromiumBin); err != nil {
-		t.Skipf("headless Chromium not installed (%s missing); run apt-get install -y chromium to run the dashboard test", chromiumBin)
+		need.Missing(t, "headless Chromium ("+chromiumBin+")", "apt-get install -y chromium")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -76,7 +78,7 @@ func expiryText(tm time.Time) string { return tm.UTC().Format("2006-01-02 15:04"
 // green (traefik#12126).
 func TestDashboardInChromium(t *testing.T) {
 	if _, err := os.Stat(chromiumBin); err != nil {
-		t.Skipf("headless Chromium not installed (%s missing); run apt-get install -y chromium to run the dashboard test", chromiumBin)
+		need.Missing(t, "headless Chromium ("+chromiumBin+")", "apt-get install -y chromium")
 	}
 	const okName, badName = "dash.example.test", "failing.example.test"
 	r := newRig(t, rigOptions{}, okName, badName)

@@ -5,14 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/zoku/zoku/internal/testkit/bindtest"
+	"github.com/zoku/zoku/internal/testkit/need"
+
 	"github.com/zoku/zoku/internal/challenge/dns01"
+	"github.com/zoku/zoku/internal/testkit/bindtest"
 	"github.com/zoku/zoku/internal/testkit/testenv"
 )
 
@@ -177,10 +178,7 @@ func TestCleanupOnCancel(t *testing.T) {
 
 // lego's exec provider runs a script that updates BIND with nsupdate.
 func TestExecProviderScript(t *testing.T) {
-	nsupdate, err := exec.LookPath("nsupdate")
-	if err != nil {
-		t.Skip("nsupdate not installed (apt-get install bind9-dnsutils)")
-	}
+	nsupdate := need.Binary(t, "nsupdate", "apt-get install -y bind9-dnsutils")
 	bind := bindtest.Start(t)
 	useLegoResolver(t, bind.Addr())
 	calls := filepath.Join(t.TempDir(), "calls")

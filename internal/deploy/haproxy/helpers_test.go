@@ -10,11 +10,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/zoku/zoku/internal/testkit/need"
+
 	"github.com/zoku/zoku/internal/config"
 	"github.com/zoku/zoku/internal/deploy"
-	"github.com/zoku/zoku/internal/testkit/deploytest"
 	"github.com/zoku/zoku/internal/embedca"
 	"github.com/zoku/zoku/internal/storage"
+	"github.com/zoku/zoku/internal/testkit/deploytest"
 	"github.com/zoku/zoku/internal/testkit/testenv"
 )
 
@@ -40,10 +42,7 @@ type haproxyRig struct {
 
 func startHAProxy(t *testing.T) *haproxyRig {
 	t.Helper()
-	bin, err := deploytest.LookPath("haproxy")
-	if err != nil {
-		t.Skip("haproxy is not installed (Debian: apt-get install haproxy); skipping the HAProxy deploy tests")
-	}
+	bin := need.Binary(t, "haproxy", "apt-get install -y haproxy")
 	r := &haproxyRig{dir: t.TempDir(), out: &deploytest.Buffer{}, logs: &deploytest.Buffer{}, done: make(chan struct{})}
 	r.crtDir = filepath.Join(r.dir, "certs")
 	if err := os.Mkdir(r.crtDir, 0o700); err != nil {

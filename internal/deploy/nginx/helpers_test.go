@@ -8,11 +8,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/zoku/zoku/internal/testkit/need"
+
 	"github.com/zoku/zoku/internal/config"
 	"github.com/zoku/zoku/internal/deploy"
-	"github.com/zoku/zoku/internal/testkit/deploytest"
 	"github.com/zoku/zoku/internal/embedca"
 	"github.com/zoku/zoku/internal/storage"
+	"github.com/zoku/zoku/internal/testkit/deploytest"
 	"github.com/zoku/zoku/internal/testkit/testenv"
 )
 
@@ -36,10 +38,7 @@ type nginxRig struct {
 
 func startNginx(t *testing.T) *nginxRig {
 	t.Helper()
-	bin, err := deploytest.LookPath("nginx")
-	if err != nil {
-		t.Skip("nginx is not installed (Debian: apt-get install nginx); skipping the nginx deploy tests")
-	}
+	bin := need.Binary(t, "nginx", "apt-get install -y nginx")
 	r := &nginxRig{bin: bin, prefix: t.TempDir(), out: &deploytest.Buffer{}, logs: &deploytest.Buffer{}, done: make(chan struct{})}
 	r.conf = filepath.Join(r.prefix, "nginx.conf")
 	r.errLog = filepath.Join(r.prefix, "error.log")

@@ -38,6 +38,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zoku/zoku/internal/testkit/need"
+
 	"github.com/miekg/dns"
 )
 
@@ -116,10 +118,7 @@ func DefaultZones() []Zone {
 // fails it when named cannot be started.
 func Start(t testing.TB, zones ...Zone) *Server {
 	t.Helper()
-	named, err := findNamed()
-	if err != nil {
-		t.Skipf("bindtest: %v; install BIND9 (apt-get install bind9) to run this test", err)
-	}
+	named := need.Binary(t, "named", "install BIND9 (apt-get install -y bind9)")
 	if len(zones) == 0 {
 		zones = DefaultZones()
 	}
@@ -205,17 +204,7 @@ func (s *Server) Exchange(name string, qtype uint16) (*dns.Msg, error) {
 
 // findNamed returns the path of named; /usr/sbin is often not on a
 // non-root user's PATH.
-func findNamed() (string, error) {
-	if p, err := exec.LookPath("named"); err == nil {
-		return p, nil
-	}
-	for _, p := range []string{"/usr/sbin/named", "/usr/local/sbin/named"} {
-		if st, err := os.Stat(p); err == nil && st.Mode()&0o111 != 0 {
-			return p, nil
-		}
-	}
-	return "", errors.New("named (BIND9) not found on PATH or in /usr/sbin")
-}
+func findNamed() (string, error) { return need.Find("named") }
 
 // start makes one attempt on addr.
 func start(named, dir string, zones []Zone, addr string) (*Server, error) {

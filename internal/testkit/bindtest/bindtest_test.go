@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zoku/zoku/internal/testkit/need"
+
 	"github.com/miekg/dns"
 
 	"github.com/zoku/zoku/internal/testkit/bindtest"
@@ -107,10 +109,7 @@ func TestUpdatesNeedTheZoneKey(t *testing.T) {
 // TestKeyFileWorksWithNsupdate checks the key file format with BIND's own
 // client, which is what the exec provider's scripts use.
 func TestKeyFileWorksWithNsupdate(t *testing.T) {
-	nsupdate, err := exec.LookPath("nsupdate")
-	if err != nil {
-		t.Skip("nsupdate not installed (apt-get install bind9-dnsutils)")
-	}
+	nsupdate := need.Binary(t, "nsupdate", "apt-get install -y bind9-dnsutils")
 	s := bindtest.Start(t)
 	key := s.Key("other.test")
 	if st, err := os.Stat(key.File); err != nil || st.Mode().Perm() != 0o600 {

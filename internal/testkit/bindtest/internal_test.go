@@ -3,16 +3,15 @@ package bindtest
 import (
 	"strings"
 	"testing"
+
+	"github.com/zoku/zoku/internal/testkit/need"
 )
 
 // named keeps running when its port is taken; the marker makes start see
 // that the answers come from someone else.
 func TestStartDetectsAnotherServerOnThePort(t *testing.T) {
 	first := Start(t)
-	named, err := findNamed()
-	if err != nil {
-		t.Skip(err)
-	}
+	named := need.Binary(t, "named", "install BIND9 (apt-get install -y bind9)")
 	s, err := start(named, t.TempDir(), DefaultZones(), first.Addr())
 	if err == nil {
 		_ = s.stop()
