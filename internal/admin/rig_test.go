@@ -182,7 +182,7 @@ func (r *rig) next(t *testing.T) certmgr.Event {
 // leaf returns the stored certificate of name.
 func (r *rig) leaf(t *testing.T, name string) *x509.Certificate {
 	t.Helper()
-	b, err := r.store.LoadCertificate(name)
+	b, err := r.store.LoadCertificate(context.Background(), name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +251,7 @@ func (d *dirTargets) Deploy(ctx context.Context, name string) error {
 	)
 	for _, c := range d.certs {
 		var b *storage.Bundle
-		if b, err = d.store.LoadCertificate(c); err != nil {
+		if b, err = d.store.LoadCertificate(context.Background(), c); err != nil {
 			break
 		}
 		if err = os.WriteFile(filepath.Join(d.dir, c+".pem"), append(b.Certificate, b.PrivateKey...), 0o600); err != nil {

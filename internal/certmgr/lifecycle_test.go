@@ -210,7 +210,7 @@ func TestNoRaceReplacesRefusedRetriesWithout(t *testing.T) {
 	}
 
 	c.SetRejectReplaces(true)
-	cur, err := r.store.LoadCertificate(name)
+	cur, err := r.store.LoadCertificate(context.Background(), name)
 	if err != nil {
 		t.Fatal(err)
 	}

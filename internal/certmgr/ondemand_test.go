@@ -87,7 +87,7 @@ func TestRemovedNameIsNotRenewed(t *testing.T) {
 			t.Fatal("the dropped name was renewed")
 		}
 	}
-	if _, err := r.store.LoadCertificate("drop.example.test"); err != nil {
+	if _, err := r.store.LoadCertificate(context.Background(), "drop.example.test"); err != nil {
 		t.Fatalf("files of the dropped name should stay: %v", err)
 	}
 }

@@ -70,7 +70,7 @@ func verifyIssued(t *testing.T, path, name string, roots *x509.CertPool, wantNam
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := st.LoadCertificate(name)
+	b, err := st.LoadCertificate(context.Background(), name)
 	if err != nil {
 		t.Fatalf("load %s: %v", name, err)
 	}

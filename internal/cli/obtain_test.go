@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -284,7 +285,7 @@ func TestObtainProfileChainAndJSONLog(t *testing.T) {
 func issuersOf(t *testing.T, dir, name string) []*x509.Certificate {
 	st, err := storage.Open(dir)
 	must(t, err)
-	b, err := st.LoadCertificate(name)
+	b, err := st.LoadCertificate(context.Background(), name)
 	must(t, err)
 	return parseCerts(t, b.Certificate)[1:]
 }

@@ -9,6 +9,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"net"
 	"os"
 	"path/filepath"
@@ -43,7 +44,7 @@ func (e renewEnv) load(t *testing.T, name string) *storage.Bundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := st.LoadCertificate(name)
+	b, err := st.LoadCertificate(context.Background(), name)
 	if err != nil {
 		t.Fatal(err)
 	}

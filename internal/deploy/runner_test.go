@@ -15,9 +15,9 @@ import (
 	"github.com/zoku/zoku/internal/admin"
 	"github.com/zoku/zoku/internal/config"
 	"github.com/zoku/zoku/internal/deploy"
-	"github.com/zoku/zoku/internal/testkit/deploytest"
 	"github.com/zoku/zoku/internal/embedca"
 	"github.com/zoku/zoku/internal/storage"
+	"github.com/zoku/zoku/internal/testkit/deploytest"
 	"github.com/zoku/zoku/internal/testkit/testenv"
 )
 
@@ -121,7 +121,7 @@ func TestRunDeploysAndReportsStatus(t *testing.T) {
 		t.Fatalf("status: %+v", st)
 	}
 	for _, s := range st {
-		b, err := r.store.LoadCertificate(s.Certificates[0])
+		b, err := r.store.LoadCertificate(context.Background(), s.Certificates[0])
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,13 +2,12 @@ package storage
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"path/filepath"
 
 	"github.com/go-acme/lego/v5/acme"
 	"github.com/go-acme/lego/v5/certcrypto"
@@ -60,8 +59,9 @@ type legacyAccount struct {
 	} `json:"registration"`
 }
 
-// accountDir returns accounts/<host>/<id> for a server and effective ID.
-func (s *Store) accountDir(server, id string) (string, error) {
+// accountDir returns the key prefix accounts/<host>/<id> for a server and
+// effective ID.
+func accountDir(server, id string) (string, error) {
 	host, err := serverHost(server)
 	if err != nil {
 		return "", err
@@ -71,7 +71,7 @@ func (s *Store) accountDir(server, id string) (string, error) {
 		return "", err
 	}
 
-	return filepath.Join(s.root, accountsDir, host, id), nil
+	return accountsDir + "/" + host + "/" + id, nil
 }
 
 // LoadAccount reads the account with the effective ID accountID (see
@@ -83,10 +83,10 @@ func (s *Store) accountDir(server, id string) (string, error) {
 // If the key exists without an account.json (lego stops between writing the
 // two), the Account has Key set and Registration nil: register or recover the
 // account with that key rather than creating a new one.
-func (s *Store) LoadAccount(server, accountID string) (*Account, error) {
+func (s *Store) LoadAccount(ctx context.Context, server, accountID string) (*Account, error) {
 	id := AccountID("", accountID)
 
-	dir, err := s.accountDir(server, id)
+	dir, err := accountDir(server, id)
 	if err != nil {
 		return nil, err
 	}
@@ -95,18 +95,18 @@ func (s *Store) LoadAccount(server, accountID string) (*Account, error) {
 	mu.RLock()
 	defer mu.RUnlock()
 
-	return s.loadAccount(dir, server, id)
+	return s.loadAccount(ctx, dir, server, id)
 }
 
-func (s *Store) loadAccount(dir, server, id string) (*Account, error) {
-	raw, err := os.ReadFile(filepath.Join(dir, accountFile))
+func (s *Store) loadAccount(ctx context.Context, dir, server, id string) (*Account, error) {
+	raw, err := s.b.Load(ctx, dir+"/"+accountFile)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("storage: read account %q: %w", id, err)
 	}
 
 	jsonMissing := err != nil
 
-	key, keyErr := readAccountKey(dir, id)
+	key, keyErr := s.readAccountKey(ctx, dir, id)
 	if keyErr != nil && !errors.Is(keyErr, fs.ErrNotExist) {
 		return nil, fmt.Errorf("storage: account %q: %w", id, keyErr)
 	}
@@ -215,12 +215,12 @@ func isLegacyAccountJSON(raw []byte) (bool, error) {
 }
 
 // readAccountKey reads <dir>/<id>.key, else the v4 <dir>/keys/<id>.key.
-func readAccountKey(dir, id string) (crypto.Signer, error) {
+func (s *Store) readAccountKey(ctx context.Context, dir, id string) (crypto.Signer, error) {
 	for _, p := range []string{
-		filepath.Join(dir, id+extKey),
-		filepath.Join(dir, legacyKeysDir, id+extKey),
+		dir + "/" + id + extKey,
+		dir + "/" + legacyKeysDir + "/" + id + extKey,
 	} {
-		data, err := os.ReadFile(p)
+		data, err := s.b.Load(ctx, p)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
@@ -248,7 +248,7 @@ func readAccountKey(dir, id string) (crypto.Signer, error) {
 // account.json at the same path is copied, together with the v4 keys/ folder,
 // to archives/lego-v4/<unix>/accounts/...; a different v5 key is copied to
 // archives/accounts/<unix>/... . The v4 keys/ folder itself stays in place.
-func (s *Store) SaveAccount(a *Account) error {
+func (s *Store) SaveAccount(ctx context.Context, a *Account) error {
 	if a == nil {
 		return errors.New("storage: nil account")
 	}
@@ -279,7 +279,7 @@ func (s *Store) SaveAccount(a *Account) error {
 		return fmt.Errorf("storage: account %q: encode account.json: %w", acct.ID, err)
 	}
 
-	dir, err := s.accountDir(acct.Server, acct.ID)
+	dir, err := accountDir(acct.Server, acct.ID)
 	if err != nil {
 		return err
 	}
@@ -288,17 +288,13 @@ func (s *Store) SaveAccount(a *Account) error {
 	mu.Lock()
 	defer mu.Unlock()
 
-	if err := mkdirAll(dir); err != nil {
+	if err := s.archiveReplacedAccount(ctx, dir, acct.ID, acct.Key); err != nil {
 		return err
 	}
 
-	if err := s.archiveReplacedAccount(dir, acct.ID, acct.Key); err != nil {
-		return err
-	}
-
-	return writeFileSet([]fileWrite{
-		{path: filepath.Join(dir, acct.ID+extKey), data: keyPEM},
-		{path: filepath.Join(dir, accountFile), data: append(body, '\n')},
+	return storeAll(ctx, s.b, []Op{
+		{Key: dir + "/" + acct.ID + extKey, Value: keyPEM},
+		{Key: dir + "/" + accountFile, Value: append(body, '\n')},
 	})
 }
 
@@ -306,35 +302,35 @@ func (s *Store) SaveAccount(a *Account) error {
 // a v4 account (account.json and keys/) to archives/lego-v4/<unix>/..., or a
 // v5 account whose key differs from newKey to archives/accounts/<unix>/...
 // (see archiveCopies).
-func (s *Store) archiveReplacedAccount(dir, id string, newKey crypto.Signer) error {
-	jsonPath := filepath.Join(dir, accountFile)
+func (s *Store) archiveReplacedAccount(ctx context.Context, dir, id string, newKey crypto.Signer) error {
+	jsonKey := dir + "/" + accountFile
 
-	raw, err := os.ReadFile(jsonPath)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	raw, err := s.loadOptional(ctx, jsonKey)
+	if err != nil {
 		return fmt.Errorf("storage: read account %q: %w", id, err)
 	}
 
-	if err == nil {
+	if raw != nil {
 		legacy, perr := isLegacyAccountJSON(raw)
 		if perr == nil && legacy {
-			return s.archiveTree(dir, filepath.Join(s.root, archivesDir, legacyArchive))
+			return s.archiveTree(ctx, dir, archivesDir+"/"+legacyArchive)
 		}
 	}
 
-	keyPath := filepath.Join(dir, id+extKey)
+	keyKey := dir + "/" + id + extKey
 
-	old, err := os.ReadFile(keyPath)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-
+	old, err := s.loadOptional(ctx, keyKey)
 	if err != nil {
 		return fmt.Errorf("storage: read account key of %q: %w", id, err)
+	}
+
+	if old == nil {
+		return nil
 	}
 
 	if oldKey, _, perr := parsePrivateKey(old); perr == nil && publicKeyMatches(oldKey, newKey.Public()) {
 		return nil
 	}
 
-	return s.archiveCopies(filepath.Join(s.root, archivesDir, accountsDir), jsonPath, keyPath)
+	return s.archiveCopies(ctx, archivesDir+"/"+accountsDir, jsonKey, keyKey)
 }

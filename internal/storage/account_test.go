@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -52,7 +53,7 @@ func TestSaveLoadAccount(t *testing.T) {
 				Registration: &acme.ExtendedAccount{Account: acme.Account{Status: "valid"}, Location: "https://127.0.0.1:14000/my-account/1"},
 			}
 
-			if err := s.SaveAccount(a); err != nil {
+			if err := s.SaveAccount(context.Background(), a); err != nil {
 				t.Fatalf("SaveAccount: %v", err)
 			}
 
@@ -79,7 +80,7 @@ func TestSaveLoadAccount(t *testing.T) {
 				t.Errorf("key file: want a PKCS#8 PRIVATE KEY block")
 			}
 
-			got, err := s.LoadAccount(pebbleDir, AccountID(tt.email, tt.id))
+			got, err := s.LoadAccount(context.Background(), pebbleDir, AccountID(tt.email, tt.id))
 			if err != nil {
 				t.Fatalf("LoadAccount: %v", err)
 			}
@@ -123,13 +124,13 @@ func TestLoadAccountMissing(t *testing.T) {
 	}
 
 	t.Run("nothing stored", func(t *testing.T) {
-		if _, err := s.LoadAccount(pebbleDir, "nobody@example.test"); !errors.Is(err, fs.ErrNotExist) {
+		if _, err := s.LoadAccount(context.Background(), pebbleDir, "nobody@example.test"); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("got %v, want an error wrapping fs.ErrNotExist", err)
 		}
 	})
 
 	t.Run("key without account.json", func(t *testing.T) {
-		a, err := s.LoadAccount(pebbleDir, "keyonly@example.test")
+		a, err := s.LoadAccount(context.Background(), pebbleDir, "keyonly@example.test")
 		if err != nil {
 			t.Fatalf("LoadAccount: %v", err)
 		}
@@ -157,7 +158,7 @@ func TestAccountRefusals(t *testing.T) {
 
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := s.SaveAccount(tt.a)
+			err := s.SaveAccount(context.Background(), tt.a)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("SaveAccount: got %v, want an error containing %q", err, tt.want)
 			}
@@ -174,14 +175,14 @@ func TestSaveAccountArchivesReplacedKey(t *testing.T) {
 	s.now = func() time.Time { return time.Unix(1700000000, 0) }
 
 	first := &Account{Email: "me@example.test", Server: pebbleDir, Key: newECKey(t)}
-	if err := s.SaveAccount(first); err != nil {
+	if err := s.SaveAccount(context.Background(), first); err != nil {
 		t.Fatal(err)
 	}
 
 	before := snapshot(t, s.Root())
 
 	// Saving with the same key archives nothing.
-	if err := s.SaveAccount(first); err != nil {
+	if err := s.SaveAccount(context.Background(), first); err != nil {
 		t.Fatal(err)
 	}
 
@@ -190,7 +191,7 @@ func TestSaveAccountArchivesReplacedKey(t *testing.T) {
 	}
 
 	second := &Account{Email: "me@example.test", Server: pebbleDir, Key: newECKey(t)}
-	if err := s.SaveAccount(second); err != nil {
+	if err := s.SaveAccount(context.Background(), second); err != nil {
 		t.Fatal(err)
 	}
 
@@ -198,7 +199,7 @@ func TestSaveAccountArchivesReplacedKey(t *testing.T) {
 
 	// A third key within the same second must not overwrite the first archive.
 	third := &Account{Email: "me@example.test", Server: pebbleDir, Key: newECKey(t)}
-	if err := s.SaveAccount(third); err != nil {
+	if err := s.SaveAccount(context.Background(), third); err != nil {
 		t.Fatal(err)
 	}
 
@@ -279,13 +280,13 @@ func TestConcurrentAccounts(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			a := &Account{Email: fmt.Sprintf("user%d@example.test", i%5), Server: pebbleDir, Key: keys[i]}
-			if err := s.SaveAccount(a); err != nil {
+			if err := s.SaveAccount(context.Background(), a); err != nil {
 				errs <- err
 			}
 		})
 
 		wg.Go(func() {
-			a, err := s.LoadAccount(pebbleDir, fmt.Sprintf("user%d@example.test", i%5))
+			a, err := s.LoadAccount(context.Background(), pebbleDir, fmt.Sprintf("user%d@example.test", i%5))
 			if errors.Is(err, fs.ErrNotExist) {
 				return
 			}

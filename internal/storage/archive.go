@@ -2,12 +2,14 @@ package storage
 
 import (
 	"archive/zip"
+	"bytes"
+	"context"
+	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"os"
-	"path/filepath"
+	"path"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -19,10 +21,10 @@ const maxArchiveNameTries = 100
 // archives/certificates/<name>_<unix>.zip, the archive lego's revoke makes
 // (the zip comment is the folder the files came from, so lego can restore
 // it). now gives <unix>; if that archive already exists the next free second
-// is used. The live files are removed only after the zip is complete and
-// fsynced, .json first. It returns the zip's path; if no file of the set
-// exists the error wraps fs.ErrNotExist.
-func (s *Store) ArchiveCertificate(id string, now time.Time) (string, error) {
+// is used. The live files are removed only after the zip is stored, .json
+// first. It returns the zip's key; if no file of the set exists the error
+// wraps fs.ErrNotExist.
+func (s *Store) ArchiveCertificate(ctx context.Context, id string, now time.Time) (string, error) {
 	name, err := checkCertName(id)
 	if err != nil {
 		return "", err
@@ -32,22 +34,21 @@ func (s *Store) ArchiveCertificate(id string, now time.Time) (string, error) {
 	mu.Lock()
 	defer mu.Unlock()
 
-	paths := s.certPathsByName(name)
-
 	// The .json first: removing it first makes the set invisible before
 	// the rest goes, so a crash midway never leaves a listed, broken set.
-	candidates := []string{paths.JSON, paths.Cert, paths.Issuer, paths.Key, paths.PEM, filepath.Join(s.root, certificatesDir, name+extPFX)}
+	var (
+		files []string
+		data  [][]byte
+	)
 
-	var files []string
-
-	for _, f := range candidates {
-		ok, err := fileExists(f)
+	for _, k := range certKeysOf(name).all() {
+		v, err := s.loadOptional(ctx, k)
 		if err != nil {
 			return "", err
 		}
 
-		if ok {
-			files = append(files, f)
+		if v != nil {
+			files, data = append(files, k), append(data, v)
 		}
 	}
 
@@ -55,171 +56,116 @@ func (s *Store) ArchiveCertificate(id string, now time.Time) (string, error) {
 		return "", fmt.Errorf("storage: no certificate %q to archive: %w", id, fs.ErrNotExist)
 	}
 
-	archiveDir := filepath.Join(s.root, archivesDir, certificatesDir)
-	if err := mkdirAll(archiveDir); err != nil {
-		return "", err
-	}
-
-	dest, err := freeArchiveName(archiveDir, name, now.Unix())
+	dest, err := s.freeArchiveName(ctx, archivesDir+"/"+certificatesDir, name, now.Unix())
 	if err != nil {
 		return "", err
 	}
 
-	if err := writeZipAtomic(dest, certificatesDir, files, now); err != nil {
+	zipped, err := zipFiles(certificatesDir, files, data, now)
+	if err != nil {
+		return "", fmt.Errorf("storage: archive %q: %w", dest, err)
+	}
+
+	if err := s.b.Store(ctx, dest, zipped); err != nil {
 		return "", err
 	}
 
-	if err := removeFiles(files...); err != nil {
+	ops := make([]Op, len(files))
+	for i, f := range files {
+		ops[i] = Op{Key: f, Delete: true}
+	}
+
+	if err := storeAll(ctx, s.b, ops); err != nil {
 		return "", fmt.Errorf("%w (the set is saved in %q)", err, dest)
+	}
+
+	if p, ok := s.b.(Pather); ok {
+		return p.Path(dest), nil
 	}
 
 	return dest, nil
 }
 
 // freeArchiveName returns <dir>/<name>_<unix>.zip for the first unix >= the
-// given one whose file does not exist yet.
-func freeArchiveName(dir, name string, unix int64) (string, error) {
+// given one whose key does not exist yet.
+func (s *Store) freeArchiveName(ctx context.Context, dir, name string, unix int64) (string, error) {
 	for i := range int64(maxArchiveNameTries) {
-		p := filepath.Join(dir, name+"_"+strconv.FormatInt(unix+i, 10)+".zip")
+		k := dir + "/" + name + "_" + strconv.FormatInt(unix+i, 10) + ".zip"
 
-		ok, err := fileExists(p)
+		ok, err := s.exists(ctx, k)
 		if err != nil {
 			return "", err
 		}
 
 		if !ok {
-			return p, nil
+			return k, nil
 		}
 	}
 
 	return "", fmt.Errorf("storage: too many archives of %q around the same time in %q; remove old ones", name, dir)
 }
 
-// writeZipAtomic writes files (by base name) into a zip at dest through a
-// temporary file that is fsynced and renamed into place.
-func writeZipAtomic(dest, comment string, files []string, modified time.Time) (err error) {
-	dir, base := filepath.Split(dest)
+// zipFiles builds a zip of the values (by the base names of their keys).
+func zipFiles(comment string, keys []string, data [][]byte, modified time.Time) ([]byte, error) {
+	var buf bytes.Buffer
 
-	tmp, err := os.CreateTemp(dir, "."+base+tempMarker+"*")
-	if err != nil {
-		return fmt.Errorf("storage: create archive %q: %w", dest, err)
-	}
-
-	tmpName := tmp.Name()
-
-	defer func() {
-		if err != nil {
-			_ = tmp.Close()
-			_ = os.Remove(tmpName)
-		}
-	}()
-
-	if err := tmp.Chmod(fileMode); err != nil {
-		return fmt.Errorf("storage: create archive %q: %w", dest, err)
-	}
-
-	zw := zip.NewWriter(tmp)
+	zw := zip.NewWriter(&buf)
 
 	if err := zw.SetComment(comment); err != nil {
-		return fmt.Errorf("storage: archive %q: %w", dest, err)
+		return nil, err
 	}
 
-	for _, f := range files {
-		if err := addToZip(zw, f, modified); err != nil {
-			return fmt.Errorf("storage: archive %q: %w", dest, err)
+	for i, k := range keys {
+		h := &zip.FileHeader{Name: path.Base(k), Method: zip.Deflate, Modified: modified}
+		h.SetMode(fileMode)
+
+		w, err := zw.CreateHeader(h)
+		if err != nil {
+			return nil, err
+		}
+
+		if _, err := w.Write(data[i]); err != nil {
+			return nil, fmt.Errorf("add %q: %w", path.Base(k), err)
 		}
 	}
 
 	if err := zw.Close(); err != nil {
-		return fmt.Errorf("storage: archive %q: %w", dest, err)
+		return nil, err
 	}
 
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("storage: fsync archive %q: %w", dest, err)
-	}
-
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("storage: close archive %q: %w", dest, err)
-	}
-
-	if err := os.Rename(tmpName, dest); err != nil {
-		return fmt.Errorf("storage: place archive %q: %w", dest, err)
-	}
-
-	return syncDir(dir)
+	return buf.Bytes(), nil
 }
 
-func addToZip(zw *zip.Writer, path string, modified time.Time) error {
-	in, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-
-	defer func() { _ = in.Close() }()
-
-	h := &zip.FileHeader{Name: filepath.Base(path), Method: zip.Deflate, Modified: modified}
-	h.SetMode(fileMode)
-
-	w, err := zw.CreateHeader(h)
-	if err != nil {
-		return err
-	}
-
-	if _, err := io.Copy(w, in); err != nil {
-		return fmt.Errorf("copy %q: %w", filepath.Base(path), err)
-	}
-
-	return nil
-}
-
-// archiveTree copies every regular file under dir (recursively) with
-// archiveCopies.
-func (s *Store) archiveTree(dir, base string) error {
-	var files []string
-
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-
-		if d.Type().IsRegular() && !isTempName(d.Name()) {
-			files = append(files, p)
-		}
-
-		return nil
-	})
+// archiveTree copies every key under dir (recursively) with archiveCopies.
+func (s *Store) archiveTree(ctx context.Context, dir, base string) error {
+	keys, err := s.b.List(ctx, dir)
 	if err != nil {
 		return fmt.Errorf("storage: list %q for archiving: %w", dir, err)
 	}
 
-	return s.archiveCopies(base, files...)
+	return s.archiveCopies(ctx, base, keys...)
 }
 
-// archiveCopies copies the given files that exist into <base>/<unix>/, each
-// at its path relative to the store root. If a copy made earlier in the same
-// second holds one of those paths, <base>/<unix>-1/ (-2, ...) is used instead,
-// so an archived file is never overwritten. Callers hold the lock of the
-// object the files belong to.
-func (s *Store) archiveCopies(base string, files ...string) error {
-	var srcs, rels []string
+// archiveCopies copies the given keys that exist into <base>/<unix>/, each
+// at its own key. If a copy made earlier in the same second holds one of
+// those keys, <base>/<unix>-1/ (-2, ...) is used instead, so an archived
+// value is never overwritten. Callers hold the lock of the object the keys
+// belong to.
+func (s *Store) archiveCopies(ctx context.Context, base string, keys ...string) error {
+	var (
+		srcs []string
+		vals [][]byte
+	)
 
-	for _, f := range files {
-		ok, err := fileExists(f)
+	for _, k := range keys {
+		v, err := s.loadOptional(ctx, k)
 		if err != nil {
-			return err
+			return fmt.Errorf("storage: read %q for archiving: %w", k, err)
 		}
 
-		if !ok {
-			continue
+		if v != nil {
+			srcs, vals = append(srcs, k), append(vals, v)
 		}
-
-		rel, err := filepath.Rel(s.root, f)
-		if err != nil {
-			return fmt.Errorf("storage: archive %q: %w", f, err)
-		}
-
-		srcs = append(srcs, f)
-		rels = append(rels, rel)
 	}
 
 	if len(srcs) == 0 {
@@ -229,12 +175,12 @@ func (s *Store) archiveCopies(base string, files ...string) error {
 	stamp := strconv.FormatInt(s.now().Unix(), 10)
 
 	for i := range maxArchiveNameTries {
-		dest := filepath.Join(base, stamp)
+		dest := base + "/" + stamp
 		if i > 0 {
 			dest += "-" + strconv.Itoa(i)
 		}
 
-		free, err := allAbsent(dest, rels)
+		free, err := s.allAbsent(ctx, dest, srcs)
 		if err != nil {
 			return err
 		}
@@ -243,26 +189,44 @@ func (s *Store) archiveCopies(base string, files ...string) error {
 			continue
 		}
 
+		ops := make([]Op, len(srcs))
 		for j, src := range srcs {
-			if err := copyFileAtomic(src, filepath.Join(dest, rels[j])); err != nil {
-				return err
-			}
+			ops[j] = Op{Key: dest + "/" + src, Value: vals[j]}
 		}
 
-		return nil
+		return storeAll(ctx, s.b, ops)
 	}
 
 	return fmt.Errorf("storage: too many archives in %q within one second; remove old ones", base)
 }
 
-// allAbsent reports whether none of the relative paths exists under dir.
-func allAbsent(dir string, rels []string) (bool, error) {
-	for _, rel := range rels {
-		ok, err := fileExists(filepath.Join(dir, rel))
+// allAbsent reports whether none of the keys exists under dir.
+func (s *Store) allAbsent(ctx context.Context, dir string, keys []string) (bool, error) {
+	for _, k := range keys {
+		ok, err := s.exists(ctx, dir+"/"+k)
 		if err != nil || ok {
 			return false, err
 		}
 	}
 
 	return true, nil
+}
+
+// ArchivedCertificates lists the keys of archived certificate sets
+// (archives/certificates/*.zip), sorted.
+func (s *Store) ArchivedCertificates(ctx context.Context) ([]string, error) {
+	keys, err := s.b.List(ctx, archivesDir+"/"+certificatesDir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+
+	var out []string
+
+	for _, k := range keys {
+		if strings.HasSuffix(k, ".zip") {
+			out = append(out, k)
+		}
+	}
+
+	return out, nil
 }

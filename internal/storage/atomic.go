@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strings"
 )
 
@@ -20,12 +19,6 @@ const (
 // hidden (leading '.'), which is what listings skip: certificate IDs whose
 // file name would start with '.' are refused, so no real file is hidden.
 const tempMarker = ".tmp-"
-
-// fileWrite is one file of a set written by writeFileSet.
-type fileWrite struct {
-	path string
-	data []byte
-}
 
 // isTempName reports whether a base name may belong to a temporary file (of
 // ours, or an editor's): every hidden file is treated so.
@@ -71,56 +64,15 @@ func mkdirAll(dir string) error {
 // writeFileAtomic replaces path with data (mode 0600) by temp file, fsync and
 // rename, then fsyncs the folder.
 func writeFileAtomic(path string, data []byte) error {
-	return writeFileSet([]fileWrite{{path: path, data: data}})
-}
-
-// writeFileSet writes every file to a temporary file in its target folder,
-// fsyncs and closes them all, and only then renames them into place in the
-// given order, finally fsyncing each folder involved. If anything fails before
-// the first rename, every temporary file is removed and no target is touched.
-// Put the file that marks the set as complete last.
-func writeFileSet(files []fileWrite) (err error) {
-	temps := make([]string, 0, len(files))
-
-	defer func() {
-		if err != nil {
-			for _, t := range temps {
-				_ = os.Remove(t)
-			}
-		}
-	}()
-
-	for _, f := range files {
-		tmp, werr := writeTemp(f.path, f.data)
-		if werr != nil {
-			return werr
-		}
-
-		temps = append(temps, tmp)
+	tmp, err := writeTemp(path, data)
+	if err != nil {
+		return err
 	}
-
-	dirs := make([]string, 0, 1)
-
-	for i, f := range files {
-		if rerr := os.Rename(temps[i], f.path); rerr != nil {
-			return fmt.Errorf("storage: replace %q: %w", f.path, rerr)
-		}
-
-		// Renamed: nothing left to clean up for this one.
-		temps[i] = ""
-
-		if dir := filepath.Dir(f.path); !slices.Contains(dirs, dir) {
-			dirs = append(dirs, dir)
-		}
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("storage: replace %q: %w", path, err)
 	}
-
-	for _, dir := range dirs {
-		if serr := syncDir(dir); serr != nil {
-			return serr
-		}
-	}
-
-	return nil
+	return syncDir(filepath.Dir(path))
 }
 
 // writeTemp writes data to a new hidden temporary file next to path, with mode
@@ -181,36 +133,6 @@ func syncDir(dir string) error {
 	}
 
 	return nil
-}
-
-// copyFileAtomic copies src to dst (mode 0600) through writeFileAtomic,
-// creating dst's folder. Used to archive files before they are replaced.
-func copyFileAtomic(src, dst string) error {
-	data, err := os.ReadFile(src)
-	if err != nil {
-		return fmt.Errorf("storage: read %q for archiving: %w", src, err)
-	}
-
-	if err := mkdirAll(filepath.Dir(dst)); err != nil {
-		return err
-	}
-
-	return writeFileAtomic(dst, data)
-}
-
-// fileExists reports whether path exists as a regular file. Errors other than
-// "does not exist" are returned.
-func fileExists(path string) (bool, error) {
-	info, err := os.Stat(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return false, nil
-	}
-
-	if err != nil {
-		return false, fmt.Errorf("storage: stat %q: %w", path, err)
-	}
-
-	return info.Mode().IsRegular(), nil
 }
 
 // WriteFile writes data to path the way the store writes everything: 0700

@@ -2,14 +2,14 @@ package storage
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"path/filepath"
+	"path"
 	"slices"
 	"strings"
 	"time"
@@ -181,15 +181,15 @@ func prepare(b *Bundle) (*preparedSet, error) {
 // re-encoded as PKCS#8. Empty Meta.Domains and Meta.KeyType are filled in
 // from the leaf; b itself is not modified.
 //
-// Every file is written to a temporary file in certificates/, fsynced, then
-// renamed into place with the .json last, and the folder is fsynced. A set
-// from the lego v4 layout (v4 .json, or a key not in PKCS#8) is first copied
-// to archives/lego-v4/<unix>/certificates/. Files the new set no longer has
-// (an issuer file when there is no issuer; a key and .pem when there is no
+// The set is written as one batch with the .json last. A set from the lego
+// v4 layout (v4 .json, or a key not in PKCS#8) is first copied to
+// archives/lego-v4/<unix>/certificates/. Keys the new set no longer has (an
+// issuer file when there is no issuer; a key and .pem when there is no
 // private key and the stored key does not match the new leaf) are removed
-// after the new files are in place; a stored key that does match is kept.
-// An existing <name>.pfx is left alone.
-func (s *Store) SaveCertificate(b *Bundle) error {
+// in the same batch; a stored key that does match is kept. An existing
+// <name>.pfx is left alone. A ctx from [WithFence] makes the write happen
+// only while that lock is held.
+func (s *Store) SaveCertificate(ctx context.Context, b *Bundle) error {
 	p, err := prepare(b)
 	if err != nil {
 		return err
@@ -199,28 +199,24 @@ func (s *Store) SaveCertificate(b *Bundle) error {
 	mu.Lock()
 	defer mu.Unlock()
 
-	paths := s.certPathsByName(p.name)
+	keys := certKeysOf(p.name)
 
-	if err := mkdirAll(filepath.Dir(paths.JSON)); err != nil {
+	if err := s.checkCollision(ctx, keys, p.meta.ID); err != nil {
 		return err
 	}
 
-	if err := s.checkCollision(paths, p.meta.ID); err != nil {
-		return err
-	}
-
-	if err := s.archiveLegacySet(paths); err != nil {
+	if err := s.archiveLegacySet(ctx, keys); err != nil {
 		return err
 	}
 
 	if p.key == nil {
 		// Ordered from a CSR: keep a stored key only if it belongs to the
 		// new leaf (the CSR reused it); any other key is stale.
-		p.key = matchingStoredKey(paths.Key, p.leaf.PublicKey)
+		p.key = s.matchingStoredKey(ctx, keys.key, p.leaf.PublicKey)
 	}
 
 	if !p.pem {
-		p.pem, err = fileExists(paths.PEM)
+		p.pem, err = s.exists(ctx, keys.pem)
 		if err != nil {
 			return err
 		}
@@ -231,46 +227,55 @@ func (s *Store) SaveCertificate(b *Bundle) error {
 		return fmt.Errorf("storage: certificate %q: encode metadata: %w", p.meta.ID, err)
 	}
 
-	files := []fileWrite{{path: paths.Cert, data: p.cert}}
+	ops := []Op{{Key: keys.cert, Value: p.cert}}
 	if p.issuer != nil {
-		files = append(files, fileWrite{path: paths.Issuer, data: p.issuer})
+		ops = append(ops, Op{Key: keys.issuer, Value: p.issuer})
 	}
 
 	if p.key != nil {
-		files = append(files, fileWrite{path: paths.Key, data: p.key})
+		ops = append(ops, Op{Key: keys.key, Value: p.key})
 		if p.pem {
-			files = append(files, fileWrite{path: paths.PEM, data: slices.Concat(p.cert, p.key)})
+			ops = append(ops, Op{Key: keys.pem, Value: slices.Concat(p.cert, p.key)})
 		}
 	}
 
-	files = append(files, fileWrite{path: paths.JSON, data: append(metaJSON, '\n')})
+	ops = append(ops, Op{Key: keys.json, Value: append(metaJSON, '\n')})
 
-	if err := writeFileSet(files); err != nil {
-		return err
-	}
-
-	var stale []string
 	if p.issuer == nil {
-		stale = append(stale, paths.Issuer)
+		ops = append(ops, Op{Key: keys.issuer, Delete: true})
 	}
 
 	if p.key == nil {
-		stale = append(stale, paths.Key, paths.PEM)
+		ops = append(ops, Op{Key: keys.key, Delete: true}, Op{Key: keys.pem, Delete: true})
 	}
 
-	return removeFiles(stale...)
+	return storeAll(ctx, s.b, ops)
+}
+
+// exists reports whether key holds a value.
+func (s *Store) exists(ctx context.Context, key string) (bool, error) {
+	_, err := s.b.Stat(ctx, key)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// loadOptional reads key, returning nil without error if it is absent.
+func (s *Store) loadOptional(ctx context.Context, key string) ([]byte, error) {
+	data, err := s.b.Load(ctx, key)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return data, err
 }
 
 // checkCollision refuses to overwrite a v5 set that belongs to another ID
 // with the same file name (e.g. "a:b" and "a-b").
-func (s *Store) checkCollision(paths Paths, id string) error {
-	raw, err := os.ReadFile(paths.JSON)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-
-	if err != nil {
-		return fmt.Errorf("storage: read %q: %w", paths.JSON, err)
+func (s *Store) checkCollision(ctx context.Context, keys certKeys, id string) error {
+	raw, err := s.loadOptional(ctx, keys.json)
+	if err != nil || raw == nil {
+		return err
 	}
 
 	var old CertMeta
@@ -279,22 +284,24 @@ func (s *Store) checkCollision(paths Paths, id string) error {
 	}
 
 	return fmt.Errorf("storage: certificate %q would overwrite the files of certificate %q (same file name %q); choose another --cert.name",
-		id, old.ID, filepath.Base(strings.TrimSuffix(paths.JSON, extJSON)))
+		id, old.ID, strings.TrimSuffix(path.Base(keys.json), extJSON))
 }
 
-// archiveLegacySet copies a lego v4 set (v4 .json, or a key not in PKCS#8)
-// to archives/lego-v4/<unix>/certificates/ before it is replaced.
-func (s *Store) archiveLegacySet(paths Paths) error {
+// archiveLegacySet copies a lego v4 set (v4 .json, or a v4 key: SEC1 or
+// PKCS#1) to archives/lego-v4/<unix>/certificates/ before it is replaced.
+// A key that does not parse at all is not a v4 file, just a broken one
+// (a truncated write of another tool): it is replaced without archiving.
+func (s *Store) archiveLegacySet(ctx context.Context, keys certKeys) error {
 	legacy := false
 
-	if raw, err := os.ReadFile(paths.JSON); err == nil {
+	if raw, err := s.loadOptional(ctx, keys.json); err == nil && raw != nil {
 		legacy = isLegacyCertJSON(raw)
 	}
 
 	if !legacy {
-		if raw, err := os.ReadFile(paths.Key); err == nil {
+		if raw, err := s.loadOptional(ctx, keys.key); err == nil && raw != nil {
 			_, format, perr := parsePrivateKey(raw)
-			legacy = perr != nil || format != formatPKCS8
+			legacy = perr == nil && format != formatPKCS8
 		}
 	}
 
@@ -302,9 +309,7 @@ func (s *Store) archiveLegacySet(paths Paths) error {
 		return nil
 	}
 
-	base := strings.TrimSuffix(paths.JSON, extJSON)
-
-	return s.archiveCopies(filepath.Join(s.root, archivesDir, legacyArchive), paths.Cert, paths.Issuer, paths.Key, paths.JSON, paths.PEM, base+extPFX)
+	return s.archiveCopies(ctx, archivesDir+"/"+legacyArchive, keys.cert, keys.issuer, keys.key, keys.json, keys.pem, keys.pfx)
 }
 
 // isLegacyCertJSON reports whether raw is a lego v4 certificate .json (it
@@ -322,20 +327,20 @@ func isLegacyCertJSON(raw []byte) bool {
 	return probe.ID == nil && probe.Domain != nil
 }
 
-// matchingStoredKey returns the key file at path as PKCS#8 PEM if it parses
+// matchingStoredKey returns the key stored at key as PKCS#8 PEM if it parses
 // and matches pub, else nil.
-func matchingStoredKey(path string, pub crypto.PublicKey) []byte {
-	raw, err := os.ReadFile(path)
-	if err != nil {
+func (s *Store) matchingStoredKey(ctx context.Context, key string, pub crypto.PublicKey) []byte {
+	raw, err := s.loadOptional(ctx, key)
+	if err != nil || raw == nil {
 		return nil
 	}
 
-	key, _, err := parsePrivateKey(raw)
-	if err != nil || !publicKeyMatches(key, pub) {
+	k, _, err := parsePrivateKey(raw)
+	if err != nil || !publicKeyMatches(k, pub) {
 		return nil
 	}
 
-	out, err := encodePKCS8(key)
+	out, err := encodePKCS8(k)
 	if err != nil {
 		return nil
 	}
@@ -343,40 +348,16 @@ func matchingStoredKey(path string, pub crypto.PublicKey) []byte {
 	return out
 }
 
-// removeFiles removes the files that exist and fsyncs their folders.
-func removeFiles(paths ...string) error {
-	var dirs []string
-
-	for _, p := range paths {
-		err := os.Remove(p)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-
-		if err != nil {
-			return fmt.Errorf("storage: remove %q: %w", p, err)
-		}
-
-		if d := filepath.Dir(p); !slices.Contains(dirs, d) {
-			dirs = append(dirs, d)
-		}
-	}
-
-	for _, d := range dirs {
-		if err := syncDir(d); err != nil {
-			return err
-		}
-	}
-
-	return nil
-}
+// torn is how often LoadCertificate reads a set again when its key does
+// not match its leaf: another process is replacing the set right now.
+const tornRetries = 5
 
 // LoadCertificate reads the certificate set with this ID, in the lego v5 or
 // v4 layout. If its .json does not exist the error wraps fs.ErrNotExist.
 // Meta.Legacy is set for a v4 .json; Meta.Domains and Meta.KeyType are filled
 // in from the leaf when the .json lacks them. PrivateKey and
 // IssuerCertificate are nil when their files are absent.
-func (s *Store) LoadCertificate(id string) (*Bundle, error) {
+func (s *Store) LoadCertificate(ctx context.Context, id string) (*Bundle, error) {
 	name, err := checkCertName(id)
 	if err != nil {
 		return nil, err
@@ -386,22 +367,53 @@ func (s *Store) LoadCertificate(id string) (*Bundle, error) {
 	mu.RLock()
 	defer mu.RUnlock()
 
-	return s.loadByName(name, id)
+	return s.loadByName(ctx, name, id)
 }
 
 // loadByName reads the set stored under name; id, if not empty, is used as
-// the ID of a v4 set whose .json has no domain.
-func (s *Store) loadByName(name, id string) (*Bundle, error) {
-	paths := s.certPathsByName(name)
+// the ID of a v4 set whose .json has no domain. A set caught mid-write by
+// another process (key and leaf do not match) is read again.
+func (s *Store) loadByName(ctx context.Context, name, id string) (*Bundle, error) {
+	var (
+		b   *Bundle
+		err error
+	)
+	for range tornRetries {
+		if b, err = s.loadOnce(ctx, name, id); err != nil || !b.torn() {
+			return b, err
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		time.Sleep(20 * time.Millisecond) // the writer renames its files within milliseconds
+	}
+	return b, nil
+}
 
-	raw, err := os.ReadFile(paths.JSON)
+// torn reports whether the bundle's key does not belong to its leaf.
+func (b *Bundle) torn() bool {
+	if len(b.PrivateKey) == 0 {
+		return false
+	}
+	certs, err := parseCertificates(b.Certificate)
+	if err != nil {
+		return false
+	}
+	key, _, err := parsePrivateKey(b.PrivateKey)
+	return err == nil && !publicKeyMatches(key, certs[0].PublicKey)
+}
+
+func (s *Store) loadOnce(ctx context.Context, name, id string) (*Bundle, error) {
+	keys := certKeysOf(name)
+
+	raw, err := s.b.Load(ctx, keys.json)
 	if err != nil {
 		return nil, fmt.Errorf("storage: certificate %q: %w", name, err)
 	}
 
 	b := new(Bundle)
 	if err := json.Unmarshal(raw, &b.Meta); err != nil {
-		return nil, fmt.Errorf("storage: certificate %q: parse %s: %w", name, filepath.Base(paths.JSON), err)
+		return nil, fmt.Errorf("storage: certificate %q: parse %s: %w", name, path.Base(keys.json), err)
 	}
 
 	if isLegacyCertJSON(raw) {
@@ -420,19 +432,19 @@ func (s *Store) loadByName(name, id string) (*Bundle, error) {
 		b.Meta.ID = name
 	}
 
-	if b.Certificate, err = os.ReadFile(paths.Cert); err != nil {
+	if b.Certificate, err = s.b.Load(ctx, keys.cert); err != nil {
 		return nil, fmt.Errorf("storage: certificate %q: %w", b.Meta.ID, err)
 	}
 
-	if b.IssuerCertificate, err = readOptional(paths.Issuer); err != nil {
+	if b.IssuerCertificate, err = s.loadOptional(ctx, keys.issuer); err != nil {
 		return nil, err
 	}
 
-	if b.PrivateKey, err = readOptional(paths.Key); err != nil {
+	if b.PrivateKey, err = s.loadOptional(ctx, keys.key); err != nil {
 		return nil, err
 	}
 
-	if b.WritePEM, err = fileExists(paths.PEM); err != nil {
+	if b.WritePEM, err = s.exists(ctx, keys.pem); err != nil {
 		return nil, err
 	}
 
@@ -454,34 +466,14 @@ func (s *Store) loadByName(name, id string) (*Bundle, error) {
 	return b, nil
 }
 
-// readOptional reads a file, returning nil without error if it is absent.
-func readOptional(path string) ([]byte, error) {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-
-	if err != nil {
-		return nil, fmt.Errorf("storage: read %q: %w", path, err)
-	}
-
-	return data, nil
-}
-
 // ListCertificates loads every certificate set whose .json is in
-// certificates/, sorted by ID. Temporary files are ignored. Sets that fail to
-// load are left out of the slice and reported together in the error; the
-// slice is valid even when the error is not nil.
-func (s *Store) ListCertificates() ([]*Bundle, error) {
-	dir := filepath.Join(s.root, certificatesDir)
-
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-
+// certificates/, sorted by ID. Sets that fail to load are left out of the
+// slice and reported together in the error; the slice is valid even when
+// the error is not nil.
+func (s *Store) ListCertificates(ctx context.Context) ([]*Bundle, error) {
+	names, err := s.CertificateNames(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("storage: list %q: %w", dir, err)
+		return nil, err
 	}
 
 	var (
@@ -489,19 +481,12 @@ func (s *Store) ListCertificates() ([]*Bundle, error) {
 		errs []error
 	)
 
-	for _, e := range entries {
-		base := e.Name()
-		if !e.Type().IsRegular() || isTempName(base) || !strings.HasSuffix(base, extJSON) {
-			continue
-		}
-
-		name := strings.TrimSuffix(base, extJSON)
-
-		b, err := s.loadLocked(name)
+	for _, name := range names {
+		b, err := s.loadLocked(ctx, name)
 		if err != nil {
-			// Removed between ReadDir and now (archived): not an error.
+			// Removed between the listing and now (archived): not an error.
 			if errors.Is(err, fs.ErrNotExist) {
-				if ok, _ := fileExists(filepath.Join(dir, base)); !ok {
+				if ok, _ := s.exists(ctx, certKeysOf(name).json); !ok {
 					continue
 				}
 			}
@@ -519,28 +504,77 @@ func (s *Store) ListCertificates() ([]*Bundle, error) {
 	return out, errors.Join(errs...)
 }
 
-func (s *Store) loadLocked(name string) (*Bundle, error) {
+// CertificateNames lists the file names (see [SanitizedName]) of the
+// stored certificate sets, sorted; it reads no set.
+func (s *Store) CertificateNames(ctx context.Context) ([]string, error) {
+	keys, err := s.b.List(ctx, certificatesDir)
+	if err != nil {
+		return nil, err
+	}
+
+	var names []string
+
+	for _, k := range keys {
+		rest, ok := strings.CutPrefix(k, certificatesDir+"/")
+		if !ok || strings.Contains(rest, "/") || !strings.HasSuffix(rest, extJSON) {
+			continue
+		}
+
+		names = append(names, strings.TrimSuffix(rest, extJSON))
+	}
+
+	return names, nil
+}
+
+// NameOfKey returns the certificate file name a key belongs to
+// ("certificates/a.example.crt" gives "a.example"), or "" for keys outside
+// certificates/.
+func NameOfKey(key string) string {
+	rest, ok := strings.CutPrefix(key, certificatesDir+"/")
+	if !ok || strings.Contains(rest, "/") {
+		return ""
+	}
+
+	for _, ext := range []string{extIssuer, extCert, extKey, extJSON, extPEM, extPFX} {
+		if n, ok := strings.CutSuffix(rest, ext); ok {
+			return n
+		}
+	}
+
+	return ""
+}
+
+func (s *Store) loadLocked(ctx context.Context, name string) (*Bundle, error) {
 	mu := s.lock("cert", name)
 	mu.RLock()
 	defer mu.RUnlock()
 
-	return s.loadByName(name, "")
+	return s.loadByName(ctx, name, "")
 }
 
 // SaveMeta rewrites only the .json of a stored certificate (renewal
 // information, last error), atomically; the certificate and key stay as
 // they are. The certificate must exist.
-func (s *Store) SaveMeta(meta CertMeta) error {
-	paths := s.CertPaths(meta.ID)
-	mu := s.lock("cert", SanitizedName(meta.ID))
+func (s *Store) SaveMeta(ctx context.Context, meta CertMeta) error {
+	name, err := checkCertName(meta.ID)
+	if err != nil {
+		return err
+	}
+
+	keys := certKeysOf(name)
+
+	mu := s.lock("cert", name)
 	mu.Lock()
 	defer mu.Unlock()
-	if _, err := os.Stat(paths.Cert); err != nil {
+
+	if _, err := s.b.Stat(ctx, keys.cert); err != nil {
 		return fmt.Errorf("storage: certificate %q: %w", meta.ID, err)
 	}
+
 	raw, err := json.MarshalIndent(meta, "", "\t")
 	if err != nil {
 		return fmt.Errorf("storage: certificate %q: %w", meta.ID, err)
 	}
-	return writeFileAtomic(paths.JSON, raw)
+
+	return s.b.Store(ctx, keys.json, append(raw, '\n'))
 }

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"archive/zip"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -26,7 +27,7 @@ func TestSaveCertificateModesAndLoad(t *testing.T) {
 	b := ca.bundle(t, "*.example.com", "*.example.com", "example.com")
 	b.Meta.Domains = nil // filled from the leaf
 
-	if err := s.SaveCertificate(b); err != nil {
+	if err := s.SaveCertificate(context.Background(), b); err != nil {
 		t.Fatalf("SaveCertificate: %v", err)
 	}
 
@@ -63,7 +64,7 @@ func TestSaveCertificateModesAndLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	got, err := s.LoadCertificate("*.example.com")
+	got, err := s.LoadCertificate(context.Background(), "*.example.com")
 	if err != nil {
 		t.Fatalf("LoadCertificate: %v", err)
 	}
@@ -80,7 +81,7 @@ func TestSaveCertificateModesAndLoad(t *testing.T) {
 		t.Errorf("round trip: certificate or key bytes differ")
 	}
 
-	if _, err := s.LoadCertificate("missing.example.com"); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := s.LoadCertificate(context.Background(), "missing.example.com"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("LoadCertificate(missing): got %v, want an error wrapping fs.ErrNotExist", err)
 	}
 }
@@ -90,7 +91,7 @@ func TestSaveCertificateRefusedLeavesOldSet(t *testing.T) {
 	ca := newTestCA(t, "Test Issuer")
 	const id = "www.example.com"
 
-	if err := s.SaveCertificate(ca.bundle(t, id)); err != nil {
+	if err := s.SaveCertificate(context.Background(), ca.bundle(t, id)); err != nil {
 		t.Fatalf("SaveCertificate: %v", err)
 	}
 
@@ -133,7 +134,7 @@ func TestSaveCertificateRefusedLeavesOldSet(t *testing.T) {
 			b := ca.bundle(t, id)
 			tt.mutate(b)
 
-			err := s.SaveCertificate(b)
+			err := s.SaveCertificate(context.Background(), b)
 			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.HasPrefix(err.Error(), "storage: ") {
 				t.Fatalf("SaveCertificate: got error %v, want one starting %q and containing %q", err, "storage: ", tt.want)
 			}
@@ -170,7 +171,7 @@ func TestSaveCertificateWithoutKey(t *testing.T) {
 			old := ca.bundle(t, "csr.example.com")
 			old.WritePEM = true
 
-			if err := s.SaveCertificate(old); err != nil {
+			if err := s.SaveCertificate(context.Background(), old); err != nil {
 				t.Fatalf("SaveCertificate: %v", err)
 			}
 
@@ -186,7 +187,7 @@ func TestSaveCertificateWithoutKey(t *testing.T) {
 
 			next.PrivateKey = nil
 
-			if err := s.SaveCertificate(next); err != nil {
+			if err := s.SaveCertificate(context.Background(), next); err != nil {
 				t.Fatalf("SaveCertificate without key: %v", err)
 			}
 
@@ -197,7 +198,7 @@ func TestSaveCertificateWithoutKey(t *testing.T) {
 				}
 			}
 
-			got, err := s.LoadCertificate("csr.example.com")
+			got, err := s.LoadCertificate(context.Background(), "csr.example.com")
 			if err != nil {
 				t.Fatalf("LoadCertificate: %v", err)
 			}
@@ -218,11 +219,11 @@ func TestSaveCertificateIDCollision(t *testing.T) {
 	s := openTestStore(t)
 	ca := newTestCA(t, "Test Issuer")
 
-	if err := s.SaveCertificate(ca.bundle(t, "a:b", "ab.example.com")); err != nil {
+	if err := s.SaveCertificate(context.Background(), ca.bundle(t, "a:b", "ab.example.com")); err != nil {
 		t.Fatalf("SaveCertificate(a:b): %v", err)
 	}
 
-	err := s.SaveCertificate(ca.bundle(t, "a-b", "ab.example.com"))
+	err := s.SaveCertificate(context.Background(), ca.bundle(t, "a-b", "ab.example.com"))
 	if err == nil || !strings.Contains(err.Error(), "choose another --cert.name") {
 		t.Errorf("SaveCertificate(a-b): got %v, want a collision error", err)
 	}
@@ -234,13 +235,13 @@ func TestSaveCertificateWritePEM(t *testing.T) {
 	b := ca.bundle(t, "pem.example.com")
 	b.WritePEM = true
 
-	if err := s.SaveCertificate(b); err != nil {
+	if err := s.SaveCertificate(context.Background(), b); err != nil {
 		t.Fatalf("SaveCertificate: %v", err)
 	}
 
 	// A renewal that does not ask for the .pem still refreshes it.
 	renewed := ca.bundle(t, "pem.example.com")
-	if err := s.SaveCertificate(renewed); err != nil {
+	if err := s.SaveCertificate(context.Background(), renewed); err != nil {
 		t.Fatalf("SaveCertificate (renewal): %v", err)
 	}
 
@@ -263,7 +264,7 @@ func TestArchiveCertificate(t *testing.T) {
 	want := map[string]string{}
 
 	for round, wantZip := range []string{"_.archive.example_1700000000.zip", "_.archive.example_1700000001.zip"} {
-		if err := s.SaveCertificate(ca.bundle(t, id)); err != nil {
+		if err := s.SaveCertificate(context.Background(), ca.bundle(t, id)); err != nil {
 			t.Fatalf("SaveCertificate: %v", err)
 		}
 
@@ -271,7 +272,7 @@ func TestArchiveCertificate(t *testing.T) {
 			want[rel] = content
 		}
 
-		zipPath, err := s.ArchiveCertificate(id, now)
+		zipPath, err := s.ArchiveCertificate(context.Background(), id, now)
 		if err != nil {
 			t.Fatalf("ArchiveCertificate round %d: %v", round, err)
 		}
@@ -327,7 +328,7 @@ func TestArchiveCertificate(t *testing.T) {
 		}
 	}
 
-	if _, err := s.ArchiveCertificate("nothing.example", now); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := s.ArchiveCertificate(context.Background(), "nothing.example", now); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("ArchiveCertificate(missing): got %v, want an error wrapping fs.ErrNotExist", err)
 	}
 }
@@ -337,7 +338,7 @@ func TestListCertificates(t *testing.T) {
 	ca := newTestCA(t, "Test Issuer")
 
 	for _, id := range []string{"c.example", "*.a.example", "b.example"} {
-		if err := s.SaveCertificate(ca.bundle(t, id)); err != nil {
+		if err := s.SaveCertificate(context.Background(), ca.bundle(t, id)); err != nil {
 			t.Fatalf("SaveCertificate(%s): %v", id, err)
 		}
 	}
@@ -359,7 +360,7 @@ func TestListCertificates(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	list, err := s.ListCertificates()
+	list, err := s.ListCertificates(context.Background())
 	if err != nil {
 		t.Fatalf("ListCertificates: %v", err)
 	}
@@ -378,7 +379,7 @@ func TestListCertificates(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	list, err = s.ListCertificates()
+	list, err = s.ListCertificates(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "broken.example") {
 		t.Errorf("ListCertificates with a broken .json: got error %v, want one naming it", err)
 	}
@@ -411,13 +412,13 @@ func TestConcurrentSaves(t *testing.T) {
 	for i := range ids {
 		for w := range writers {
 			wg.Go(func() {
-				if err := s.SaveCertificate(bundles[i][w]); err != nil {
+				if err := s.SaveCertificate(context.Background(), bundles[i][w]); err != nil {
 					errs <- err
 				}
 			})
 
 			wg.Go(func() {
-				b, err := s.LoadCertificate(fmt.Sprintf("host%d.example", i))
+				b, err := s.LoadCertificate(context.Background(), fmt.Sprintf("host%d.example", i))
 				if errors.Is(err, fs.ErrNotExist) {
 					return
 				}
@@ -434,7 +435,7 @@ func TestConcurrentSaves(t *testing.T) {
 	}
 
 	wg.Go(func() {
-		if _, err := s.ListCertificates(); err != nil {
+		if _, err := s.ListCertificates(context.Background()); err != nil {
 			errs <- err
 		}
 	})
@@ -446,7 +447,7 @@ func TestConcurrentSaves(t *testing.T) {
 		t.Errorf("concurrent use: %v", err)
 	}
 
-	list, err := s.ListCertificates()
+	list, err := s.ListCertificates(context.Background())
 	if err != nil || len(list) != ids {
 		t.Fatalf("ListCertificates: got %d, err %v; want %d", len(list), err, ids)
 	}

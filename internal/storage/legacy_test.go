@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -110,7 +111,7 @@ func TestLoadLegacyAccount(t *testing.T) {
 
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a, err := s.LoadAccount(legacyServer, tt.accountID)
+			a, err := s.LoadAccount(context.Background(), legacyServer, tt.accountID)
 			if err != nil {
 				t.Fatalf("LoadAccount: %v", err)
 			}
@@ -144,12 +145,12 @@ func TestLoadLegacyAccount(t *testing.T) {
 func TestSaveLegacyAccountArchivesV4(t *testing.T) {
 	s, before := legacyStore(t)
 
-	a, err := s.LoadAccount(legacyServer, legacyEmail)
+	a, err := s.LoadAccount(context.Background(), legacyServer, legacyEmail)
 	if err != nil {
 		t.Fatalf("LoadAccount: %v", err)
 	}
 
-	if err := s.SaveAccount(a); err != nil {
+	if err := s.SaveAccount(context.Background(), a); err != nil {
 		t.Fatalf("SaveAccount: %v", err)
 	}
 
@@ -171,7 +172,7 @@ func TestSaveLegacyAccountArchivesV4(t *testing.T) {
 		t.Errorf("v5 key: got %.30q, want a PKCS#8 PEM", v5Key)
 	}
 
-	reloaded, err := s.LoadAccount(legacyServer, legacyEmail)
+	reloaded, err := s.LoadAccount(context.Background(), legacyServer, legacyEmail)
 	if err != nil {
 		t.Fatalf("LoadAccount after save: %v", err)
 	}
@@ -192,7 +193,7 @@ func TestSaveLegacyAccountArchivesV4(t *testing.T) {
 func TestLoadLegacyCertificate(t *testing.T) {
 	s, before := legacyStore(t)
 
-	b, err := s.LoadCertificate(legacyCertID)
+	b, err := s.LoadCertificate(context.Background(), legacyCertID)
 	if err != nil {
 		t.Fatalf("LoadCertificate: %v", err)
 	}
@@ -216,7 +217,7 @@ func TestLoadLegacyCertificate(t *testing.T) {
 		t.Errorf("Meta.Legacy: got false, want true")
 	}
 
-	list, err := s.ListCertificates()
+	list, err := s.ListCertificates(context.Background())
 	if err != nil || len(list) != 1 || list[0].Meta.ID != legacyCertID {
 		t.Errorf("ListCertificates: got %d bundles, err %v; want the one v4 set with ID %q", len(list), err, legacyCertID)
 	}
@@ -225,12 +226,12 @@ func TestLoadLegacyCertificate(t *testing.T) {
 func TestSaveLegacyCertificateArchivesV4(t *testing.T) {
 	s, before := legacyStore(t)
 
-	b, err := s.LoadCertificate(legacyCertID)
+	b, err := s.LoadCertificate(context.Background(), legacyCertID)
 	if err != nil {
 		t.Fatalf("LoadCertificate: %v", err)
 	}
 
-	if err := s.SaveCertificate(b); err != nil {
+	if err := s.SaveCertificate(context.Background(), b); err != nil {
 		t.Fatalf("SaveCertificate: %v", err)
 	}
 
@@ -247,7 +248,7 @@ func TestSaveLegacyCertificateArchivesV4(t *testing.T) {
 		t.Errorf("new key: got %.30q, want PKCS#8", got)
 	}
 
-	reloaded, err := s.LoadCertificate(legacyCertID)
+	reloaded, err := s.LoadCertificate(context.Background(), legacyCertID)
 	if err != nil {
 		t.Fatalf("LoadCertificate after save: %v", err)
 	}

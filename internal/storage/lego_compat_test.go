@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -104,7 +105,7 @@ func TestLegoAccountJSONCompat(t *testing.T) {
 	a.Key = key
 	s := openTestStore(t)
 
-	if err := s.SaveAccount(&a); err != nil {
+	if err := s.SaveAccount(context.Background(), &a); err != nil {
 		t.Fatalf("SaveAccount: %v", err)
 	}
 
@@ -163,7 +164,7 @@ func TestLegoCertificateJSONCompat(t *testing.T) {
 	b := ca.bundle(t, "example.com")
 	b.Meta = meta
 
-	if err := s.SaveCertificate(b); err != nil {
+	if err := s.SaveCertificate(context.Background(), b); err != nil {
 		t.Fatalf("SaveCertificate: %v", err)
 	}
 
@@ -180,7 +181,7 @@ func TestLegoCertificateJSONCompat(t *testing.T) {
 	b.Meta.Server = "https://127.0.0.1:14000/dir"
 	b.Meta.RenewalInfo = &RenewalInfo{WindowStart: time.Unix(1, 0).UTC(), WindowEnd: time.Unix(2, 0).UTC()}
 
-	if err := s.SaveCertificate(b); err != nil {
+	if err := s.SaveCertificate(context.Background(), b); err != nil {
 		t.Fatalf("SaveCertificate with zoku fields: %v", err)
 	}
 

@@ -1,15 +1,16 @@
-// Package storage is zoku's file store for ACME accounts and certificates.
+// Package storage keeps zoku's accounts and certificates in lego v5's layout
+// over a [Backend]: a key/value store with locks, whose keys are the layout's
+// relative paths. The file backend ([Files]) maps them onto files, so a lego
+// user can point zoku at an existing --path and back again; the etcd backend
+// (package etcdstore) holds the same keys for a cluster.
 //
-// The on-disk layout is the one the lego v5 CLI uses, so a lego user can point
-// zoku at an existing --path and back again:
-//
-//	<root>/accounts/<host>/<accountID>/account.json
-//	<root>/accounts/<host>/<accountID>/<accountID>.key      (PKCS#8 "PRIVATE KEY")
-//	<root>/certificates/<name>.crt                          (leaf, then issuers)
-//	<root>/certificates/<name>.issuer.crt
-//	<root>/certificates/<name>.key                          (PKCS#8 "PRIVATE KEY")
-//	<root>/certificates/<name>.json
-//	<root>/archives/certificates/<name>_<unix>.zip           (archived sets)
+//	accounts/<host>/<accountID>/account.json
+//	accounts/<host>/<accountID>/<accountID>.key      (PKCS#8 "PRIVATE KEY")
+//	certificates/<name>.crt                          (leaf, then issuers)
+//	certificates/<name>.issuer.crt
+//	certificates/<name>.key                          (PKCS#8 "PRIVATE KEY")
+//	certificates/<name>.json
+//	archives/certificates/<name>_<unix>.zip           (archived sets)
 //
 // <host> is the directory URL's host with ':', '/' and '\' replaced by '_';
 // <name> is [SanitizedName] of the certificate ID.
@@ -17,16 +18,15 @@
 // The store also reads the lego v4 layout (account keys under keys/, account
 // and certificate JSON in the v4 shape, keys in SEC1 or PKCS#1 form). Whenever
 // it is about to replace v4 files it first copies them to
-// <root>/archives/lego-v4/<unix>/<same relative path>, so nothing of a v4 tree
+// archives/lego-v4/<unix>/<same relative path>, so nothing of a v4 tree
 // is ever lost.
 //
-// Guarantees: every write goes to a temporary file in the target folder, which
-// is fsynced and then renamed into place; the folder is fsynced afterwards.
-// Files are created 0600 and folders 0700. A certificate set is validated in
-// full before anything is written, and its .json is renamed last, so a reader
-// that sees the .json sees the rest of the set. A Store is safe for concurrent
-// use by goroutines of one process; it does not lock against other processes
-// (such as the lego CLI) writing the same folder at the same moment.
+// Guarantees: a certificate set is validated in full before anything is
+// written, and written as one batch with its .json last, so a reader that
+// sees the .json sees the rest of the set; a reader that still catches a set
+// mid-write (the key of one certificate with another's leaf) reads it again.
+// Writes made under a lock ([WithFence]) happen only while the lock is held.
+// A Store is safe for concurrent use by goroutines and processes.
 package storage
 
 import (
@@ -34,8 +34,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -69,67 +67,46 @@ const DefaultAccountID = "noemail@example.com"
 // certificates. Names hash onto a stripe, so unrelated names rarely contend.
 const lockStripes = 64
 
-// Store is a lego-compatible file store rooted at one folder. Create it with
-// [Open]; the zero value is not usable.
+// Store is lego's layout over a Backend. Create it with [New] or [Open];
+// the zero value is not usable.
 type Store struct {
-	root string
+	b Backend
 
 	// now returns the current time; it names the lego-v4 archive folders.
 	// Tests in this package replace it.
 	now func() time.Time
 
 	// locks serialises writers (and readers against writers) of the same
-	// account folder or certificate name within this process.
+	// account folder or certificate name within this process; other
+	// processes are kept apart by the backend's own atomic writes and, for
+	// the issuing path, by Backend locks.
 	locks [lockStripes]sync.RWMutex
 }
 
-// Open opens the store at root, creating the folder with mode 0700 if it is
-// missing, and proves it is writable by creating and removing a temporary
-// file. The error names the path and suggests choosing another --path.
+// New returns the store over b.
+func New(b Backend) *Store {
+	return &Store{b: b, now: time.Now}
+}
+
+// Open opens the file backend at root with default options and returns the
+// store over it.
 func Open(root string) (*Store, error) {
-	if root == "" {
-		return nil, errors.New("storage: empty path; set --path to a writable folder")
+	f, err := OpenFiles(root, FilesOptions{})
+	if err != nil {
+		return nil, err
 	}
-
-	root = filepath.Clean(root)
-
-	if err := probeWritable(root); err != nil {
-		return nil, fmt.Errorf("storage: path %q is not writable: %w; choose another --path or fix its permissions", root, err)
-	}
-
-	return &Store{root: root, now: time.Now}, nil
+	return New(f), nil
 }
 
-// probeWritable creates root if needed and creates and removes a temp file in it.
-func probeWritable(root string) error {
-	if err := os.MkdirAll(root, 0o700); err != nil {
-		return err
-	}
+// Backend returns the backend under the store.
+func (s *Store) Backend() Backend { return s.b }
 
-	info, err := os.Stat(root)
-	if err != nil {
-		return err
-	}
-
-	if !info.IsDir() {
-		return errors.New("not a directory")
-	}
-
-	f, err := os.CreateTemp(root, ".zoku-probe-*")
-	if err != nil {
-		return err
-	}
-
-	name := f.Name()
-	closeErr := f.Close()
-	removeErr := os.Remove(name)
-
-	return errors.Join(closeErr, removeErr)
-}
-
-// Root returns the folder the store was opened on (cleaned).
+// Root returns the folder of a file backend, "" for other backends.
 func (s *Store) Root() string {
-	return s.root
+	if f, ok := s.b.(*Files); ok {
+		return f.Root()
+	}
+	return ""
 }
 
 // AccountID returns the effective account ID the way lego computes it: the
@@ -191,22 +168,34 @@ type Paths struct {
 	PEM string
 }
 
-// CertPaths returns the paths of the files of the certificate with this ID.
+// CertPaths returns the files of the certificate with this ID when the
+// backend keeps files ([Pather]); for other backends every field is empty.
 // The files need not exist.
 func (s *Store) CertPaths(id string) Paths {
-	return s.certPathsByName(SanitizedName(id))
+	p, ok := s.b.(Pather)
+	if !ok {
+		return Paths{}
+	}
+	k := certKeysOf(SanitizedName(id))
+	return Paths{Cert: p.Path(k.cert), Issuer: p.Path(k.issuer), Key: p.Path(k.key), JSON: p.Path(k.json), PEM: p.Path(k.pem)}
 }
 
-func (s *Store) certPathsByName(name string) Paths {
-	base := filepath.Join(s.root, certificatesDir, name)
+// certKeys are the keys of one certificate set.
+type certKeys struct {
+	cert, issuer, key, json, pem, pfx string
+}
 
-	return Paths{
-		Cert:   base + extCert,
-		Issuer: base + extIssuer,
-		Key:    base + extKey,
-		JSON:   base + extJSON,
-		PEM:    base + extPEM,
+func certKeysOf(name string) certKeys {
+	base := certificatesDir + "/" + name
+	return certKeys{
+		cert: base + extCert, issuer: base + extIssuer, key: base + extKey,
+		json: base + extJSON, pem: base + extPEM, pfx: base + extPFX,
 	}
+}
+
+// all lists the keys of the set, the .json first.
+func (k certKeys) all() []string {
+	return []string{k.json, k.cert, k.issuer, k.key, k.pem, k.pfx}
 }
 
 // checkCertName refuses IDs whose file name would be empty or hidden; hidden

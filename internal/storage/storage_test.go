@@ -44,7 +44,7 @@ func TestOpen(t *testing.T) {
 		{
 			name:  "empty path",
 			path:  func(*testing.T) string { return "" },
-			wants: []string{"storage: empty path", "--path"},
+			wants: []string{"storage: empty folder name"},
 		},
 		{
 			name: "parent is a regular file",
@@ -56,7 +56,7 @@ func TestOpen(t *testing.T) {
 
 				return filepath.Join(f, "lego")
 			},
-			wants: []string{"is not writable", "choose another --path or fix its permissions"},
+			wants: []string{"is not writable", "choose another folder or fix its permissions"},
 		},
 		{
 			name: "path is a regular file",
@@ -68,7 +68,7 @@ func TestOpen(t *testing.T) {
 
 				return f
 			},
-			wants: []string{"is not writable", "choose another --path"},
+			wants: []string{"is not writable", "a file, not a folder"},
 		},
 		{
 			name: "read-only folder",
@@ -83,7 +83,7 @@ func TestOpen(t *testing.T) {
 
 				return dir
 			},
-			wants: []string{"is not writable", "choose another --path or fix its permissions"},
+			wants: []string{"is not writable", "choose another folder or fix its permissions"},
 		},
 	}
 

@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/zoku/zoku/internal/deploy"
-	"github.com/zoku/zoku/internal/testkit/deploytest"
 	"github.com/zoku/zoku/internal/deploy/haproxy"
+	"github.com/zoku/zoku/internal/testkit/deploytest"
 )
 
 // HTTP-01 goes through HAProxy's plain frontend to zoku's listener; the
@@ -21,7 +21,7 @@ func TestFirstDeploymentThenIdempotent(t *testing.T) {
 	run := r.runner(t, r.config(t, ""))
 	deploytest.MustRun(t, run, deploy.RunOptions{}, deploy.Obtained)
 
-	b, err := r.store.LoadCertificate(domain)
+	b, err := r.store.LoadCertificate(context.Background(), domain)
 	if err != nil {
 		t.Fatal(err)
 	}

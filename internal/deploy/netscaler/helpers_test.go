@@ -1,6 +1,7 @@
 package netscaler_test
 
 import (
+	"context"
 	"crypto/x509"
 	"fmt"
 	"os"
@@ -10,10 +11,10 @@ import (
 
 	"github.com/zoku/zoku/internal/config"
 	"github.com/zoku/zoku/internal/deploy"
-	"github.com/zoku/zoku/internal/testkit/deploytest"
-	"github.com/zoku/zoku/internal/testkit/nitrosim"
 	"github.com/zoku/zoku/internal/embedca"
 	"github.com/zoku/zoku/internal/storage"
+	"github.com/zoku/zoku/internal/testkit/deploytest"
+	"github.com/zoku/zoku/internal/testkit/nitrosim"
 	"github.com/zoku/zoku/internal/testkit/testenv"
 )
 
@@ -137,7 +138,7 @@ func (r *rig) served(t *testing.T) *x509.Certificate {
 // stored is the leaf in the store.
 func (r *rig) stored(t *testing.T) *x509.Certificate {
 	t.Helper()
-	b, err := r.store.LoadCertificate(domain)
+	b, err := r.store.LoadCertificate(context.Background(), domain)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,11 +11,11 @@ import (
 	"testing"
 
 	"github.com/zoku/zoku/internal/deploy"
-	"github.com/zoku/zoku/internal/testkit/deploytest"
 	"github.com/zoku/zoku/internal/deploy/netscaler"
-	"github.com/zoku/zoku/internal/testkit/nitrosim"
 	"github.com/zoku/zoku/internal/embedca"
 	"github.com/zoku/zoku/internal/storage"
+	"github.com/zoku/zoku/internal/testkit/deploytest"
+	"github.com/zoku/zoku/internal/testkit/nitrosim"
 	"github.com/zoku/zoku/internal/testkit/testenv"
 )
 
@@ -234,7 +234,7 @@ func TestKeyMismatchKeepsOldCertificate(t *testing.T) {
 	old := r.served(t)
 	filesBefore := r.sim.Current().Files
 
-	b, err := r.store.LoadCertificate(domain)
+	b, err := r.store.LoadCertificate(context.Background(), domain)
 	if err != nil {
 		t.Fatal(err)
 	}

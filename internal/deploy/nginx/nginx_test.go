@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/zoku/zoku/internal/deploy"
-	"github.com/zoku/zoku/internal/testkit/deploytest"
 	"github.com/zoku/zoku/internal/deploy/nginx"
+	"github.com/zoku/zoku/internal/testkit/deploytest"
 )
 
 // HTTP-01 through the webroot nginx serves; the files are replaced, nginx
@@ -21,7 +21,7 @@ func TestFirstDeploymentThenIdempotent(t *testing.T) {
 	run := r.runner(t, r.config(t, nil))
 	deploytest.MustRun(t, run, deploy.RunOptions{}, deploy.Obtained)
 
-	b, err := r.store.LoadCertificate(domain)
+	b, err := r.store.LoadCertificate(context.Background(), domain)
 	if err != nil {
 		t.Fatal(err)
 	}
