@@ -2,6 +2,9 @@ package acmeclient_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,7 +15,6 @@ import (
 	"github.com/zoku/zoku/internal/acmeclient"
 	"github.com/zoku/zoku/internal/challenge/http01"
 	"github.com/zoku/zoku/internal/embedca"
-	"github.com/zoku/zoku/internal/storage"
 	"github.com/zoku/zoku/internal/testkit/testenv"
 )
 
@@ -40,18 +42,20 @@ func issue(b *testing.B, n, workers int) {
 	}
 	defer srv.Close()
 	ca := testenv.StartCA(b, embedca.Options{HTTPPort: srv.Port()})
-	store, err := storage.Open(b.TempDir())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		b.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
-	defer cancel()
 	c, err := acmeclient.New(ctx, acmeclient.Config{
-		Server: ca.DirectoryURL(), Store: store, HTTPClient: ca.HTTPClient(), AcceptTOS: true,
-		Email: "bench@example.test", Solvers: acmeclient.Solvers{HTTP01: sol},
+		Server: ca.DirectoryURL(), HTTPClient: ca.HTTPClient(), Solvers: acmeclient.Solvers{HTTP01: sol},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	}, &acmeclient.Account{Email: "bench@example.test", Key: key})
 	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := c.Register(ctx, acmeclient.RegisterOptions{AcceptTOS: true}); err != nil {
 		b.Fatal(err)
 	}
 	b.StartTimer()

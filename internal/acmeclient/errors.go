@@ -42,18 +42,24 @@ func (p *Problem) Error() string {
 // Unwrap returns the underlying lego error.
 func (p *Problem) Unwrap() error { return p.err }
 
-// Explain turns an error from lego into zoku's one-line form: a CA problem
-// document becomes a *Problem (type, detail, Retry-After); a network failure
-// names the CA and suggests checking --server; anything else is prefixed
-// with "acme: ". The original error stays reachable with errors.As.
-func Explain(err error) error {
+// Explain turns an error from lego into zoku's one-line form, as
+// ExplainFor does, for a CA it does not know.
+func Explain(what string, err error) error { return ExplainFor(what, "", err) }
+
+// ExplainFor turns an error from lego, met while doing what (e.g.
+// "obtain a.example") against the CA at server, into zoku's one-line form:
+// a CA problem document becomes a *Problem (type, detail, Retry-After); a
+// network failure towards the CA names the CA and suggests checking
+// --server; a network failure towards anything else (a DNS provider's
+// API, a webhook) names that host instead; anything else is prefixed with
+// "acme: <what>: ". The original error stays reachable with errors.As.
+func ExplainFor(what, server string, err error) error {
 	if err == nil {
 		return nil
 	}
-	ctxMsg, _, _ := strings.Cut(err.Error(), ":")
 	var pd *acme.ProblemDetails
 	if errors.As(err, &pd) {
-		p := &Problem{Type: pd.Type, Detail: pd.Detail, Status: pd.HTTPStatus, Context: ctxMsg, err: err}
+		p := &Problem{Type: pd.Type, Detail: pd.Detail, Status: pd.HTTPStatus, Context: what, err: err}
 		for _, sp := range pd.SubProblems {
 			p.Detail += fmt.Sprintf("; %s: %s", sp.Identifier.Value, sp.Detail)
 		}
@@ -63,17 +69,31 @@ func Explain(err error) error {
 		}
 		return p
 	}
-	var (
-		ue *url.Error
-		ne net.Error
-	)
-	if errors.As(err, &ue) || errors.As(err, &ne) {
-		return fmt.Errorf("acme: %s: the CA is unreachable (%w); check --server and the network", ctxMsg, rootCause(err))
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		host := hostOf(ue.URL)
+		if server == "" || host == hostOf(server) {
+			return fmt.Errorf("acme: %s: the CA at %s is unreachable (%w); check --server and the network", what, host, rootCause(err))
+		}
+		return fmt.Errorf("acme: %s: %s is unreachable (%w); this is not the CA: check the challenge provider's settings and the network", what, host, rootCause(err))
 	}
-	if strings.HasPrefix(err.Error(), "acme: ") {
-		return err
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return fmt.Errorf("acme: %s: network error (%w)", what, rootCause(err))
 	}
-	return fmt.Errorf("acme: %w", err)
+	return fmt.Errorf("acme: %s: %w", what, err)
+}
+
+// explain is ExplainFor with this client's CA.
+func (c *Client) explain(what string, err error) error { return ExplainFor(what, c.cfg.Server, err) }
+
+// hostOf returns the host (with port) of a URL, or the string itself.
+func hostOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return raw
+	}
+	return u.Host
 }
 
 // rootCause returns the innermost error, which names the network problem

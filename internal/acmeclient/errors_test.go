@@ -18,39 +18,53 @@ func TestExplain(t *testing.T) {
 		ProblemDetails: &acme.ProblemDetails{Type: "urn:ietf:params:acme:error:rateLimited", Detail: "too many certificates already issued", HTTPStatus: 429},
 		RetryAfter:     90 * time.Minute,
 	}
-	refused := &url.Error{Op: "Get", URL: "https://ca.example/dir", Err: &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}}
+	refused := func(u string) error {
+		return &url.Error{Op: "Get", URL: u, Err: &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}}
+	}
+	const ca = "https://ca.example:14000/dir"
 	tests := []struct {
-		name string
-		err  error
-		want []string
+		name   string
+		what   string
+		err    error
+		want   []string
+		absent []string
 	}{
-		{"rate limit", fmt.Errorf("obtain: %w", rate), []string{"acme: obtain: the CA refused: rateLimited: too many certificates", "retry after 1h30m0s"}},
-		{"problem with subproblems", fmt.Errorf("obtain: %w", &acme.ProblemDetails{
+		{"rate limit", "obtain a.example", rate, []string{"acme: obtain a.example: the CA refused: rateLimited: too many certificates", "retry after 1h30m0s"}, nil},
+		{"problem with subproblems", "obtain a.example", &acme.ProblemDetails{
 			Type: "urn:ietf:params:acme:error:rejectedIdentifier", Detail: "some names are forbidden",
 			SubProblems: []acme.SubProblem{{Detail: "blocked", Identifier: acme.Identifier{Value: "bad.example"}}},
-		}), []string{"rejectedIdentifier: some names are forbidden; bad.example: blocked"}},
-		{"unreachable", fmt.Errorf("cannot reach the CA at https://ca.example/dir: %w", refused), []string{"unreachable", "connection refused", "check --server"}},
-		{"plain", errors.New("something else"), []string{"acme: something else"}},
+		}, []string{"rejectedIdentifier: some names are forbidden; bad.example: blocked"}, nil},
+		// The CA's URL is never cut at its first colon.
+		{"CA unreachable", "cannot reach the CA at " + ca, refused(ca), []string{"cannot reach the CA at https://ca.example:14000/dir", "the CA at ca.example:14000 is unreachable", "connection refused", "check --server"}, nil},
+		// A DNS provider's API that is down is not the CA.
+		{"provider unreachable", "obtain a.example", fmt.Errorf("presenting token: %w", refused("https://dns-api.example/zones")),
+			[]string{"dns-api.example is unreachable", "not the CA"}, []string{"the CA at", "check --server"}},
+		{"plain", "obtain a.example", errors.New("something else"), []string{"acme: obtain a.example: something else"}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := Explain(tc.err)
+			got := ExplainFor(tc.what, ca, tc.err).Error()
 			for _, w := range tc.want {
-				if !strings.Contains(got.Error(), w) {
-					t.Errorf("Explain = %q, want it to contain %q", got, w)
+				if !strings.Contains(got, w) {
+					t.Errorf("ExplainFor = %q, want it to contain %q", got, w)
 				}
 			}
-			if strings.Contains(got.Error(), "\n") {
-				t.Errorf("Explain gave more than one line: %q", got)
+			for _, a := range tc.absent {
+				if strings.Contains(got, a) {
+					t.Errorf("ExplainFor = %q, want it without %q", got, a)
+				}
+			}
+			if strings.Contains(got, "\n") {
+				t.Errorf("ExplainFor gave more than one line: %q", got)
 			}
 		})
 	}
 	var p *Problem
-	if !errors.As(Explain(fmt.Errorf("obtain: %w", rate)), &p) || p.RetryAfter != 90*time.Minute {
+	if !errors.As(Explain("obtain", rate), &p) || p.RetryAfter != 90*time.Minute {
 		t.Fatalf("rate limit not kept as a *Problem with RetryAfter: %+v", p)
 	}
 	var rl *acme.RateLimitedError
-	if !errors.As(Explain(fmt.Errorf("obtain: %w", rate)), &rl) {
+	if !errors.As(Explain("obtain", rate), &rl) {
 		t.Fatal("the lego error is not reachable through Unwrap")
 	}
 }

@@ -14,13 +14,51 @@ import (
 	"github.com/go-acme/lego/v5/acme/api"
 	"github.com/go-acme/lego/v5/certcrypto"
 	"github.com/go-acme/lego/v5/certificate"
-
-	"github.com/zoku/zoku/internal/storage"
 )
 
 // ErrNoARI is returned by RenewalInfo when the CA offers no ARI for the
 // certificate; callers fall back to a lifetime rule.
 var ErrNoARI = api.ErrNoARI
+
+// Certificate is what the CA issued: the chain, the key it was ordered
+// with, and where the CA keeps it. Nothing of it is stored by this package.
+type Certificate struct {
+	// ID is the certificate's name (its storage id).
+	ID string
+	// Domains are the identifiers the certificate was ordered for.
+	Domains []string
+	// Certificate is the PEM leaf followed by its issuers.
+	Certificate []byte
+	// IssuerCertificate is the PEM issuer chain without the leaf.
+	IssuerCertificate []byte
+	// PrivateKey is the PEM key; nil when ordered from a CSR without a key.
+	PrivateKey []byte
+	// KeyType is the key's type.
+	KeyType certcrypto.KeyType
+	// Profile and PreferredChain are what the order asked for.
+	Profile, PreferredChain string
+	// CertURL and CertStableURL are the certificate's URLs at the CA.
+	CertURL, CertStableURL string
+	// Server is the CA's directory URL.
+	Server string
+	// Leaf is the parsed leaf.
+	Leaf *x509.Certificate
+	// RenewalInfo is the CA's first ARI answer for it; nil when the CA
+	// offers none.
+	RenewalInfo *RenewalInfo
+}
+
+// RenewalInfo is an ACME Renewal Information (RFC 9773) answer.
+type RenewalInfo struct {
+	// WindowStart and WindowEnd bound the suggested renewal window.
+	WindowStart, WindowEnd time.Time
+	// ExplanationURL is the CA's explanation for the window, if given.
+	ExplanationURL string
+	// NextPoll is when to ask again (from Retry-After).
+	NextPoll time.Time
+	// FetchedAt is when the answer was received.
+	FetchedAt time.Time
+}
 
 // ObtainRequest describes a new certificate. Either Domains or CSR is set.
 type ObtainRequest struct {
@@ -30,8 +68,8 @@ type ObtainRequest struct {
 	Domains []string
 	// CSR, when set, is finalised as is; Domains come from it.
 	CSR *x509.CertificateRequest
-	// PrivateKey goes with CSR (optional: stored when given) or is reused
-	// instead of generating a new key.
+	// PrivateKey goes with CSR (optional: returned when given) or is
+	// reused instead of generating a new key.
 	PrivateKey crypto.Signer
 	// KeyType of the new key; zero means EC256.
 	KeyType certcrypto.KeyType
@@ -41,96 +79,110 @@ type ObtainRequest struct {
 	PreferredChain string
 	// ReplacesCertID, when set, sends the RFC 9773 "replaces" field.
 	ReplacesCertID string
+	// MustStaple asks for the OCSP must-staple extension.
+	MustStaple bool
+	// NotBefore and NotAfter ask for a validity period, when the CA
+	// honours it.
+	NotBefore, NotAfter time.Time
 }
 
-// Obtain orders a certificate, verifies it, and stores it. The stored set
-// is replaced only once the new one is complete and verified.
-func (c *Client) Obtain(ctx context.Context, req ObtainRequest) (*storage.Bundle, error) {
+// Obtain orders a certificate and returns it once it is verified (the
+// leaf is signed by the first issuer of the chain).
+func (c *Client) Obtain(ctx context.Context, req ObtainRequest) (*Certificate, error) {
 	if req.KeyType == "" {
 		req.KeyType = certcrypto.EC256
 	}
+	lc := c.legoClient()
 	var (
-		res *certificate.Resource
-		err error
+		res  *certificate.Resource
+		err  error
+		what string
 	)
 	if req.CSR != nil {
+		what = "obtain " + strings.Join(csrNames(req.CSR), ", ")
 		c.log.Info("ordering certificate from CSR", "domains", csrNames(req.CSR), "profile", req.Profile)
-		res, err = c.lego.Certificate.ObtainForCSR(ctx, certificate.ObtainForCSRRequest{
+		res, err = lc.Certificate.ObtainForCSR(ctx, certificate.ObtainForCSRRequest{
 			CSR: req.CSR, PrivateKey: req.PrivateKey, Bundle: true,
 			PreferredChain: req.PreferredChain, Profile: req.Profile, ReplacesCertID: req.ReplacesCertID,
+			NotBefore: req.NotBefore, NotAfter: req.NotAfter,
 		})
 	} else {
+		what = "obtain " + strings.Join(req.Domains, ", ")
 		c.log.Info("ordering certificate", "domains", req.Domains, "key_type", req.KeyType, "profile", req.Profile)
-		res, err = c.lego.Certificate.Obtain(ctx, certificate.ObtainRequest{
+		res, err = lc.Certificate.Obtain(ctx, certificate.ObtainRequest{
 			Domains: req.Domains, PrivateKey: req.PrivateKey, KeyType: req.KeyType, Bundle: true,
 			PreferredChain: req.PreferredChain, Profile: req.Profile, ReplacesCertID: req.ReplacesCertID,
+			MustStaple: req.MustStaple, NotBefore: req.NotBefore, NotAfter: req.NotAfter,
 		})
 	}
 	if err != nil {
-		return nil, Explain(fmt.Errorf("obtain: %w", err))
+		return nil, c.explain(what, err)
 	}
 	if req.Name != "" {
 		res.ID = req.Name
 	}
-	return c.store(ctx, res)
+	return c.result(ctx, res)
 }
 
-// RenewOptions tune Renew.
-type RenewOptions struct {
+// RenewRequest describes the certificate to replace.
+type RenewRequest struct {
+	// Name is the certificate's storage id.
+	Name string
+	// Domains are its identifiers; empty means those of the leaf.
+	Domains []string
+	// Certificate is the PEM chain in service (leaf first).
+	Certificate []byte
+	// PrivateKey is its PEM key; needed for ReuseKey.
+	PrivateKey []byte
+	// KeyType of a fresh key; zero keeps the current key's type.
+	KeyType certcrypto.KeyType
 	// ReuseKey keeps the current private key; the default is a fresh key.
 	ReuseKey bool
-	// KeyType of a fresh key; zero keeps the current certificate's type.
-	KeyType certcrypto.KeyType
-	// Profile overrides the stored profile when set.
-	Profile string
-	// PreferredChain overrides the stored preferred chain when set.
-	PreferredChain string
+	// Profile and PreferredChain to ask for (the stored ones, usually).
+	Profile, PreferredChain string
 	// NoReplaces leaves out the ARI "replaces" field.
 	NoReplaces bool
+	// MustStaple asks for the OCSP must-staple extension.
+	MustStaple bool
 }
 
-// Renew orders a replacement for old (same id and names) and stores it
-// once it is complete and verified. When the CA offers ARI, the order
-// names the old certificate in "replaces" (RFC 9773 §5).
-func (c *Client) Renew(ctx context.Context, old *storage.Bundle, opts RenewOptions) (*storage.Bundle, error) {
-	leaf, err := old.Leaf()
+// Renew orders a replacement for a certificate (same id and names). When
+// the CA offers ARI, the order names the old certificate in "replaces"
+// (RFC 9773 §5).
+func (c *Client) Renew(ctx context.Context, r RenewRequest) (*Certificate, error) {
+	certs, err := certcrypto.ParsePEMBundle(r.Certificate)
 	if err != nil {
-		return nil, fmt.Errorf("acme: renew %s: %w", old.Meta.ID, err)
+		return nil, fmt.Errorf("acme: renew %s: %w", r.Name, err)
 	}
-	if len(old.PrivateKey) == 0 {
-		return nil, fmt.Errorf("acme: renew %s: no private key is stored (it was issued for a CSR); run 'zoku obtain --csr' again", old.Meta.ID)
-	}
+	leaf := certs[0]
 	req := ObtainRequest{
-		Name:           old.Meta.ID,
-		Domains:        old.Meta.Domains,
-		KeyType:        opts.KeyType,
-		Profile:        firstNonEmpty(opts.Profile, old.Meta.Profile),
-		PreferredChain: firstNonEmpty(opts.PreferredChain, old.Meta.PreferredChain),
+		Name: r.Name, Domains: r.Domains, KeyType: r.KeyType, Profile: r.Profile,
+		PreferredChain: r.PreferredChain, MustStaple: r.MustStaple,
 	}
 	if len(req.Domains) == 0 {
 		req.Domains = leafNames(leaf)
 	}
-	if opts.ReuseKey {
-		key, err := certcrypto.ParsePEMPrivateKey(old.PrivateKey)
+	if r.ReuseKey {
+		if len(r.PrivateKey) == 0 {
+			return nil, fmt.Errorf("acme: renew %s: no private key is stored (it was issued for a CSR); run 'zoku obtain --csr' again", r.Name)
+		}
+		key, err := certcrypto.ParsePEMPrivateKey(r.PrivateKey)
 		if err != nil {
-			return nil, fmt.Errorf("acme: renew %s: stored key: %w", old.Meta.ID, err)
+			return nil, fmt.Errorf("acme: renew %s: stored key: %w", r.Name, err)
 		}
 		req.PrivateKey = key
 	}
 	if req.KeyType == "" && req.PrivateKey == nil {
-		req.KeyType = old.Meta.KeyType
-		if req.KeyType == "" {
-			req.KeyType = keyTypeOf(leaf)
-		}
+		req.KeyType = keyTypeOf(leaf)
 	}
-	if !opts.NoReplaces {
+	if !r.NoReplaces {
 		// lego sends it only when the directory advertises renewalInfo.
 		if id, err := api.MakeARICertID(leaf); err == nil {
 			req.ReplacesCertID = id
 		}
 	}
-	c.log.Info("renewing certificate", "cert_name", old.Meta.ID, "not_after", leaf.NotAfter.UTC().Format(time.RFC3339), "reuse_key", opts.ReuseKey, "replaces", req.ReplacesCertID != "")
-	b, err := c.Obtain(ctx, req)
+	c.log.Info("renewing certificate", "cert_name", r.Name, "not_after", leaf.NotAfter.UTC().Format(time.RFC3339), "reuse_key", r.ReuseKey, "replaces", req.ReplacesCertID != "")
+	nc, err := c.Obtain(ctx, req)
 	// lego already re-orders without "replaces" on 409 alreadyReplaced
 	// (RFC 9773 §5); other CAs refuse it with 403, or with 400 malformed
 	// when they do not know the certificate (another CA issued it, or the
@@ -138,39 +190,39 @@ func (c *Client) Renew(ctx context.Context, old *storage.Bundle, opts RenewOptio
 	// hint (lego#2474, certmagic#361): retry once without it.
 	var p *Problem
 	if err != nil && req.ReplacesCertID != "" && errors.As(err, &p) && refusedReplaces(p) {
-		c.log.Warn("the CA refused the ARI replaces field; ordering again without it", "cert_name", old.Meta.ID, "error", err)
+		c.log.Warn("the CA refused the ARI replaces field; ordering again without it", "cert_name", r.Name, "error", err)
 		req.ReplacesCertID = ""
 		return c.Obtain(ctx, req)
 	}
-	return b, err
+	return nc, err
 }
 
-// Revoke revokes the certificate with an RFC 5280 reason code (nil means
-// unspecified). It does not touch storage; archiving is the caller's choice.
-func (c *Client) Revoke(ctx context.Context, b *storage.Bundle, reason *uint) error {
-	c.log.Info("revoking certificate", "cert_name", b.Meta.ID)
-	if err := c.lego.Certificate.RevokeWithReason(ctx, b.Certificate, reason); err != nil {
-		return Explain(fmt.Errorf("revoke %s: %w", b.Meta.ID, err))
+// Revoke revokes the PEM certificate with an RFC 5280 reason code (nil
+// means unspecified).
+func (c *Client) Revoke(ctx context.Context, name string, certPEM []byte, reason *uint) error {
+	c.log.Info("revoking certificate", "cert_name", name)
+	if err := c.legoClient().Certificate.RevokeWithReason(ctx, certPEM, reason); err != nil {
+		return c.explain("revoke "+name, err)
 	}
 	return nil
 }
 
 // RenewalInfo fetches the CA's suggested renewal window for leaf (RFC 9773).
 // It returns ErrNoARI when the CA offers none.
-func (c *Client) RenewalInfo(ctx context.Context, leaf *x509.Certificate) (*storage.RenewalInfo, error) {
-	info, err := c.lego.Certificate.GetRenewalInfo(ctx, leaf)
+func (c *Client) RenewalInfo(ctx context.Context, leaf *x509.Certificate) (*RenewalInfo, error) {
+	info, err := c.legoClient().Certificate.GetRenewalInfo(ctx, leaf)
 	if err != nil {
 		if errors.Is(err, api.ErrNoARI) {
 			return nil, ErrNoARI
 		}
-		return nil, Explain(fmt.Errorf("renewal info: %w", err))
+		return nil, c.explain("renewal info", err)
 	}
 	now := time.Now().UTC()
 	retry := info.RetryAfter
 	if retry <= 0 {
 		retry = 6 * time.Hour
 	}
-	return &storage.RenewalInfo{
+	return &RenewalInfo{
 		WindowStart:    info.SuggestedWindow.Start.UTC(),
 		WindowEnd:      info.SuggestedWindow.End.UTC(),
 		ExplanationURL: info.ExplanationURL,
@@ -179,43 +231,35 @@ func (c *Client) RenewalInfo(ctx context.Context, leaf *x509.Certificate) (*stor
 	}, nil
 }
 
-// store verifies what the CA returned and saves it.
-func (c *Client) store(ctx context.Context, res *certificate.Resource) (*storage.Bundle, error) {
-	b := &storage.Bundle{
-		Meta: storage.CertMeta{
-			ID: res.ID, Domains: res.Domains, KeyType: res.KeyType,
-			PreferredChain: res.PreferredChain, Profile: res.Profile,
-			CertURL: res.CertURL, CertStableURL: res.CertStableURL,
-			Origin: "command", Server: c.cfg.Server,
-		},
-		Certificate:       res.Certificate,
-		IssuerCertificate: res.IssuerCertificate,
-		PrivateKey:        res.PrivateKey,
-	}
-	leaf, err := verifyChain(b)
+// result verifies what the CA returned and reads its first ARI answer.
+func (c *Client) result(ctx context.Context, res *certificate.Resource) (*Certificate, error) {
+	leaf, err := verifyChain(res.Certificate, res.IssuerCertificate)
 	if err != nil {
 		return nil, fmt.Errorf("acme: the CA returned an unusable certificate for %s: %w", res.ID, err)
 	}
-	if b.Meta.KeyType == "" {
-		b.Meta.KeyType = keyTypeOf(leaf)
+	out := &Certificate{
+		ID: res.ID, Domains: res.Domains, KeyType: res.KeyType,
+		PreferredChain: res.PreferredChain, Profile: res.Profile,
+		CertURL: res.CertURL, CertStableURL: res.CertStableURL, Server: c.cfg.Server,
+		Certificate: res.Certificate, IssuerCertificate: res.IssuerCertificate, PrivateKey: res.PrivateKey,
+		Leaf: leaf,
+	}
+	if out.KeyType == "" {
+		out.KeyType = keyTypeOf(leaf)
 	}
 	c.log.Info("certificate issued", "cert_name", res.ID, "serial", leaf.SerialNumber.Text(16), "not_after", leaf.NotAfter.UTC().Format(time.RFC3339), "issuer", leaf.Issuer.CommonName)
 	if ri, err := c.RenewalInfo(ctx, leaf); err == nil {
-		b.Meta.RenewalInfo = ri
+		out.RenewalInfo = ri
 	} else if !errors.Is(err, ErrNoARI) {
 		c.log.Warn("renewal info unavailable; the lifetime rule applies", "cert_name", res.ID, "error", err)
 	}
-	if err := c.cfg.Store.SaveCertificate(b); err != nil {
-		return nil, fmt.Errorf("acme: save certificate %s: %w", res.ID, err)
-	}
-	c.log.Info("certificate saved", "cert_name", res.ID, "path", c.cfg.Store.CertPaths(res.ID).Cert)
-	return b, nil
+	return out, nil
 }
 
 // verifyChain checks that the leaf is signed by the first issuer
 // certificate and that the issuer file matches the bundle's tail.
-func verifyChain(b *storage.Bundle) (*x509.Certificate, error) {
-	certs, err := certcrypto.ParsePEMBundle(b.Certificate)
+func verifyChain(chain, issuer []byte) (*x509.Certificate, error) {
+	certs, err := certcrypto.ParsePEMBundle(chain)
 	if err != nil {
 		return nil, err
 	}
@@ -226,8 +270,8 @@ func verifyChain(b *storage.Bundle) (*x509.Certificate, error) {
 	if err := leaf.CheckSignatureFrom(certs[1]); err != nil {
 		return nil, fmt.Errorf("leaf is not signed by its issuer: %w", err)
 	}
-	if len(b.IssuerCertificate) > 0 {
-		issuers, err := certcrypto.ParsePEMBundle(b.IssuerCertificate)
+	if len(issuer) > 0 {
+		issuers, err := certcrypto.ParsePEMBundle(issuer)
 		if err != nil {
 			return nil, fmt.Errorf("issuer certificate: %w", err)
 		}

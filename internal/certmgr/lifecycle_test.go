@@ -34,7 +34,7 @@ func TestNoRaceRenewalsUnderLoadKeepServing(t *testing.T) {
 	defer func() { cancel(); <-done }()
 	addr := serveTLS(t, m)
 	const name = "short.example.test"
-	m.Manage([]certmgr.Set{{Name: name, Domains: []string{name}}})
+	m.Manage(context.Background(), []certmgr.Set{{Name: name, Domains: []string{name}}})
 	waitFor(t, ev, certmgr.EventObtained, name)
 
 	var failures, handshakes atomic.Int64
@@ -97,7 +97,7 @@ func TestNoRaceOutageBacksOffAndRecovers(t *testing.T) {
 	m := certmgr.New(certmgr.Options{Issuer: c.client, Store: r.store, Cache: cache, Now: clk.Now, Rand: func() float64 { return 0.5 }})
 	const name = "outage.example.test"
 	ctx := context.Background()
-	m.Manage([]certmgr.Set{{Name: name, Domains: []string{name}}})
+	m.Manage(context.Background(), []certmgr.Set{{Name: name, Domains: []string{name}}})
 	m.CheckNow(ctx) // obtain
 	first := status(t, m, name)
 	if first.Serial == "" {
@@ -152,7 +152,7 @@ func TestNoRaceFallbackCA(t *testing.T) {
 	})
 	const name = "fallback.example.test"
 	ctx := context.Background()
-	m.Manage([]certmgr.Set{{Name: name, Domains: []string{name}}})
+	m.Manage(context.Background(), []certmgr.Set{{Name: name, Domains: []string{name}}})
 	m.CheckNow(ctx)
 	if s := status(t, m, name); s.CA != primary.DirectoryURL() {
 		t.Fatalf("first certificate from %s, want the primary", s.CA)
@@ -197,11 +197,13 @@ func TestNoRaceReplacesRefusedRetriesWithout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.client.Renew(ctx, old, acmeclient.RenewOptions{}); err != nil {
+	renewOld := acmeclient.RenewRequest{Name: name, Certificate: old.Certificate, PrivateKey: old.PrivateKey}
+	if _, err := c.client.Renew(ctx, renewOld); err != nil {
 		t.Fatal(err)
 	}
 	before := len(c.Orders())
-	if _, err := c.client.Renew(ctx, old, acmeclient.RenewOptions{}); err != nil {
+	cur, err := c.client.Renew(ctx, renewOld)
+	if err != nil {
 		t.Fatalf("second renewal of the same certificate: %v", err)
 	}
 	o := c.Orders()[before:]
@@ -210,12 +212,8 @@ func TestNoRaceReplacesRefusedRetriesWithout(t *testing.T) {
 	}
 
 	c.SetRejectReplaces(true)
-	cur, err := r.store.LoadCertificate(context.Background(), name)
-	if err != nil {
-		t.Fatal(err)
-	}
 	before = len(c.Orders())
-	if _, err := c.client.Renew(ctx, cur, acmeclient.RenewOptions{}); err != nil {
+	if _, err := c.client.Renew(ctx, acmeclient.RenewRequest{Name: name, Certificate: cur.Certificate, PrivateKey: cur.PrivateKey}); err != nil {
 		t.Fatalf("renewal with replaces refused by 403: %v", err)
 	}
 	o = c.Orders()[before:]

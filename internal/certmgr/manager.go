@@ -21,18 +21,6 @@ import (
 	"github.com/zoku/zoku/internal/storage"
 )
 
-// Issuer is one CA the manager orders from; *acmeclient.Client (through
-// the CLI's lazy wrapper) is one.
-type Issuer interface {
-	Obtain(ctx context.Context, req acmeclient.ObtainRequest) (*storage.Bundle, error)
-	Renew(ctx context.Context, old *storage.Bundle, opts acmeclient.RenewOptions) (*storage.Bundle, error)
-	RenewalInfo(ctx context.Context, leaf *x509.Certificate) (*storage.RenewalInfo, error)
-	Revoke(ctx context.Context, b *storage.Bundle, reason *uint) error
-	// Server is the CA's directory URL, compared with a certificate's
-	// Meta.Server to tell which CA issued it.
-	Server() string
-}
-
 // ErrNotManaged is returned for a certificate name the manager does not
 // manage.
 var ErrNotManaged = errors.New("certmgr: no managed certificate by that name")
@@ -48,6 +36,9 @@ type Set struct {
 	KeyType certcrypto.KeyType
 	// ReuseKey overrides Options.ReuseKey for this certificate.
 	ReuseKey bool
+	// Issuers, when set, replace Options.Issuers for this certificate: a
+	// deploy target's CAs with its own way of answering challenges.
+	Issuers []Issuer
 }
 
 // EventKind names what happened to a certificate.
@@ -72,6 +63,9 @@ type Event struct {
 	Err    error
 	// Issuer is the directory URL of the CA involved.
 	Issuer string
+	// FromStorage is true for a certificate another process or node
+	// stored (EventLoaded).
+	FromStorage bool
 	// RetryAt is when a failed order is tried again.
 	RetryAt time.Time
 }
@@ -107,8 +101,13 @@ type Options struct {
 	Workers int
 	// MaxBackoff caps the wait after failures; zero means 6 hours.
 	MaxBackoff time.Duration
-	// OnEvent, when set, is called (from manager goroutines) after each event.
+	// OnEvent, when set, is called (from manager goroutines) after each
+	// event; Subscribe adds more listeners.
 	OnEvent func(Event)
+	// LockRetry is how soon a certificate that another process or node
+	// is ordering is looked at again (its result usually arrives by watch
+	// first); zero means 10 s.
+	LockRetry time.Duration
 	// OnDemand, when set, orders certificates for names first seen in SNI
 	// (see GetCertificate).
 	OnDemand *OnDemand
@@ -152,6 +151,11 @@ type Manager struct {
 
 	mu     sync.Mutex
 	states map[string]*state // guarded by mu; by set name
+	byFile map[string]*state // guarded by mu; by storage.SanitizedName(set name)
+
+	subMu sync.Mutex
+	subs  map[int]func(Event) // guarded by subMu
+	subN  int
 
 	ondemand *onDemandState
 
@@ -186,13 +190,16 @@ func New(opts Options) *Manager {
 	if opts.KeyType == "" {
 		opts.KeyType = certcrypto.EC256
 	}
+	if opts.LockRetry <= 0 {
+		opts.LockRetry = 10 * time.Second
+	}
 	issuers := opts.Issuers
 	if len(issuers) == 0 && opts.Issuer != nil {
 		issuers = []Issuer{opts.Issuer}
 	}
 	m := &Manager{
 		opts: opts, log: opts.Logger.With("component", "certmgr"), issuers: issuers,
-		states: map[string]*state{}, kick: make(chan struct{}, 1), sem: make(chan struct{}, opts.Workers),
+		states: map[string]*state{}, byFile: map[string]*state{}, subs: map[int]func(Event){}, kick: make(chan struct{}, 1), sem: make(chan struct{}, opts.Workers),
 	}
 	if opts.OnDemand != nil {
 		m.ondemand = newOnDemandState(opts.OnDemand)
@@ -204,7 +211,7 @@ func New(opts Options) *Manager {
 // (and served at once when they cover their names) or ordered in the
 // background; sets no longer listed stop being renewed. It never blocks on
 // the CA.
-func (m *Manager) Manage(sets []Set) {
+func (m *Manager) Manage(ctx context.Context, sets []Set) {
 	m.mu.Lock()
 	want := make(map[string]bool, len(sets))
 	var fresh []*state
@@ -216,46 +223,60 @@ func (m *Manager) Manage(sets []Set) {
 				st.set = s
 				st.retryAt = time.Time{}
 			}
-			st.set.ReuseKey = s.ReuseKey
+			st.set.ReuseKey, st.set.Issuers = s.ReuseKey, s.Issuers
 			continue
 		}
 		st := &state{set: s, jitter: m.opts.Rand(), inFlight: true}
-		m.states[s.Name] = st
+		m.add(st)
 		fresh = append(fresh, st)
 	}
 	var dropped []string
 	for name, st := range m.states {
 		if !want[name] && !st.onDemand {
 			m.log.Info("certificate no longer needed: renewals stop, files stay", "domain", name)
-			delete(m.states, name)
+			m.remove(st)
 			dropped = append(dropped, name)
 		}
 	}
 	m.mu.Unlock()
 	if m.opts.Prune {
 		for _, name := range dropped {
-			if zip, err := m.opts.Store.ArchiveCertificate(name, m.opts.Now()); err == nil {
+			if zip, err := m.opts.Store.ArchiveCertificate(ctx, name, m.opts.Now()); err == nil {
 				m.log.Info("unused certificate archived", "domain", name, "path", zip)
 			}
 		}
 	}
-	m.loadAll(fresh)
+	m.loadAll(ctx, fresh)
 	m.Kick()
+}
+
+// add records st; callers hold mu.
+func (m *Manager) add(st *state) {
+	m.states[st.set.Name] = st
+	m.byFile[storage.SanitizedName(st.set.Name)] = st
+}
+
+// remove forgets st; callers hold mu.
+func (m *Manager) remove(st *state) {
+	delete(m.states, st.set.Name)
+	if m.byFile[storage.SanitizedName(st.set.Name)] == st {
+		delete(m.byFile, storage.SanitizedName(st.set.Name))
+	}
 }
 
 // loadAll loads what storage has for the new states, in parallel: a
 // restart with thousands of certificates serves them all before the first
 // look at the CA. The states are marked in flight meanwhile so check
 // leaves them be.
-func (m *Manager) loadAll(fresh []*state) {
+func (m *Manager) loadAll(ctx context.Context, fresh []*state) {
 	jobs := make(chan *state)
 	var wg sync.WaitGroup
-	for w := 0; w < min(runtime.GOMAXPROCS(0), len(fresh)); w++ {
+	for w := 0; w < min(2*runtime.GOMAXPROCS(0), len(fresh)); w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for st := range jobs {
-				m.load(st)
+				m.load(ctx, st)
 			}
 		}()
 	}
@@ -267,8 +288,8 @@ func (m *Manager) loadAll(fresh []*state) {
 }
 
 // load serves st's stored certificate when it covers the set's names.
-func (m *Manager) load(st *state) {
-	b, err := m.opts.Store.LoadCertificate(st.set.Name)
+func (m *Manager) load(ctx context.Context, st *state) {
+	b, err := m.opts.Store.LoadCertificate(ctx, st.set.Name)
 	var leaf *x509.Certificate
 	switch {
 	case err == nil:
@@ -326,9 +347,12 @@ func (m *Manager) Kick() {
 }
 
 // Run looks at the certificates on every kick and at least every
-// CheckInterval until ctx ends, then waits for orders in flight.
+// CheckInterval until ctx ends, then waits for orders in flight. When the
+// storage reports changes (storage.Watcher), certificates stored by other
+// processes or nodes are picked up as they arrive.
 func (m *Manager) Run(ctx context.Context) {
 	defer m.wg.Wait()
+	m.watch(ctx)
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
@@ -422,14 +446,16 @@ func (m *Manager) recoverPanic() {
 // Retry-After the CA gave last time.
 func (m *Manager) pollARI(ctx context.Context, st *state) {
 	m.mu.Lock()
-	b, leaf, prev := st.bundle, st.leaf, st.ari
+	b, leaf, prev, set := st.bundle, st.leaf, st.ari, st.set
 	m.mu.Unlock()
-	iss := m.issuerFor(b)
+	iss := issuerNamed(m.issuersOf(set), b.Meta.Server)
 	now := m.opts.Now()
 	var info *storage.RenewalInfo
 	var err error
 	if iss != nil {
-		info, err = iss.RenewalInfo(ctx, leaf)
+		var ri *acmeclient.RenewalInfo
+		ri, err = iss.RenewalInfo(ctx, leaf)
+		info = storedARI(ri)
 	}
 	m.mu.Lock()
 	st.inFlight = false
@@ -453,36 +479,21 @@ func (m *Manager) pollARI(ctx context.Context, st *state) {
 	ri := st.ari
 	m.mu.Unlock()
 	if early {
-		m.log.Warn("the CA moved the renewal window into the past (revocation or incident): renewing now", "domain", st.set.Name)
-		m.emit(Event{Kind: EventRevokedByARI, Name: st.set.Name, Bundle: b, Issuer: b.Meta.Server})
+		m.log.Warn("the CA moved the renewal window into the past (revocation or incident): renewing now", "domain", set.Name)
+		m.emit(Event{Kind: EventRevokedByARI, Name: set.Name, Bundle: b, Issuer: b.Meta.Server})
 	}
 	if err == nil && ri != nil && ri.WindowEnd.After(ri.WindowStart) {
 		meta := b.Meta
 		meta.RenewalInfo = ri
-		if serr := m.opts.Store.SaveMeta(meta); serr != nil {
-			m.log.Debug("could not store renewal info", "domain", st.set.Name, "error", serr)
+		if serr := m.opts.Store.SaveMeta(ctx, meta); serr != nil {
+			m.log.Debug("could not store renewal info", "domain", set.Name, "error", serr)
 		}
 	}
 	m.Kick()
 }
 
-// issuerFor returns the issuer that issued b (by directory URL), else the
-// first one.
-func (m *Manager) issuerFor(b *storage.Bundle) Issuer {
-	if len(m.issuers) == 0 {
-		return nil
-	}
-	if b != nil {
-		for _, iss := range m.issuers {
-			if iss.Server() == b.Meta.Server {
-				return iss
-			}
-		}
-	}
-	return m.issuers[0]
-}
-
-// work obtains or renews one set with the state's current issuer.
+// work obtains or renews one set with the state's current issuer, through
+// the issuing path.
 func (m *Manager) work(ctx context.Context, st *state) {
 	select {
 	case m.sem <- struct{}{}:
@@ -493,60 +504,63 @@ func (m *Manager) work(ctx context.Context, st *state) {
 	defer func() { <-m.sem }()
 
 	m.mu.Lock()
-	set, old, idx := st.set, st.bundle, st.issuer
+	set, old, idx, force := st.set, st.bundle, st.issuer, st.force
+	seen := ""
 	if old != nil && st.leaf != nil {
-		st.replaced = st.leaf.SerialNumber.Text(16)
+		seen = st.leaf.SerialNumber.Text(16)
+		st.replaced = seen
 	}
 	m.mu.Unlock()
-	if len(m.issuers) == 0 {
+	issuers := m.issuersOf(set)
+	if len(issuers) == 0 {
 		m.finish(st, nil, errors.New("certmgr: no CA configured"), nil)
 		return
 	}
-	iss := m.issuers[idx%len(m.issuers)]
-	profile := firstNonEmpty(set.Profile, m.opts.Profile)
-	keyType := set.KeyType
-	if keyType == "" {
-		keyType = m.opts.KeyType
-	}
-	var (
-		b   *storage.Bundle
-		err error
-	)
-	if old != nil && covers(old, set.Domains) {
-		// "replaces" names a certificate of the CA we order from; a
-		// fallback CA never saw the old one.
-		noReplaces := old.Meta.Server != "" && old.Meta.Server != iss.Server()
-		b, err = iss.Renew(ctx, old, acmeclient.RenewOptions{ReuseKey: set.ReuseKey || m.opts.ReuseKey, Profile: profile, NoReplaces: noReplaces, KeyType: keyType})
-	} else {
-		b, err = iss.Obtain(ctx, acmeclient.ObtainRequest{Name: set.Name, Domains: set.Domains, KeyType: keyType, Profile: profile})
+	iss := issuers[idx%len(issuers)]
+	res, err := m.issue(ctx, Order{Set: set, Seen: seen, Force: force, Renew: old != nil}, iss)
+	if errors.Is(err, storage.ErrLocked) {
+		// Another process or node is ordering it now; its result arrives
+		// by watch, or is found in storage at the next look.
+		m.mu.Lock()
+		st.inFlight, st.replaced = false, ""
+		st.retryAt = m.opts.Now().Add(m.opts.LockRetry)
+		m.mu.Unlock()
+		m.log.Debug("certificate is being ordered by another holder", "domain", set.Name)
+		return
 	}
 	var leaf *x509.Certificate
 	if err == nil {
-		if leaf, err = m.serveIfCovers(b, set.Domains); err == nil && leaf == nil {
+		if leaf, err = m.serveIfCovers(res.Bundle, set.Domains); err == nil && leaf == nil {
 			err = errors.New("certmgr: the new certificate does not cover " + strings.Join(set.Domains, ", "))
 		}
 	}
-	m.finish(st, b, err, leaf)
-	kind := EventObtained
-	if old != nil {
-		kind = EventRenewed
-	}
+	m.finish(st, res.Bundle, err, leaf)
 	if err != nil {
 		m.mu.Lock()
 		retryAt := st.retryAt
 		m.mu.Unlock()
 		m.log.Error("certificate order failed; the current certificate stays in service", "domain", set.Name, "issuer", iss.Server(), "error", err, "retry_at", retryAt.UTC().Format(time.RFC3339))
 		m.emit(Event{Kind: EventFailed, Name: set.Name, Err: err, Issuer: iss.Server(), RetryAt: retryAt})
-		if old != nil {
+		if old != nil && !errors.Is(err, storage.ErrFenced) {
 			meta := old.Meta
 			meta.LastError, meta.LastAttempt = err.Error(), m.opts.Now().UTC()
-			_ = m.opts.Store.SaveMeta(meta)
+			_ = m.opts.Store.SaveMeta(ctx, meta)
 		}
 		m.Kick()
 		return
 	}
-	m.log.Info("certificate "+string(kind), "domain", set.Name, "issuer", iss.Server(), "serial", leaf.SerialNumber.Text(16), "not_after", leaf.NotAfter.UTC().Format(time.RFC3339))
-	m.emit(Event{Kind: kind, Name: set.Name, Bundle: b, Issuer: iss.Server()})
+	switch res.Action {
+	case Ordered:
+		kind := EventObtained
+		if old != nil {
+			kind = EventRenewed
+		}
+		m.log.Info("certificate "+string(kind), "domain", set.Name, "issuer", iss.Server(), "serial", leaf.SerialNumber.Text(16), "not_after", leaf.NotAfter.UTC().Format(time.RFC3339))
+		m.emit(Event{Kind: kind, Name: set.Name, Bundle: res.Bundle, Issuer: iss.Server()})
+	default:
+		m.log.Info("certificate taken from storage", "domain", set.Name, "why", res.Reason, "serial", leaf.SerialNumber.Text(16))
+		m.emit(Event{Kind: EventLoaded, Name: set.Name, Bundle: res.Bundle, Issuer: res.Bundle.Meta.Server, FromStorage: true})
+	}
 	m.Kick()
 }
 
@@ -569,13 +583,19 @@ func (m *Manager) finish(st *state, b *storage.Bundle, err error, leaf *x509.Cer
 		}
 		st.retryAt = m.opts.Now().Add(back)
 		st.replaced = "" // the order failed: the next one is for the same window again
-		if len(m.issuers) > 1 && st.failures%m.opts.FallbackAfter == 0 {
-			st.issuer = (st.issuer + 1) % len(m.issuers)
-			m.log.Warn("moving to the next CA", "domain", st.set.Name, "issuer", m.issuers[st.issuer].Server(), "failures", st.failures)
+		if n := len(m.issuersOf(st.set)); n > 1 && st.failures%m.opts.FallbackAfter == 0 {
+			st.issuer = (st.issuer + 1) % n
+			m.log.Warn("moving to the next CA", "domain", st.set.Name, "issuer", m.issuersOf(st.set)[st.issuer].Server(), "failures", st.failures)
 		}
 		return
 	}
+	m.served(st, b, leaf)
+}
+
+// served records b as st's certificate in service; callers hold mu.
+func (m *Manager) served(st *state, b *storage.Bundle, leaf *x509.Certificate) {
 	st.failures, st.retryAt, st.force, st.issuer = 0, time.Time{}, false, 0
+	st.lastErr = nil
 	st.bundle, st.leaf = b, leaf
 	st.ari = freshARI(b.Meta.RenewalInfo, leaf)
 	st.jitter = m.opts.Rand()
@@ -585,9 +605,33 @@ func (m *Manager) finish(st *state, b *storage.Bundle, err error, leaf *x509.Cer
 	st.waiters = nil
 }
 
+// Subscribe calls f after every event from now on (from manager
+// goroutines; f must not block for long). The returned func unsubscribes.
+func (m *Manager) Subscribe(f func(Event)) (cancel func()) {
+	m.subMu.Lock()
+	defer m.subMu.Unlock()
+	m.subN++
+	id := m.subN
+	m.subs[id] = f
+	return func() {
+		m.subMu.Lock()
+		defer m.subMu.Unlock()
+		delete(m.subs, id)
+	}
+}
+
 func (m *Manager) emit(ev Event) {
 	if m.opts.OnEvent != nil {
 		m.opts.OnEvent(ev)
+	}
+	m.subMu.Lock()
+	subs := make([]func(Event), 0, len(m.subs))
+	for _, f := range m.subs {
+		subs = append(subs, f)
+	}
+	m.subMu.Unlock()
+	for _, f := range subs {
+		f(ev)
 	}
 }
 

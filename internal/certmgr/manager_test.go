@@ -29,7 +29,7 @@ func TestManagerObtainsInBackgroundAndLoadsFromStorage(t *testing.T) {
 	if _, err := cache.Get("bg.example.test"); err == nil {
 		t.Fatal("a certificate is served before it was ordered")
 	}
-	m.Manage([]certmgr.Set{{Name: "bg.example.test", Domains: []string{"bg.example.test", "www.bg.example.test"}}})
+	m.Manage(context.Background(), []certmgr.Set{{Name: "bg.example.test", Domains: []string{"bg.example.test", "www.bg.example.test"}}})
 	if e := waitFor(t, ev, certmgr.EventObtained, "bg.example.test"); e.Err != nil {
 		t.Fatalf("event %+v, want obtained", e)
 	}
@@ -42,7 +42,7 @@ func TestManagerObtainsInBackgroundAndLoadsFromStorage(t *testing.T) {
 	cache2 := certmgr.NewCache()
 	m2, ev2 := start(t, r, c, cache2)
 	orders := len(c.Orders())
-	m2.Manage([]certmgr.Set{{Name: "bg.example.test", Domains: []string{"bg.example.test"}}})
+	m2.Manage(context.Background(), []certmgr.Set{{Name: "bg.example.test", Domains: []string{"bg.example.test"}}})
 	waitFor(t, ev2, certmgr.EventLoaded, "bg.example.test")
 	if _, err := cache2.Get("bg.example.test"); err != nil {
 		t.Fatal(err)
@@ -50,7 +50,7 @@ func TestManagerObtainsInBackgroundAndLoadsFromStorage(t *testing.T) {
 	if n := len(c.Orders()); n != orders {
 		t.Fatalf("loading from storage placed %d orders", n-orders)
 	}
-	m2.Manage(nil)
+	m2.Manage(context.Background(), nil)
 	if st := m2.Statuses(); len(st) != 0 {
 		t.Fatalf("removed set still managed: %+v", st)
 	}

@@ -3,6 +3,7 @@ package certmgr
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -10,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/singleflight"
 	"golang.org/x/time/rate"
 
 	"github.com/zoku/zoku/internal/acmeclient"
@@ -33,6 +35,9 @@ type OnDemand struct {
 	MaxNames int
 	// DenyTTL is how long a refusal is remembered; zero means 10 minutes.
 	DenyTTL time.Duration
+	// DenyCacheSize bounds the refusals remembered (the oldest are
+	// forgotten first); zero means 100,000.
+	DenyCacheSize int
 	// Wait is how long a handshake waits for a new certificate; zero
 	// means 10 s. After that the handshake fails and the order goes on.
 	Wait time.Duration
@@ -43,10 +48,11 @@ type OnDemand struct {
 type onDemandState struct {
 	cfg     *OnDemand
 	limiter *rate.Limiter
+	denied  *denyCache
+	flight  singleflight.Group // one permission check in flight per name
 
 	mu      sync.Mutex
-	denied  map[string]time.Time // guarded by mu; name -> until
-	ordered int                  // guarded by mu
+	ordered int // guarded by mu
 }
 
 func newOnDemandState(cfg *OnDemand) *onDemandState {
@@ -60,6 +66,9 @@ func newOnDemandState(cfg *OnDemand) *onDemandState {
 	if c.DenyTTL <= 0 {
 		c.DenyTTL = 10 * time.Minute
 	}
+	if c.DenyCacheSize <= 0 {
+		c.DenyCacheSize = 100_000
+	}
 	if c.Wait <= 0 {
 		c.Wait = 10 * time.Second
 	}
@@ -69,13 +78,14 @@ func newOnDemandState(cfg *OnDemand) *onDemandState {
 	return &onDemandState{
 		cfg:     &c,
 		limiter: rate.NewLimiter(rate.Limit(float64(c.RatePerMinute)/60), c.RatePerMinute),
-		denied:  map[string]time.Time{},
+		denied:  newDenyCache(c.DenyCacheSize),
 	}
 }
 
 // GetCertificate serves by SNI from the cache; with on-demand TLS on, a
 // name with no certificate yet is checked, ordered, and waited for (up to
-// OnDemand.Wait).
+// OnDemand.Wait). Many handshakes for one new name share one check and one
+// order.
 func (m *Manager) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	crt, err := m.opts.Cache.GetCertificate(hello)
 	if err == nil || m.ondemand == nil || hello.ServerName == "" {
@@ -87,7 +97,7 @@ func (m *Manager) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, 
 		m.log.Debug("on-demand certificate refused", "domain", name, "error", err)
 		return nil, ErrNoCertificate
 	}
-	done := m.ensure(name)
+	done := m.waiter(name)
 	wait := time.NewTimer(m.ondemand.cfg.Wait)
 	defer wait.Stop()
 	select {
@@ -100,78 +110,90 @@ func (m *Manager) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, 
 	}
 }
 
-// ensure adds name as an on-demand set if needed and returns a channel
-// closed once a certificate for it is served.
-func (m *Manager) ensure(name string) <-chan struct{} {
+// waiter returns a channel closed once a certificate for name is served.
+func (m *Manager) waiter(name string) <-chan struct{} {
 	ch := make(chan struct{})
 	m.mu.Lock()
 	st, ok := m.states[name]
-	if !ok {
-		st = &state{set: Set{Name: name, Domains: []string{name}}, onDemand: true, jitter: m.opts.Rand()}
-		m.states[name] = st
-	}
-	if st.leaf != nil {
+	if !ok || st.leaf != nil {
 		close(ch)
 	} else {
 		st.waiters = append(st.waiters, ch)
 	}
 	m.mu.Unlock()
-	m.Kick()
 	return ch
 }
 
-// permit applies the on-demand policy to a name that has no state yet.
+// permit applies the on-demand policy to name. A name with a state is
+// being ordered (or was) already. Otherwise one check runs per name at a
+// time (the others wait for its answer); a refusal is remembered for
+// DenyTTL; an allowed name gets its state before the check returns, so it
+// is counted once.
 func (m *Manager) permit(ctx context.Context, name string) error {
+	if m.known(name) {
+		return nil
+	}
 	od := m.ondemand
-	m.mu.Lock()
-	_, known := m.states[name]
-	m.mu.Unlock()
-	if known {
-		return nil // already being ordered (or was): just wait for it
-	}
 	now := m.opts.Now()
-	od.mu.Lock()
-	if until, ok := od.denied[name]; ok && now.Before(until) {
-		od.mu.Unlock()
-		return fmt.Errorf("refused recently")
+	if od.denied.has(name, now) {
+		return errors.New("refused recently")
 	}
-	od.mu.Unlock()
+	_, err, _ := od.flight.Do(name, func() (any, error) {
+		if m.known(name) {
+			return nil, nil
+		}
+		// The first handshake's cancel must not fail the others.
+		err := m.check1(context.WithoutCancel(ctx), name, now)
+		if err != nil {
+			od.denied.add(name, now.Add(od.cfg.DenyTTL))
+			return nil, err
+		}
+		m.mu.Lock()
+		if _, ok := m.states[name]; !ok {
+			m.add(&state{set: Set{Name: name, Domains: []string{name}}, onDemand: true, jitter: m.opts.Rand()})
+		}
+		m.mu.Unlock()
+		m.Kick()
+		return nil, nil
+	})
+	return err
+}
+
+func (m *Manager) known(name string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.states[name]
+	return ok
+}
+
+// check1 is the permission check proper: name syntax, allowlist, ask
+// endpoint, then the cap and the rate, counted across every process on
+// the storage.
+func (m *Manager) check1(ctx context.Context, name string, now time.Time) error {
+	od := m.ondemand
 	if _, err := acmeclient.NormalizeDomains([]string{name}, false); err != nil {
-		return m.deny(name, now, err)
+		return err
 	}
 	if len(od.cfg.Allow) > 0 && !matchAny(od.cfg.Allow, name) {
-		return m.deny(name, now, fmt.Errorf("not in the allowlist"))
+		return errors.New("not in the allowlist")
 	}
 	if od.cfg.Ask != "" {
 		if err := od.ask(ctx, name); err != nil {
-			return m.deny(name, now, err)
+			return err
 		}
 	}
 	od.mu.Lock()
-	defer od.mu.Unlock()
 	if od.ordered >= od.cfg.MaxNames {
+		od.mu.Unlock()
 		return fmt.Errorf("on-demand cap of %d names reached", od.cfg.MaxNames)
 	}
 	if !od.limiter.AllowN(now, 1) {
-		return fmt.Errorf("on-demand rate limit reached")
+		od.mu.Unlock()
+		return errors.New("on-demand rate limit reached")
 	}
 	od.ordered++
-	return nil
-}
-
-func (m *Manager) deny(name string, now time.Time, err error) error {
-	od := m.ondemand
-	od.mu.Lock()
-	od.denied[name] = now.Add(od.cfg.DenyTTL)
-	if len(od.denied) > 100_000 { // bounded memory under a scan: forget expired refusals
-		for n, until := range od.denied {
-			if now.After(until) {
-				delete(od.denied, n)
-			}
-		}
-	}
 	od.mu.Unlock()
-	return err
+	return m.countShared(ctx, name, now)
 }
 
 func (od *onDemandState) ask(ctx context.Context, name string) error {

@@ -70,12 +70,12 @@ func TestRemovedNameIsNotRenewed(t *testing.T) {
 	clk := &clock{now: time.Now()}
 	m := certmgr.New(certmgr.Options{Issuer: c.client, Store: r.store, Cache: certmgr.NewCache(), Now: clk.Now})
 	ctx := context.Background()
-	m.Manage([]certmgr.Set{{Name: "keep.example.test", Domains: []string{"keep.example.test"}}, {Name: "drop.example.test", Domains: []string{"drop.example.test"}}})
+	m.Manage(context.Background(), []certmgr.Set{{Name: "keep.example.test", Domains: []string{"keep.example.test"}}, {Name: "drop.example.test", Domains: []string{"drop.example.test"}}})
 	m.CheckNow(ctx)
 	if len(c.Orders()) != 2 {
 		t.Fatalf("orders: %+v", c.Orders())
 	}
-	m.Manage([]certmgr.Set{{Name: "keep.example.test", Domains: []string{"keep.example.test"}}})
+	m.Manage(context.Background(), []certmgr.Set{{Name: "keep.example.test", Domains: []string{"keep.example.test"}}})
 	if err := m.RenewNow("drop.example.test"); err != certmgr.ErrNotManaged {
 		t.Fatalf("RenewNow(dropped) = %v, want ErrNotManaged", err)
 	}

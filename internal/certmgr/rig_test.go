@@ -1,7 +1,6 @@
 package certmgr_test
 
 import (
-	"context"
 	"crypto/tls"
 	"log/slog"
 	"net"
@@ -29,7 +28,7 @@ func (c *clock) Set(t time.Time) { c.mu.Lock(); c.now = t; c.mu.Unlock() }
 // ca is one Pebble with an ACME account on it.
 type ca struct {
 	*embedca.CA
-	client *acmeclient.Client
+	client *certmgr.ACMEIssuer
 }
 
 // lifecycleRig: one store, one HTTP-01 solver, any number of CAs.
@@ -60,13 +59,10 @@ func (r *lifecycleRig) newCA(opts embedca.Options) *ca {
 	r.t.Helper()
 	opts.HTTPPort = r.port
 	c := testenv.StartCA(r.t, opts)
-	client, err := acmeclient.New(context.Background(), acmeclient.Config{
-		Server: c.DirectoryURL(), Store: r.store, HTTPClient: c.HTTPClient(), AcceptTOS: true,
-		Solvers: acmeclient.Solvers{HTTP01: r.sol},
+	client := certmgr.NewACMEIssuer(certmgr.ACMEIssuerConfig{
+		Client: acmeclient.Config{Server: c.DirectoryURL(), HTTPClient: c.HTTPClient(), Solvers: acmeclient.Solvers{HTTP01: r.sol}},
+		Store:  r.store, Register: acmeclient.RegisterOptions{AcceptTOS: true},
 	})
-	if err != nil {
-		r.t.Fatal(err)
-	}
 	return &ca{CA: c, client: client}
 }
 

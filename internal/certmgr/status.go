@@ -96,11 +96,13 @@ func (m *Manager) Revoke(ctx context.Context, name string, reason uint) error {
 	if b == nil {
 		return errors.New("certmgr: " + name + " has no certificate yet")
 	}
-	iss := m.issuerFor(b)
+	m.mu.Lock()
+	iss := issuerNamed(m.issuersOf(st.set), b.Meta.Server)
+	m.mu.Unlock()
 	if iss == nil {
 		return errors.New("certmgr: no CA configured")
 	}
-	if err := iss.Revoke(ctx, b, &reason); err != nil {
+	if err := iss.Revoke(ctx, name, b.Certificate, &reason); err != nil {
 		return err
 	}
 	m.emit(Event{Kind: EventRevoked, Name: name, Bundle: b, Issuer: b.Meta.Server})
