@@ -190,8 +190,12 @@ func (a *Admin) Start(ctx context.Context, src Sources) error {
 	return nil
 }
 
-// URL returns http://host:port of the running listener ("" before Start).
+// URL returns http://host:port of the running listener ("" before Start,
+// and on a nil Admin: admin.disabled).
 func (a *Admin) URL() string {
+	if a == nil {
+		return ""
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.ln == nil {

@@ -21,7 +21,6 @@ import (
 	"github.com/zoku/zoku/internal/acmeclient"
 	"github.com/zoku/zoku/internal/certmgr"
 	"github.com/zoku/zoku/internal/router"
-	"github.com/zoku/zoku/internal/storage"
 )
 
 // Metric names, in one place: docs/admin.md lists them, docs/alerts.yaml
@@ -373,21 +372,21 @@ func caHost(directory string) string {
 // Server is the wrapped issuer's directory URL.
 func (i *instrumented) Server() string { return i.next.Server() }
 
-func (i *instrumented) Obtain(ctx context.Context, req acmeclient.ObtainRequest) (*storage.Bundle, error) {
+func (i *instrumented) Obtain(ctx context.Context, req acmeclient.ObtainRequest) (*acmeclient.Certificate, error) {
 	start := time.Now()
 	b, err := i.next.Obtain(ctx, req)
 	i.observe("obtain", start, err)
 	return b, err
 }
 
-func (i *instrumented) Renew(ctx context.Context, old *storage.Bundle, opts acmeclient.RenewOptions) (*storage.Bundle, error) {
+func (i *instrumented) Renew(ctx context.Context, req acmeclient.RenewRequest) (*acmeclient.Certificate, error) {
 	start := time.Now()
-	b, err := i.next.Renew(ctx, old, opts)
+	b, err := i.next.Renew(ctx, req)
 	i.observe("renew", start, err)
 	return b, err
 }
 
-func (i *instrumented) RenewalInfo(ctx context.Context, leaf *x509.Certificate) (*storage.RenewalInfo, error) {
+func (i *instrumented) RenewalInfo(ctx context.Context, leaf *x509.Certificate) (*acmeclient.RenewalInfo, error) {
 	start := time.Now()
 	ri, err := i.next.RenewalInfo(ctx, leaf)
 	if !errors.Is(err, acmeclient.ErrNoARI) {
@@ -396,9 +395,9 @@ func (i *instrumented) RenewalInfo(ctx context.Context, leaf *x509.Certificate) 
 	return ri, err
 }
 
-func (i *instrumented) Revoke(ctx context.Context, b *storage.Bundle, reason *uint) error {
+func (i *instrumented) Revoke(ctx context.Context, name string, certPEM []byte, reason *uint) error {
 	start := time.Now()
-	err := i.next.Revoke(ctx, b, reason)
+	err := i.next.Revoke(ctx, name, certPEM, reason)
 	i.observe("revoke", start, err)
 	return err
 }

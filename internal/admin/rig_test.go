@@ -85,13 +85,10 @@ func newRig(t *testing.T, o rigOptions, names ...string) *rig {
 	if r.store, err = storage.Open(t.TempDir()); err != nil {
 		t.Fatal(err)
 	}
-	client, err := acmeclient.New(context.Background(), acmeclient.Config{
-		Server: r.ca.DirectoryURL(), Store: r.store, HTTPClient: r.ca.HTTPClient(), AcceptTOS: true,
-		Solvers: acmeclient.Solvers{HTTP01: sol},
+	client := certmgr.NewACMEIssuer(certmgr.ACMEIssuerConfig{
+		Client: acmeclient.Config{Server: r.ca.DirectoryURL(), HTTPClient: r.ca.HTTPClient(), Solvers: acmeclient.Solvers{HTTP01: sol}},
+		Store:  r.store, Register: acmeclient.RegisterOptions{AcceptTOS: true},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	logger := slog.New(slog.NewJSONHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	r.adm = New(Options{Address: "127.0.0.1:0", Token: testToken, Logger: logger, Now: o.now,
 		Getenv: func(k string) string { return map[string]string{"TEST_EAB_HMAC": "c2VjcmV0LWhtYWMtdmFsdWU"}[k] }})
@@ -149,7 +146,7 @@ services:
 	for _, n := range names {
 		sets = append(sets, certmgr.Set{Name: n, Domains: []string{n}})
 	}
-	r.mgr.Manage(sets)
+	r.mgr.Manage(context.Background(), sets)
 	for range names {
 		if e := r.next(t); e.Kind != certmgr.EventObtained {
 			t.Fatalf("event %s for %s (error %v), want obtained", e.Kind, e.Name, e.Err)

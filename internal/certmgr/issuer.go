@@ -81,6 +81,16 @@ func (a *ACMEIssuer) Server() string {
 	return a.cfg.Client.Server
 }
 
+// AccountID is the account's folder name.
+func (a *ACMEIssuer) AccountID() string { return storage.AccountID(a.cfg.Email, a.cfg.AccountID) }
+
+// Email is the account's contact address.
+func (a *ACMEIssuer) Email() string { return a.cfg.Email }
+
+// Config returns the issuer's configuration (to make another issuer like
+// it: another CA, other solvers).
+func (a *ACMEIssuer) Config() ACMEIssuerConfig { return a.cfg }
+
 // Client returns the ready ACME client, setting the account up first.
 func (a *ACMEIssuer) Client(ctx context.Context) (*acmeclient.Client, error) {
 	a.mu.Lock()

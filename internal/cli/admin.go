@@ -47,8 +47,8 @@ func startAdmin(ctx context.Context, s *server, a *admin.Admin) error {
 	if s.rt != nil {
 		src.Routes = s.rt
 	}
-	if s.targets != nil {
-		src.Targets = adminTargets{s.targets}
+	if s.eng != nil && s.eng.targets != nil {
+		src.Targets = adminTargets{s.eng.targets}
 	}
 	return a.Start(ctx, src)
 }

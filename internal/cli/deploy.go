@@ -5,21 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"maps"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
-	legodns01 "github.com/go-acme/lego/v5/challenge/dns01"
-
-	"github.com/zoku/zoku/internal/acmeclient"
-	"github.com/zoku/zoku/internal/challenge/dns01"
 	"github.com/zoku/zoku/internal/config"
 	"github.com/zoku/zoku/internal/deploy"
-	"github.com/zoku/zoku/internal/embedca"
-	"github.com/zoku/zoku/internal/storage"
 )
 
 func runDeploy(ctx context.Context, env Env, args []string) error {
@@ -64,17 +56,12 @@ the certificate it had in service. docs/targets.md documents the targets.`, env)
 	if err != nil {
 		return err
 	}
-	base, closeACME, err := deployACME(ctx, env, cfg, logger)
+	eng, err := startEngine(ctx, env, cfg, logger, engineOptions{oneShot: true, output: env.Stderr})
 	if err != nil {
 		return err
 	}
-	defer closeACME()
-	run, err := deploy.New(deploy.Options{Config: cfg, ACME: base, Logger: logger, Output: env.Stderr})
-	if err != nil {
-		return err
-	}
-	defer run.Close()
-	results, err := run.RunOnce(ctx, deploy.RunOptions{Target: target, Force: force, DryRun: dryRun})
+	defer eng.close()
+	results, err := eng.targets.RunOnce(ctx, deploy.RunOptions{Target: target, Force: force, DryRun: dryRun})
 	printResults(env.Stdout, results)
 	var re *deploy.RunError
 	if errors.As(err, &re) {
@@ -106,58 +93,4 @@ func printResults(w io.Writer, results []deploy.Result) {
 		}
 		fmt.Fprintln(w, line)
 	}
-}
-
-// deployACME is the ACME account the targets order with, from the
-// config's certificates.acme: CA (a directory URL, a lego CA code, or the
-// embedded CA), storage, email, EAB, and the DNS provider for targets
-// whose challenge is dns. `zoku run` can build its runner from the same.
-// The returned func stops what was started (the embedded CA).
-func deployACME(ctx context.Context, env Env, cfg *config.Config, logger *slog.Logger) (acmeclient.Config, func(), error) {
-	a := cfg.Certificates.ACME
-	nothing := func() {}
-	acmeclient.SetLegoLogger(logger)
-	server, err := resolveServer(a.Server)
-	if err != nil {
-		return acmeclient.Config{}, nothing, fmt.Errorf("config: certificates.acme.server: %w", err)
-	}
-	store, err := storage.Open(a.Storage)
-	if err != nil {
-		return acmeclient.Config{}, nothing, err
-	}
-	base := acmeclient.Config{Server: server, Store: store, Email: a.Email, AcceptTOS: a.AcceptTOS, Logger: logger}
-	if env.IsTerminal() {
-		base.AskTOS = promptTOS(env)
-	}
-	if a.EAB != nil {
-		base.EAB = &acmeclient.EAB{KID: a.EAB.KID, HMAC: string(a.EAB.HMAC)}
-	}
-	if d := a.Challenges.DNS; d != nil {
-		p, err := dns01.NewProvider(d.Provider)
-		if err != nil {
-			return acmeclient.Config{}, nothing, err
-		}
-		base.Solvers.DNS01 = p
-		if d.DisableAuthoritativeCheck {
-			base.Solvers.DNSOptions = append(base.Solvers.DNSOptions, legodns01.DisableAuthoritativeNssPropagationRequirement())
-		}
-		if w := d.PropagationWait.D(); w > 0 {
-			base.Solvers.DNSOptions = append(base.Solvers.DNSOptions, legodns01.PropagationWait(w, true))
-		}
-	}
-	if server != serverEmbedded {
-		return base, nothing, nil
-	}
-	// The embedded CA validates HTTP-01 on port 80 of loopback: a demo
-	// with a load balancer on this machine.
-	ca, err := embedca.Start(ctx, embedca.Options{Logger: logger, Validity: a.Embedded.Validity.D()})
-	if err != nil {
-		return acmeclient.Config{}, nothing, fmt.Errorf("embedded CA: %w", err)
-	}
-	if err := ca.WriteRoot(filepath.Join(store.Root(), "embedded-ca", "root.pem")); err != nil {
-		_ = ca.Close()
-		return acmeclient.Config{}, nothing, fmt.Errorf("embedded CA: write root: %w", err)
-	}
-	base.Server, base.HTTPClient, base.Reregister, base.AcceptTOS = ca.DirectoryURL(), ca.HTTPClient(), true, true
-	return base, func() { _ = ca.Close() }, nil
 }

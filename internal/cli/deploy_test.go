@@ -203,7 +203,7 @@ func TestRunDeploysSeedTargets(t *testing.T) {
 	if served := deploytest.ServedSerial(t, seed.SSLAddr, "www.example.net"); served.Cmp(ck.Serial) != 0 {
 		t.Fatalf("the SSL VIP serves %x, the certkey holds %x", served, ck.Serial)
 	}
-	if st := srv.targets.Status(); len(st) != 1 || st[0].LastError != "" {
+	if st := srv.eng.targets.Status(); len(st) != 1 || st[0].LastError != "" {
 		t.Fatalf("target status: %+v", st)
 	}
 }

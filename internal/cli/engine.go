@@ -5,10 +5,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"io"
 	"log/slog"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/zoku/zoku/internal/acmeclient"
@@ -23,30 +23,33 @@ import (
 	"github.com/zoku/zoku/internal/storage"
 )
 
-// engine is the certificate side of `zoku run`: storage, the solvers the
-// router serves, the embedded CA when configured, the SNI cache and the
-// manager that fills it.
+// engine is the certificate side of `zoku run` and `zoku deploy`: storage,
+// the solvers the router serves, the embedded CA when configured, the SNI
+// cache, the manager that fills it, and the deploy targets that follow its
+// events. Every order of either command goes through the manager's one
+// issuing path.
 type engine struct {
 	log     *slog.Logger
 	store   *storage.Store
+	closer  io.Closer // the storage backend
 	ca      *embedca.CA
 	http01  *http01.Solver
 	tlsalpn *tlsalpn01.Solver
 	cache   *certmgr.Cache
 	mgr     *certmgr.Manager
+	// primary is the first CA's issuer; targets order with copies of it
+	// that answer challenges their own way.
+	primary *certmgr.ACMEIssuer
+	dns     *acmeclient.Solvers // the DNS-01 solver, nil without challenges.dns
 	hasDNS  bool
-	// acme is the primary CA's account settings (deploy targets order
-	// through the same account).
-	acme   acmeclient.Config
-	cancel context.CancelFunc
-	done   chan struct{}
+	targets *deploy.Runner // nil without targets
+	cancel  context.CancelFunc
+	done    chan struct{}
+	unsub   func()
 }
 
 func isALPN(hello *tls.ClientHelloInfo) bool { return tlsalpn01.IsChallengeHello(hello) }
 
-// startEngine opens storage, starts the embedded CA if configured, and
-// starts the manager. The ACME account is set up on first use, so a CA
-// that is down at start does not stop the router from serving what it has.
 // engineOptions are the `zoku run` flags and hooks that reach the engine.
 type engineOptions struct {
 	// onEvent sees every certificate event (tests, admin, metrics).
@@ -57,26 +60,38 @@ type engineOptions struct {
 	onDeploy func(target string, results []deploy.Result)
 	// instrument wraps each issuer (metrics); nil leaves them as they are.
 	instrument func(certmgr.Issuer) certmgr.Issuer
+	// oneShot is `zoku deploy`: targets order what is due themselves, and
+	// the manager does not run in the background.
+	oneShot bool
+	// output receives what exec targets' commands print.
+	output io.Writer
 }
 
-func startEngine(ctx context.Context, env Env, cfg *config.Config, logger *slog.Logger, eo engineOptions) (*engine, error) {
+// startEngine opens storage, starts the embedded CA if configured, builds
+// the issuers, the manager and the targets, and (unless oneShot) starts the
+// manager. The ACME account is set up on first use, so a CA that is down
+// at start does not stop the router from serving what it has. On error,
+// everything started is stopped again.
+func startEngine(ctx context.Context, env Env, cfg *config.Config, logger *slog.Logger, eo engineOptions) (e *engine, err error) {
 	a := cfg.Certificates.ACME
-	e := &engine{log: logger, http01: http01.NewSolver(), tlsalpn: tlsalpn01.NewSolver(), cache: certmgr.NewCache()}
+	e = &engine{log: logger, http01: http01.NewSolver(), tlsalpn: tlsalpn01.NewSolver(), cache: certmgr.NewCache()}
+	defer func() {
+		if err != nil {
+			e.close()
+			e = nil
+		}
+	}()
 	e.http01.Logger, e.tlsalpn.Logger = logger, logger
 	acmeclient.SetLegoLogger(logger)
-	var err error
-	if e.store, err = storage.Open(a.Storage); err != nil {
+	if e.store, e.closer, err = openStore(ctx, a.Storage, "certificates.acme.storage"); err != nil {
 		return nil, err
 	}
-	acfg := acmeclient.Config{
-		Store: e.store, Email: a.Email, AcceptTOS: a.AcceptTOS, Logger: logger,
-		Solvers: acmeclient.Solvers{HTTP01: e.http01, TLSALPN01: e.tlsalpn},
-	}
+	client := acmeclient.Config{Logger: logger, Solvers: acmeclient.Solvers{HTTP01: e.http01, TLSALPN01: e.tlsalpn}}
 	if a.Challenges.HTTP == nil {
-		acfg.Solvers.HTTP01 = nil
+		client.Solvers.HTTP01 = nil
 	}
 	if a.Challenges.TLSALPN == nil {
-		acfg.Solvers.TLSALPN01 = nil
+		client.Solvers.TLSALPN01 = nil
 	}
 	if d := a.Challenges.DNS; d != nil {
 		sol, err := dns01.NewSolver(dnsConfig(d, a.Server == serverEmbedded), logger)
@@ -86,57 +101,48 @@ func startEngine(ctx context.Context, env Env, cfg *config.Config, logger *slog.
 		if len(d.Resolvers) > 0 {
 			setDNSResolvers(d.Resolvers, 10*time.Second)
 		}
-		acfg.Solvers.DNS01, acfg.Solvers.DNSOptions = sol, sol.Options()
+		client.Solvers.DNS01, client.Solvers.DNSOptions = sol, sol.Options()
+		e.dns = &acmeclient.Solvers{DNS01: sol, DNSOptions: sol.Options()}
 		e.hasDNS = true
 	}
+	ic := certmgr.ACMEIssuerConfig{Client: client, Store: e.store, Email: a.Email, Register: acmeclient.RegisterOptions{AcceptTOS: a.AcceptTOS}}
+	if env.IsTerminal() {
+		ic.Register.AskTOS = promptTOS(env)
+	}
 	if a.EAB != nil {
-		acfg.EAB = &acmeclient.EAB{KID: a.EAB.KID, HMAC: string(a.EAB.HMAC)}
+		ic.Register.EAB = &acmeclient.EAB{KID: a.EAB.KID, HMAC: string(a.EAB.HMAC)}
 	}
 	if a.Server != "" {
 		server, err := resolveServer(a.Server)
 		if err != nil {
 			return nil, fmt.Errorf("config: certificates.acme.server: %w", err)
 		}
-		acfg.Server = server
+		ic.Client.Server = server
 		if server == serverEmbedded {
-			opts := embedca.Options{Logger: logger, Validity: a.Embedded.Validity.D(), Addr: embeddedAddr}
-			if h := a.Challenges.HTTP; h != nil {
-				opts.HTTPPort = cfg.EntryPoints[h.EntryPoint].Port()
+			if err := e.startEmbedded(ctx, cfg, &ic); err != nil {
+				return nil, err
 			}
-			if t := a.Challenges.TLSALPN; t != nil {
-				opts.TLSPort = cfg.EntryPoints[t.EntryPoint].Port()
-			}
-			if e.ca, err = embedca.Start(ctx, opts); err != nil {
-				opts.Addr = ""
-				if e.ca, err = embedca.Start(ctx, opts); err != nil {
-					return nil, fmt.Errorf("embedded CA: %w", err)
-				}
-			}
-			if err := e.ca.WriteRoot(filepath.Join(e.store.Root(), "embedded-ca", "root.pem")); err != nil {
-				e.ca.Close()
-				return nil, fmt.Errorf("embedded CA: write root: %w", err)
-			}
-			acfg.Server, acfg.HTTPClient, acfg.Reregister, acfg.AcceptTOS = e.ca.DirectoryURL(), e.ca.HTTPClient(), true, true
 		}
 	}
 	kt, err := parseKeyType(firstSet(a.KeyType, "ec256"))
 	if err != nil {
 		return nil, fmt.Errorf("config: certificates.acme.keyType: %w", err)
 	}
-	e.acme = acfg
-	issuers := []certmgr.Issuer{&lazyIssuer{cfg: acfg}}
+	e.primary = certmgr.NewACMEIssuer(ic)
+	issuers := []certmgr.Issuer{e.primary}
 	for i, is := range cfg.Certificates.Issuers {
 		server, err := resolveServer(is.Server)
 		if err != nil || server == serverEmbedded {
 			return nil, fmt.Errorf("config: certificates.issuers[%d].server: %q is not a CA directory URL or code", i, is.Server)
 		}
-		fc := acfg
-		fc.Server, fc.HTTPClient, fc.Reregister, fc.EAB = server, nil, false, nil
+		fc := ic
+		fc.Client.Server, fc.Client.HTTPClient, fc.Reregister, fc.StorageServer = server, nil, false, ""
+		fc.Register.EAB = nil
 		fc.Email = firstSet(is.Email, a.Email)
 		if is.EAB != nil {
-			fc.EAB = &acmeclient.EAB{KID: is.EAB.KID, HMAC: string(is.EAB.HMAC)}
+			fc.Register.EAB = &acmeclient.EAB{KID: is.EAB.KID, HMAC: string(is.EAB.HMAC)}
 		}
-		issuers = append(issuers, &lazyIssuer{cfg: fc})
+		issuers = append(issuers, certmgr.NewACMEIssuer(fc))
 	}
 	if eo.instrument != nil {
 		for i := range issuers {
@@ -153,15 +159,84 @@ func startEngine(ctx context.Context, env Env, cfg *config.Config, logger *slog.
 		mo.OnDemand = &certmgr.OnDemand{Ask: od.Ask, Allow: od.Allow, RatePerMinute: od.RatePerMinute, MaxNames: od.MaxNames}
 	}
 	e.mgr = certmgr.New(mo)
+	if len(cfg.Targets) > 0 {
+		if err := e.startTargets(cfg, logger, eo); err != nil {
+			return nil, err
+		}
+	}
+	if eo.oneShot {
+		return e, nil
+	}
 	mctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	e.cancel, e.done = cancel, make(chan struct{})
 	go func() { defer close(e.done); e.mgr.Run(mctx) }()
+	if e.targets != nil {
+		go func() { _ = e.targets.Run(mctx) }()
+	}
 	return e, nil
 }
 
-// manage turns the config into the set of managed certificates and the
-// user-provided ones.
-func (e *engine) manage(cfg *config.Config) {
+// startEmbedded starts the in-process CA and points ic at it.
+func (e *engine) startEmbedded(ctx context.Context, cfg *config.Config, ic *certmgr.ACMEIssuerConfig) error {
+	a := cfg.Certificates.ACME
+	opts := embedca.Options{Logger: e.log, Validity: a.Embedded.Validity.D(), Addr: embeddedAddr}
+	if h := a.Challenges.HTTP; h != nil {
+		opts.HTTPPort = cfg.EntryPoints[h.EntryPoint].Port()
+	}
+	if t := a.Challenges.TLSALPN; t != nil {
+		opts.TLSPort = cfg.EntryPoints[t.EntryPoint].Port()
+	}
+	var err error
+	if e.ca, err = embedca.Start(ctx, opts); err != nil {
+		opts.Addr = ""
+		if e.ca, err = embedca.Start(ctx, opts); err != nil {
+			return fmt.Errorf("embedded CA: %w", err)
+		}
+	}
+	if err := e.ca.WriteRoot(filepath.Join(e.store.Root(), "embedded-ca", "root.pem")); err != nil {
+		return fmt.Errorf("embedded CA: write root: %w; fix certificates.acme.storage", err)
+	}
+	ic.Client.Server, ic.Client.HTTPClient, ic.Reregister, ic.Register.AcceptTOS = e.ca.DirectoryURL(), e.ca.HTTPClient(), true, true
+	return nil
+}
+
+// startTargets builds the deploy runner: its targets order with copies of
+// the primary issuer that answer challenges their own way, and deploy when
+// the manager reports their certificates.
+func (e *engine) startTargets(cfg *config.Config, logger *slog.Logger, eo engineOptions) error {
+	base := e.primary.Config()
+	newIssuer := func(target string, solvers acmeclient.Solvers) certmgr.Issuer {
+		c := base
+		c.Client.Solvers = solvers
+		var iss certmgr.Issuer = certmgr.NewACMEIssuer(c)
+		if eo.instrument != nil {
+			iss = eo.instrument(iss)
+		}
+		return iss
+	}
+	out := eo.output
+	if out == nil {
+		out = io.Discard
+	}
+	var err error
+	e.targets, err = deploy.New(deploy.Options{
+		Config: cfg, Store: e.store, Engine: e.mgr, NewIssuer: newIssuer, DNS: e.dns, OrderDue: eo.oneShot,
+		AccountID: e.primary.AccountID(), AccountEmail: e.primary.Email(), Server: e.primary.Server(),
+		Logger: logger, Output: out, OnRun: eo.onDeploy,
+	})
+	if err != nil {
+		return err
+	}
+	if !eo.oneShot {
+		e.unsub = e.mgr.Subscribe(e.targets.OnEvent)
+	}
+	return nil
+}
+
+// desired turns the config into the set of managed certificates (domains,
+// routed hosts, and the targets' certificates) and pins the user-provided
+// ones. It builds everything and changes nothing; apply makes it live.
+func (e *engine) desired(cfg *config.Config) ([]certmgr.Set, []pinned, error) {
 	c := cfg.Certificates
 	var sets []certmgr.Set
 	have := map[string]bool{} // every name (and wildcard) a set covers
@@ -171,6 +246,22 @@ func (e *engine) manage(cfg *config.Config) {
 		}
 		i := strings.IndexByte(host, '.')
 		return i > 0 && have["*"+host[i:]]
+	}
+	byName := map[string]int{}
+	add := func(s certmgr.Set) {
+		if i, ok := byName[s.Name]; ok {
+			// A target's own way of answering challenges wins: the CA
+			// reaches the name where the target serves it.
+			if len(s.Issuers) > 0 {
+				sets[i].Issuers = s.Issuers
+			}
+			return
+		}
+		byName[s.Name] = len(sets)
+		sets = append(sets, s)
+		for _, d := range s.Domains {
+			have[d] = true
+		}
 	}
 	for _, ds := range c.Domains {
 		names, err := acmeclient.NormalizeDomains(append([]string{ds.Main}, ds.SANs...), e.hasDNS)
@@ -182,28 +273,22 @@ func (e *engine) manage(cfg *config.Config) {
 		if ds.KeyType != "" {
 			set.KeyType, _ = parseKeyType(ds.KeyType) // validated with the config
 		}
-		sets = append(sets, set)
+		add(set)
 	}
-	for _, s := range sets {
-		for _, d := range s.Domains {
-			have[d] = true
+	if e.targets != nil {
+		for _, s := range e.targets.Sets() {
+			add(s)
 		}
 	}
-	var def *tls.Certificate
+	var pins []pinned
 	for _, f := range c.Files {
 		crt, err := tls.LoadX509KeyPair(f.CertFile, f.KeyFile)
 		if err != nil {
 			e.log.Error("certificate file skipped", "file", f.CertFile, "error", err)
 			continue
 		}
-		e.cache.Pin(leafNames(crt.Leaf), &crt)
-		if def == nil {
-			def = &crt
-		}
+		pins = append(pins, pinned{names: leafNames(crt.Leaf), crt: &crt})
 	}
-	// The first user certificate also answers handshakes whose name
-	// matches nothing (or that send no SNI); without one they fail.
-	e.cache.SetDefault(def)
 	if c.OnHostRule && cfg.Certificates.ACME.Server != "" {
 		for _, h := range cfg.RoutedHosts() {
 			if covered(h) {
@@ -214,17 +299,56 @@ func (e *engine) manage(cfg *config.Config) {
 				e.log.Warn("routed host gets no certificate", "domain", h, "error", err)
 				continue
 			}
-			sets = append(sets, certmgr.Set{Name: names[0], Domains: names})
+			add(certmgr.Set{Name: names[0], Domains: names})
 		}
 	}
-	e.mgr.Manage(sets)
+	return sets, pins, nil
 }
 
+// pinned is a certificate from files in the config.
+type pinned struct {
+	names []string
+	crt   *tls.Certificate
+}
+
+// manage applies the config's certificates: pins the files (the first is
+// also the default for unmatched SNI) and hands the sets to the manager.
+func (e *engine) manage(ctx context.Context, cfg *config.Config) {
+	sets, pins, _ := e.desired(cfg)
+	var def *tls.Certificate
+	for _, p := range pins {
+		e.cache.Pin(p.names, p.crt)
+		if def == nil {
+			def = p.crt
+		}
+	}
+	// The first user certificate also answers handshakes whose name
+	// matches nothing (or that send no SNI); without one they fail.
+	e.cache.SetDefault(def)
+	e.mgr.Manage(ctx, sets)
+}
+
+// close stops the manager and the targets, the embedded CA and the
+// storage connection. It is safe on a half-built engine.
 func (e *engine) close() {
-	e.cancel()
-	<-e.done
+	if e == nil {
+		return
+	}
+	if e.unsub != nil {
+		e.unsub()
+	}
+	if e.cancel != nil {
+		e.cancel()
+		<-e.done
+	}
+	if e.targets != nil {
+		_ = e.targets.Close()
+	}
 	if e.ca != nil {
 		_ = e.ca.Close()
+	}
+	if e.closer != nil {
+		_ = e.closer.Close()
 	}
 }
 
@@ -235,66 +359,6 @@ func leafNames(leaf *x509.Certificate) []string {
 	}
 	return names
 }
-
-// lazyIssuer sets up the ACME account on first use and keeps it; a failure
-// (CA down) is returned to the manager, which backs off and tries again.
-type lazyIssuer struct {
-	cfg acmeclient.Config
-	mu  sync.Mutex
-	c   *acmeclient.Client
-}
-
-func (l *lazyIssuer) client(ctx context.Context) (*acmeclient.Client, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.c != nil {
-		return l.c, nil
-	}
-	if l.cfg.Server == "" {
-		return nil, fmt.Errorf("no CA configured; set certificates.acme.server")
-	}
-	c, err := acmeclient.New(ctx, l.cfg)
-	if err != nil {
-		return nil, err
-	}
-	l.c = c
-	return c, nil
-}
-
-func (l *lazyIssuer) Obtain(ctx context.Context, req acmeclient.ObtainRequest) (*storage.Bundle, error) {
-	c, err := l.client(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return c.Obtain(ctx, req)
-}
-
-func (l *lazyIssuer) Renew(ctx context.Context, old *storage.Bundle, opts acmeclient.RenewOptions) (*storage.Bundle, error) {
-	c, err := l.client(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return c.Renew(ctx, old, opts)
-}
-
-func (l *lazyIssuer) RenewalInfo(ctx context.Context, leaf *x509.Certificate) (*storage.RenewalInfo, error) {
-	c, err := l.client(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return c.RenewalInfo(ctx, leaf)
-}
-
-func (l *lazyIssuer) Revoke(ctx context.Context, b *storage.Bundle, reason *uint) error {
-	c, err := l.client(ctx)
-	if err != nil {
-		return err
-	}
-	return c.Revoke(ctx, b, reason)
-}
-
-// Server is the CA's directory URL (the embedded CA's own once started).
-func (l *lazyIssuer) Server() string { return l.cfg.Server }
 
 // fanOut returns the manager's event sink: the caller's sink, and the
 // configured hook command for the events it names.

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/zoku/zoku/internal/certmgr"
-	"github.com/zoku/zoku/internal/storage"
 )
 
 // listEntry is one certificate in `zoku list --json`.
@@ -31,22 +30,23 @@ type listEntry struct {
 	Error       string     `json:"error,omitempty"`
 }
 
-func runList(_ context.Context, env Env, args []string) error {
+func runList(ctx context.Context, env Env, args []string) error {
 	fs := newFlagSet("list", "", "List the certificates in --path: names, issuer, expiry, ARI window, key type,\nnext renewal and the rule behind it, and the last renewal error.", env)
 	var (
 		path   string
 		asJSON bool
 	)
-	fs.StringVar(&path, "path", ".zoku", "storage folder")
+	fs.StringVar(&path, "path", ".zoku", "storage: a folder (lego's layout), or etcd://host:2379/prefix")
 	fs.BoolVar(&asJSON, "json", false, "print JSON for scripts")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	store, err := storage.Open(path)
+	store, closer, err := openStore(ctx, path, "--path")
 	if err != nil {
 		return err
 	}
-	all, err := store.ListCertificates()
+	defer closer.Close()
+	all, err := store.ListCertificates(ctx)
 	if err != nil {
 		return err
 	}
@@ -81,7 +81,7 @@ func runList(_ context.Context, env Env, args []string) error {
 		return enc.Encode(entries)
 	}
 	if len(entries) == 0 {
-		fmt.Fprintf(env.Stdout, "no certificates in %s\n", store.Root())
+		fmt.Fprintf(env.Stdout, "no certificates in %s\n", path)
 		return nil
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)

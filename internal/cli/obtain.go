@@ -10,6 +10,7 @@ import (
 	"os"
 
 	"github.com/zoku/zoku/internal/acmeclient"
+	"github.com/zoku/zoku/internal/certmgr"
 )
 
 // orderFlags describe the certificate to order.
@@ -58,14 +59,7 @@ func runObtain(ctx context.Context, env Env, args []string) error {
 		if req.CSR, err = readCSR(of.csr); err != nil {
 			return err
 		}
-		names := append([]string(nil), req.CSR.DNSNames...)
-		for _, ip := range req.CSR.IPAddresses {
-			names = append(names, ip.String())
-		}
-		if len(names) == 0 && req.CSR.Subject.CommonName != "" {
-			names = append(names, req.CSR.Subject.CommonName)
-		}
-		if _, err := acmeclient.NormalizeDomains(names, cf.dns != "" || cf.persist); err != nil {
+		if _, err := acmeclient.NormalizeDomains(csrNames(req.CSR), cf.dns != "" || cf.persist); err != nil {
 			return fmt.Errorf("CSR %s: %w", of.csr, err)
 		}
 	} else if req.Domains, err = acmeclient.NormalizeDomains(of.domains, cf.dns != "" || cf.persist); err != nil {
@@ -86,9 +80,30 @@ func runObtain(ctx context.Context, env Env, args []string) error {
 			return err
 		}
 	}
-	b, err := s.client.Obtain(ctx, req)
+	o := certmgr.Order{
+		Set: certmgr.Set{Name: req.Name, Domains: req.Domains, KeyType: req.KeyType, Profile: req.Profile},
+		CSR: req.CSR, PreferredChain: req.PreferredChain,
+	}
+	if req.CSR != nil {
+		o.Set.Domains = csrNames(req.CSR)
+	}
+	if o.Set.Name == "" {
+		o.Set.Name = o.Set.Domains[0]
+	}
+	// A certificate some other process stores while this one waits for
+	// the name's lock is kept; one stored before we started is replaced.
+	if cur, err := s.store.LoadCertificate(ctx, o.Set.Name); err == nil {
+		if leaf, err := cur.Leaf(); err == nil {
+			o.Seen = leaf.SerialNumber.Text(16)
+		}
+	}
+	res, err := s.mgr.OrderNow(ctx, o)
 	if err != nil {
 		return err
+	}
+	b := res.Bundle
+	if res.Action == certmgr.KeptStored {
+		fmt.Fprintf(env.Stdout, "%s: another process stored a certificate for it while this one waited; kept that one\n", b.Meta.ID)
 	}
 	p := s.store.CertPaths(b.Meta.ID)
 	fmt.Fprintf(env.Stdout, "certificate: %s\nprivate key: %s\nissuer:      %s\n", p.Cert, p.Key, p.Issuer)
@@ -116,4 +131,17 @@ func readCSR(path string) (*x509.CertificateRequest, error) {
 		return nil, fmt.Errorf("--csr %s has a bad signature: %w", path, err)
 	}
 	return csr, nil
+}
+
+// csrNames are the identifiers a CSR asks for: its DNS names and IPs, else
+// its common name.
+func csrNames(csr *x509.CertificateRequest) []string {
+	names := append([]string(nil), csr.DNSNames...)
+	for _, ip := range csr.IPAddresses {
+		names = append(names, ip.String())
+	}
+	if len(names) == 0 && csr.Subject.CommonName != "" {
+		names = append(names, csr.Subject.CommonName)
+	}
+	return names
 }

@@ -15,14 +15,17 @@ import (
 // stdout) and the command stops without ordering; after publishing them,
 // every later order and renewal validates without DNS credentials.
 func (s *session) enablePersist(ctx context.Context, env Env, cf *challengeFlags, domains []string) error {
+	client, err := s.issuer.Client(ctx)
+	if err != nil {
+		return err
+	}
 	issuer := cf.persistIss
 	if issuer == "" {
-		var err error
-		if issuer, err = dns01.PersistIssuer(s.client.CAAIdentities()); err != nil {
+		if issuer, err = dns01.PersistIssuer(client.CAAIdentities()); err != nil {
 			return fmt.Errorf("dns-persist-01: %w; pass --dns-persist.issuer", err)
 		}
 	}
-	acct := s.client.Account()
+	acct := client.Account()
 	if acct.Registration == nil || acct.Registration.Location == "" {
 		return fmt.Errorf("dns-persist-01: the account has no URL yet")
 	}
@@ -46,5 +49,5 @@ func (s *session) enablePersist(ctx context.Context, env Env, cf *challengeFlags
 	if err != nil {
 		return err
 	}
-	return s.client.UseDNSPersist01(opts...)
+	return client.UseDNSPersist01(opts...)
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"strings"
 	"time"
@@ -57,11 +58,13 @@ func runRenew(ctx context.Context, env Env, args []string) error {
 		}
 	}
 
-	store, err := storage.Open(af.path)
+	explicitServer := flagGiven(fs, "server")
+	s, err := openSession(ctx, env, &af, &cf, true)
 	if err != nil {
 		return err
 	}
-	all, err := store.ListCertificates()
+	defer s.close()
+	all, err := s.store.ListCertificates(ctx)
 	if err != nil {
 		return err
 	}
@@ -70,15 +73,9 @@ func runRenew(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	if len(todo) == 0 {
-		fmt.Fprintf(env.Stdout, "no certificates in %s\n", store.Root())
+		fmt.Fprintf(env.Stdout, "no certificates in %s\n", af.path)
 		return nil
 	}
-
-	s, err := openSession(ctx, env, &af, &cf, true)
-	if err != nil {
-		return err
-	}
-	defer s.close()
 	if cf.persist {
 		var names []string
 		for _, b := range todo {
@@ -88,7 +85,6 @@ func runRenew(ctx context.Context, env Env, args []string) error {
 			return err
 		}
 	}
-	acct := s.client.Account()
 	var failed []string
 	for _, b := range todo {
 		leaf, err := b.Leaf()
@@ -97,14 +93,19 @@ func runRenew(ctx context.Context, env Env, args []string) error {
 			failed = append(failed, b.Meta.ID)
 			continue
 		}
+		// A certificate renews at the CA that issued it unless --server
+		// says otherwise.
+		iss := s.issuer
+		if !explicitServer && b.Meta.Server != "" && b.Meta.Server != s.issuer.Server() {
+			iss = s.issuerAt(b.Meta.Server)
+		}
 		var info *storage.RenewalInfo
 		if !ariOff {
-			if info, err = s.client.RenewalInfo(ctx, leaf); err != nil {
-				if !errors.Is(err, acmeclient.ErrNoARI) {
-					s.log.Warn("renewal info unavailable; the lifetime rule applies", "cert_name", b.Meta.ID, "error", err)
-				}
-				info = nil
+			ri, err := iss.RenewalInfo(ctx, leaf)
+			if err != nil && !errors.Is(err, acmeclient.ErrNoARI) {
+				s.log.Warn("renewal info unavailable; the lifetime rule applies", "cert_name", b.Meta.ID, "error", err)
 			}
+			info = storedARI(ri)
 		}
 		d := certmgr.Due(leaf, info, time.Now(), certmgr.Policy{Force: force, Days: days})
 		if !d.Due {
@@ -112,17 +113,24 @@ func runRenew(ctx context.Context, env Env, args []string) error {
 			continue
 		}
 		s.log.Info("renewal due", "cert_name", b.Meta.ID, "reason", d.Reason)
-		nb, err := s.client.Renew(ctx, b, acmeclient.RenewOptions{ReuseKey: reuseKey, KeyType: kt, NoReplaces: noReplace})
+		set := certmgr.Set{Name: b.Meta.ID, Domains: b.Meta.Domains, KeyType: kt, Profile: b.Meta.Profile, ReuseKey: reuseKey}
+		res, err := s.mgr.OrderNow(ctx, certmgr.Order{
+			Set: set, Seen: leaf.SerialNumber.Text(16), Renew: true, Force: true, NoReplaces: noReplace, Issuer: iss,
+		})
 		if err != nil {
 			s.log.Error("renewal failed; the current certificate stays", "cert_name", b.Meta.ID, "error", err)
 			failed = append(failed, b.Meta.ID)
 			continue
 		}
-		fmt.Fprintf(env.Stdout, "%s: renewed (%s)\n", nb.Meta.ID, d.Reason)
+		if res.Action == certmgr.KeptStored {
+			fmt.Fprintf(env.Stdout, "%s: renewed by another process meanwhile; kept its certificate\n", b.Meta.ID)
+			continue
+		}
+		fmt.Fprintf(env.Stdout, "%s: renewed (%s)\n", res.Bundle.Meta.ID, d.Reason)
 		if hookCmd != "" {
-			if err := runDeployHook(ctx, env, store, nb, acct, hookCmd, hookTO); err != nil {
-				s.log.Error("deploy hook failed", "cert_name", nb.Meta.ID, "error", err)
-				failed = append(failed, nb.Meta.ID)
+			if err := s.runDeployHook(ctx, env, res.Bundle, iss, hookCmd, hookTO); err != nil {
+				s.log.Error("deploy hook failed", "cert_name", res.Bundle.Meta.ID, "error", err)
+				failed = append(failed, res.Bundle.Meta.ID)
 			}
 		}
 	}
@@ -132,16 +140,35 @@ func runRenew(ctx context.Context, env Env, args []string) error {
 	return nil
 }
 
+// storedARI converts an ARI answer into the stored form (nil stays nil).
+func storedARI(ri *acmeclient.RenewalInfo) *storage.RenewalInfo {
+	if ri == nil {
+		return nil
+	}
+	return &storage.RenewalInfo{WindowStart: ri.WindowStart, WindowEnd: ri.WindowEnd, ExplanationURL: ri.ExplanationURL, NextPoll: ri.NextPoll, FetchedAt: ri.FetchedAt}
+}
+
+// flagGiven reports whether the flag was set on the command line.
+func flagGiven(fs *flag.FlagSet, name string) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == name {
+			given = true
+		}
+	})
+	return given
+}
+
 // runDeployHook writes the certbot-style lineage and runs the hook.
-func runDeployHook(ctx context.Context, env Env, store *storage.Store, b *storage.Bundle, acct *storage.Account, cmd string, timeout time.Duration) error {
-	lineage, err := hook.WriteLineage(store.Root(), b)
+func (s *session) runDeployHook(ctx context.Context, env Env, b *storage.Bundle, iss *certmgr.ACMEIssuer, cmd string, timeout time.Duration) error {
+	lineage, err := hook.WriteLineage(s.store.Root(), b)
 	if err != nil {
 		return err
 	}
 	ev := hook.Event{
 		Name: b.Meta.ID, Domains: b.Meta.Domains, KeyType: string(b.Meta.KeyType),
-		Paths: store.CertPaths(b.Meta.ID), Lineage: lineage,
-		AccountID: acct.ID, AccountEmail: acct.Email, Server: acct.Server,
+		Paths: s.store.CertPaths(b.Meta.ID), Lineage: lineage,
+		AccountID: iss.AccountID(), AccountEmail: iss.Email(), Server: iss.Server(),
 	}
 	return hook.Run(ctx, cmd, ev, timeout, env.Stdout, env.Stderr)
 }

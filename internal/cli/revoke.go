@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	"github.com/zoku/zoku/internal/storage"
 )
 
 func runRevoke(ctx context.Context, env Env, args []string) error {
@@ -34,11 +32,12 @@ func runRevoke(ctx context.Context, env Env, args []string) error {
 	default:
 		return fmt.Errorf("--reason %d is not one a subscriber may use; use 0, 1, 3, 4 or 5", reason)
 	}
-	store, err := storage.Open(af.path)
+	s, err := openSession(ctx, env, &af, &challengeFlags{}, false)
 	if err != nil {
 		return err
 	}
-	all, err := store.ListCertificates()
+	defer s.close()
+	all, err := s.store.ListCertificates(ctx)
 	if err != nil {
 		return err
 	}
@@ -46,20 +45,20 @@ func runRevoke(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	s, err := openSession(ctx, env, &af, &challengeFlags{}, false)
-	if err != nil {
-		return err
-	}
-	defer s.close()
+	explicitServer := flagGiven(fs, "server")
 	for _, b := range todo {
-		if err := s.client.Revoke(ctx, b, &reason); err != nil {
+		iss := s.issuer
+		if !explicitServer && b.Meta.Server != "" && b.Meta.Server != s.issuer.Server() {
+			iss = s.issuerAt(b.Meta.Server)
+		}
+		if err := iss.Revoke(ctx, b.Meta.ID, b.Certificate, &reason); err != nil {
 			return err
 		}
 		if keep {
 			fmt.Fprintf(env.Stdout, "%s: revoked (files kept)\n", b.Meta.ID)
 			continue
 		}
-		zip, err := store.ArchiveCertificate(b.Meta.ID, time.Now())
+		zip, err := s.store.ArchiveCertificate(ctx, b.Meta.ID, time.Now())
 		if err != nil {
 			return fmt.Errorf("%s was revoked but archiving failed: %w", b.Meta.ID, err)
 		}

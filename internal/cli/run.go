@@ -2,8 +2,10 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -14,7 +16,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/zoku/zoku/internal/acmeclient"
 	"github.com/zoku/zoku/internal/admin"
 	"github.com/zoku/zoku/internal/config"
 	"github.com/zoku/zoku/internal/deploy"
@@ -75,24 +76,35 @@ func runRun(ctx context.Context, env Env, args []string) error {
 // server is a running `zoku run`: engine, router and config watcher.
 type server struct {
 	adm     *admin.Admin
-	targets *deploy.Runner // nil without targets
 	eng     *engine
 	rt      *router.Router
 	watcher *config.Watcher
 	alog    io.Closer
 }
 
-// startServer starts everything `zoku run` runs. onEvent, when set, sees
-// every certificate event (tests wait on it).
+// startServer starts everything `zoku run` runs. On error everything it
+// started is stopped again (listeners closed, files left as they were), and
+// the error is one line naming the setting at fault.
 func startServer(ctx context.Context, env Env, path string, cfg *config.Config, logger *slog.Logger, eo engineOptions) (s *server, err error) {
 	s = &server{adm: newAdmin(cfg, env.Getenv, logger)}
 	defer func() {
 		if err != nil {
 			s.close()
+			s = nil
 		}
 	}()
 	eo.onEvent = chainEvents(eo.onEvent, s.adm.OnCertEvent)
 	eo.instrument = s.adm.InstrumentIssuer
+	eo.output = env.Stderr
+	onDeploy := eo.onDeploy
+	eo.onDeploy = func(target string, results []deploy.Result) {
+		for _, r := range results {
+			s.adm.OnDeploy(admin.DeployEvent{Target: r.Target, Domain: r.Certificate, Err: r.Err})
+		}
+		if onDeploy != nil {
+			onDeploy(target, results)
+		}
+	}
 	if s.eng, err = startEngine(ctx, env, cfg, logger, eo); err != nil {
 		return nil, err
 	}
@@ -106,7 +118,7 @@ func startServer(ctx context.Context, env Env, path string, cfg *config.Config, 
 	default:
 		f, err := os.OpenFile(cfg.AccessLog.Path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o640)
 		if err != nil {
-			return nil, fmt.Errorf("access log: %w; fix accessLog.path", err)
+			return nil, fmt.Errorf("accessLog.path: cannot open %q for appending (%v); create its folder or choose another path", cfg.AccessLog.Path, unwrapPath(err))
 		}
 		s.alog, alog = f, f
 	}
@@ -115,31 +127,16 @@ func startServer(ctx context.Context, env Env, path string, cfg *config.Config, 
 		IsALPNChallenge: isALPN, Certs: s.eng.mgr, AccessLog: alog,
 		OnRequest: s.adm.OnRequest, ErrorLog: s.adm.ServerErrorLog(logger),
 	})
-	if len(cfg.Targets) > 0 {
-		acme := s.eng.acme
-		// Targets answer HTTP-01 through their appliances; DNS-01 stays.
-		acme.Solvers = acmeclient.Solvers{DNS01: acme.Solvers.DNS01, DNSOptions: acme.Solvers.DNSOptions}
-		onRun := func(target string, results []deploy.Result) {
-			for _, r := range results {
-				s.adm.OnDeploy(admin.DeployEvent{Target: r.Target, Domain: r.Certificate, Err: r.Err})
-			}
-			if eo.onDeploy != nil {
-				eo.onDeploy(target, results)
-			}
-		}
-		if s.targets, err = deploy.New(deploy.Options{Config: cfg, ACME: acme, Logger: logger, Output: env.Stderr, OnRun: onRun}); err != nil {
-			return nil, err
-		}
-		go func() { _ = s.targets.Run(ctx) }()
-	}
 	apply := func(c *config.Config) error {
 		if err := s.rt.Apply(ctx, c); err != nil {
 			return err
 		}
-		s.eng.manage(c)
-		if s.targets != nil {
-			return s.targets.Apply(c)
+		if s.eng.targets != nil {
+			if err := s.eng.targets.Apply(c); err != nil {
+				return err
+			}
 		}
+		s.eng.manage(ctx, c)
 		return nil
 	}
 	if err := apply(cfg); err != nil {
@@ -154,12 +151,23 @@ func startServer(ctx context.Context, env Env, path string, cfg *config.Config, 
 	return s, nil
 }
 
+// unwrapPath drops the path from a file error (the message names it).
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
 // close stops watching, drains the entry points (30 s at most) and stops
-// the engine.
+// the engine. It is safe on a half-started server.
 func (s *server) close() {
-	_ = s.adm.Close()
-	if s.targets != nil {
-		_ = s.targets.Close()
+	if s == nil {
+		return
+	}
+	if s.adm != nil {
+		_ = s.adm.Close()
 	}
 	if s.watcher != nil {
 		_ = s.watcher.Close()
@@ -169,9 +177,7 @@ func (s *server) close() {
 		_ = s.rt.Shutdown(ctx)
 		cancel()
 	}
-	if s.eng != nil {
-		s.eng.close()
-	}
+	s.eng.close()
 	if s.alog != nil {
 		_ = s.alog.Close()
 	}

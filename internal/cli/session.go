@@ -18,6 +18,7 @@ import (
 	"github.com/go-acme/lego/v5/challenge/dnspersist01"
 
 	"github.com/zoku/zoku/internal/acmeclient"
+	"github.com/zoku/zoku/internal/certmgr"
 	"github.com/zoku/zoku/internal/challenge/dns01"
 	"github.com/zoku/zoku/internal/challenge/http01"
 	"github.com/zoku/zoku/internal/challenge/tlsalpn01"
@@ -26,13 +27,16 @@ import (
 )
 
 // session is everything one command run needs to talk to a CA: the store,
-// the challenge listeners, the embedded CA when asked for, and the ACME
-// client. close releases all of it.
+// the challenge listeners, the embedded CA when asked for, and the
+// certificate manager whose issuing path every order takes. close releases
+// all of it.
 type session struct {
 	log     *slog.Logger
 	store   *storage.Store
 	ca      *embedca.CA
-	client  *acmeclient.Client
+	issuer  *certmgr.ACMEIssuer
+	mgr     *certmgr.Manager
+	others  map[string]*certmgr.ACMEIssuer // issuerAt, by directory URL
 	closers []func() error
 }
 
@@ -43,9 +47,10 @@ const embeddedAddr = "127.0.0.1:14000"
 // dnsClientMu serialises changes of lego's process-wide DNS resolver.
 var dnsClientMu sync.Mutex
 
-// openSession opens the store, binds the challenge listeners (so a busy
-// port fails before any order), starts the embedded CA when --server is
-// "embedded", and loads or registers the account.
+// openSession binds the challenge listeners (so a busy port fails before
+// any order), opens the store, starts the embedded CA when --server is
+// "embedded", and sets up the manager. The account is loaded or registered
+// at the first order.
 func openSession(ctx context.Context, env Env, af *accountFlags, cf *challengeFlags, needChallenges bool) (s *session, err error) {
 	logger, err := newLogger(env.Stderr, af.logFormat, af.verbose)
 	if err != nil {
@@ -122,15 +127,19 @@ func openSession(ctx context.Context, env Env, af *accountFlags, cf *challengeFl
 
 	// Storage is opened (and created) only once the command line proved
 	// sound, so a typo leaves no empty folder behind.
-	if s.store, err = storage.Open(af.path); err != nil {
+	store, closer, err := openStore(ctx, af.path, "--path")
+	if err != nil {
 		return nil, err
 	}
-	cfg := acmeclient.Config{
-		Server: server, Store: s.store, Email: af.email, AccountID: af.accountID,
-		EAB: eab, AcceptTOS: af.acceptTOS, Solvers: solvers, Logger: logger,
+	s.store = store
+	s.closers = append(s.closers, closer.Close)
+	ic := certmgr.ACMEIssuerConfig{
+		Client: acmeclient.Config{Server: server, Solvers: solvers, Logger: logger},
+		Store:  s.store, Email: af.email, AccountID: af.accountID,
+		Register: acmeclient.RegisterOptions{EAB: eab, AcceptTOS: af.acceptTOS},
 	}
 	if env.IsTerminal() {
-		cfg.AskTOS = promptTOS(env)
+		ic.Register.AskTOS = promptTOS(env)
 	}
 	if server == serverEmbedded {
 		opts := embedca.Options{HTTPPort: httpPort, TLSPort: tlsPort, Logger: logger}
@@ -147,21 +156,34 @@ func openSession(ctx context.Context, env Env, af *accountFlags, cf *challengeFl
 			}
 		}
 		s.closers = append(s.closers, s.ca.Close)
-		rootPath := filepath.Join(s.store.Root(), "embedded-ca", "root.pem")
-		if err := s.ca.WriteRoot(rootPath); err != nil {
+		if err := s.ca.WriteRoot(s.embeddedRoot()); err != nil {
 			return nil, fmt.Errorf("embedded CA: write root: %w", err)
 		}
-		cfg.Server = s.ca.DirectoryURL()
-		cfg.HTTPClient = s.ca.HTTPClient()
+		ic.Client.Server, ic.Client.HTTPClient = s.ca.DirectoryURL(), s.ca.HTTPClient()
 		// The embedded CA forgets accounts when the process ends; the
 		// stored key is registered again each run.
-		cfg.Reregister = true
-		cfg.AcceptTOS = true
+		ic.Reregister, ic.Register.AcceptTOS = true, true
 	}
-	if s.client, err = acmeclient.New(ctx, cfg); err != nil {
-		return nil, err
-	}
+	s.issuer = certmgr.NewACMEIssuer(ic)
+	s.mgr = certmgr.New(certmgr.Options{Issuer: s.issuer, Store: s.store, Cache: certmgr.NewCache(), Logger: logger})
 	return s, nil
+}
+
+// issuerAt returns an issuer like the session's for another CA (the one a
+// stored certificate came from), with the same account settings and
+// solvers; one per CA.
+func (s *session) issuerAt(server string) *certmgr.ACMEIssuer {
+	if iss, ok := s.others[server]; ok {
+		return iss
+	}
+	cfg := s.issuer.Config()
+	cfg.Client.Server, cfg.Client.HTTPClient, cfg.StorageServer, cfg.Reregister = server, nil, "", false
+	iss := certmgr.NewACMEIssuer(cfg)
+	if s.others == nil {
+		s.others = map[string]*certmgr.ACMEIssuer{}
+	}
+	s.others[server] = iss
+	return iss
 }
 
 // embeddedRoot is where the embedded CA's root certificate is written.

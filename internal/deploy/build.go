@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 
@@ -12,7 +13,6 @@ import (
 	"github.com/zoku/zoku/internal/deploy/internal/probe"
 	"github.com/zoku/zoku/internal/deploy/netscaler"
 	"github.com/zoku/zoku/internal/deploy/nginx"
-	"github.com/zoku/zoku/internal/storage"
 )
 
 // build turns one configured target into a runnable one. The config has
@@ -68,10 +68,9 @@ func (r *Runner) build(name string, ct *config.Target) (*target, error) {
 			PIDFile: n.PIDFile, Timeout: n.Timeout.D(), VerifyAddress: vAddr, VerifyServerName: vName, VerifyTimeout: vTimeout, Logger: log,
 		})
 	case config.TargetExec:
-		a := r.opts.ACME
 		t.impl, err = exec.New(exec.Options{
 			Name: name, Command: ct.Exec.Command, Timeout: ct.Exec.Timeout.D(), Store: r.store,
-			AccountID: storage.AccountID(a.Email, a.AccountID), AccountEmail: a.Email, Server: a.Server,
+			AccountID: r.opts.AccountID, AccountEmail: r.opts.AccountEmail, Server: r.opts.Server,
 			VerifyAddress: vAddr, VerifyServerName: vName, VerifyTimeout: vTimeout, Output: r.opts.Output, Logger: log,
 		})
 	default:
@@ -103,6 +102,22 @@ func (r *Runner) build(name string, ct *config.Target) (*target, error) {
 		}
 		t.kind = kindResponder
 		t.provider = t.wrap(resp.HTTP01Provider())
+	}
+	var solvers acmeclient.Solvers
+	switch t.kind {
+	case kindDNS:
+		if r.opts.DNS == nil || r.opts.DNS.DNS01 == nil {
+			return nil, errors.New("challenge.dns needs certificates.acme.challenges.dns")
+		}
+		solvers.DNS01, solvers.DNSOptions = r.opts.DNS.DNS01, r.opts.DNS.DNSOptions
+	case kindListen:
+		solvers.HTTP01 = t.wrap(&lazyListener{r: r, addr: t.listen})
+	default:
+		solvers.HTTP01 = t.provider
+	}
+	t.issuer = orderDomains{r.opts.NewIssuer(name, solvers)}
+	for i := range t.sets {
+		t.sets[i].Issuers = []certmgr.Issuer{t.issuer}
 	}
 	return t, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"math/big"
 	"net"
 	"runtime/debug"
@@ -44,8 +45,8 @@ type target struct {
 	selfCheck *selfCheck         // nil when skipped (and for dns)
 	verify    *probe.Spec        // TLS check, when configured
 
-	client *acmeclient.Client // guarded by Runner.run; set up on first order
-	jitter float64            // fixed point inside an ARI window, in [0,1)
+	issuer certmgr.Issuer // the CA with this target's way of answering challenges
+	jitter float64        // fixed point inside an ARI window, in [0,1)
 
 	status TargetStatus // guarded by Runner.mu
 	next   time.Time    // guarded by Runner.mu
@@ -64,6 +65,19 @@ func (t *target) certNames() []string {
 func (r *Runner) cycle(ctx context.Context, t *target, o RunOptions) []Result {
 	r.run.Lock()
 	defer r.run.Unlock()
+	if !o.DryRun {
+		// One process or node at a time drives a target: the others find
+		// it serving the certificate already.
+		lease, err := r.store.Backend().Lock(ctx, "deploy/"+t.name)
+		if err != nil {
+			var results []Result
+			for _, s := range t.sets {
+				results = append(results, Result{Target: t.name, Certificate: s.Name, Action: Failed, Err: err})
+			}
+			return results
+		}
+		defer func() { _ = lease.Unlock(context.WithoutCancel(ctx)) }()
+	}
 	if rel, ok := t.impl.(Releaser); ok {
 		defer rel.Release(context.WithoutCancel(ctx))
 	}
@@ -152,12 +166,13 @@ func maxTime(a, b time.Time) time.Time {
 	return a
 }
 
-// certCycle renews set if due and deploys it if t does not serve it. It
-// returns the result and when the certificate is next due.
+// certCycle renews set if due (when the runner orders: `zoku deploy`)
+// and deploys it if t does not serve it. It returns the result and when
+// the certificate is next due.
 func (r *Runner) certCycle(ctx context.Context, t *target, set certmgr.Set, o RunOptions) (Result, time.Time) {
 	res := Result{Target: t.name, Certificate: set.Name}
 	now := r.opts.Now()
-	b, leaf, why := r.load(set)
+	b, leaf, why := r.load(ctx, set)
 	due, at := true, now
 	res.Reason = why
 	policy := certmgr.Policy{Force: o.Force, Rand: fraction(t.jitter)}
@@ -185,27 +200,32 @@ func (r *Runner) certCycle(ctx context.Context, t *target, set certmgr.Set, o Ru
 		return res, at
 	}
 	action := Deployed
-	if due {
-		nb, err := r.order(ctx, t, set, b, leaf != nil)
+	if due && (r.opts.OrderDue || o.Force) {
+		seen := ""
+		if leaf != nil {
+			seen = leaf.SerialNumber.Text(16)
+		}
+		rr, err := r.opts.Engine.OrderNow(ctx, certmgr.Order{Set: set, Seen: seen, Renew: leaf != nil, Force: o.Force, Issuer: t.issuer})
 		if err != nil {
 			res.Action, res.Err = Failed, err
 			return res, now
 		}
-		if leaf == nil {
-			action = Obtained
-		} else {
+		if rr.Action == certmgr.Ordered {
 			action = Renewed
+			if leaf == nil {
+				action = Obtained
+			}
 		}
-		b = nb
-		if leaf, err = nb.Leaf(); err != nil {
-			res.Action, res.Err = Failed, err
-			return res, now
-		}
+		b, leaf = rr.Bundle, rr.Leaf
 		at = certmgr.Due(leaf, b.Meta.RenewalInfo, now, certmgr.Policy{Rand: fraction(t.jitter)}).At
-		res.RenewAt = at
-		r.wakeOthers(t, set.Name)
+		res.RenewAt, res.Reason = at, firstNonEmpty(res.Reason, rr.Reason)
 	}
-	if !due && served != nil && served.Cmp(leaf.SerialNumber) == 0 {
+	if leaf == nil {
+		// zoku run: the manager is ordering it; its event wakes the target.
+		res.Action, res.Reason = Waiting, why
+		return res, now.Add(r.opts.CheckInterval)
+	}
+	if served != nil && served.Cmp(leaf.SerialNumber) == 0 {
 		res.Action = UpToDate
 		return res, at
 	}
@@ -220,14 +240,21 @@ func (r *Runner) certCycle(ctx context.Context, t *target, set certmgr.Set, o Ru
 	return res, at
 }
 
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
 func fraction(f float64) func(int64) int64 {
 	return func(n int64) int64 { return int64(f * float64(n)) }
 }
 
 // load returns the stored certificate of set when it is usable (it covers
 // every name and has its key), else nil and why a new one is needed.
-func (r *Runner) load(set certmgr.Set) (*storage.Bundle, *x509.Certificate, string) {
-	b, err := r.store.LoadCertificate(set.Name)
+func (r *Runner) load(ctx context.Context, set certmgr.Set) (*storage.Bundle, *x509.Certificate, string) {
+	b, err := r.store.LoadCertificate(ctx, set.Name)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, nil, "no certificate stored yet"
@@ -275,64 +302,79 @@ func (r *Runner) served(ctx context.Context, t *target, set certmgr.Set) (*big.I
 	return r.state.served(t.name, set.Name)
 }
 
-// order obtains or renews set with t's challenge.
-func (r *Runner) order(ctx context.Context, t *target, set certmgr.Set, old *storage.Bundle, renew bool) (*storage.Bundle, error) {
-	c, err := r.client(ctx, t)
-	if err != nil {
-		return nil, err
-	}
-	ctx = order.With(ctx, set.Domains)
-	if renew {
-		return c.Renew(ctx, old, acmeclient.RenewOptions{KeyType: r.opts.KeyType, Profile: r.opts.Profile})
-	}
-	return c.Obtain(ctx, acmeclient.ObtainRequest{Name: set.Name, Domains: set.Domains, KeyType: r.opts.KeyType, Profile: r.opts.Profile})
+// orderDomains tells the target's challenge providers every name of the
+// order they answer for (certbot's CERTBOT_ALL_DOMAINS), whoever orders.
+type orderDomains struct{ certmgr.Issuer }
+
+func (o orderDomains) Obtain(ctx context.Context, req acmeclient.ObtainRequest) (*acmeclient.Certificate, error) {
+	return o.Issuer.Obtain(order.With(ctx, req.Domains), req)
 }
 
-// client sets up t's ACME client with t's challenge solver.
-func (r *Runner) client(ctx context.Context, t *target) (*acmeclient.Client, error) {
-	if t.client != nil {
-		return t.client, nil
-	}
-	cfg := r.opts.ACME
-	cfg.Solvers = acmeclient.Solvers{}
-	if cfg.Logger == nil {
-		cfg.Logger = r.opts.Logger
-	}
-	switch t.kind {
-	case kindDNS:
-		if r.opts.ACME.Solvers.DNS01 == nil {
-			return nil, errors.New("challenge.dns needs certificates.acme.challenges.dns")
-		}
-		cfg.Solvers.DNS01, cfg.Solvers.DNSOptions = r.opts.ACME.Solvers.DNS01, r.opts.ACME.Solvers.DNSOptions
-	case kindListen:
-		sol, err := r.listenerFor(t.listen)
-		if err != nil {
-			return nil, err
-		}
-		cfg.Solvers.HTTP01 = t.wrap(sol)
-	default:
-		cfg.Solvers.HTTP01 = t.provider
-	}
-	c, err := acmeclient.New(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	t.client = c
-	// Registered again once in this process (the embedded CA forgets
-	// accounts): the other targets' clients load it as it is now.
-	r.opts.ACME.Reregister = false
-	return c, nil
+func (o orderDomains) Renew(ctx context.Context, req acmeclient.RenewRequest) (*acmeclient.Certificate, error) {
+	return o.Issuer.Renew(order.With(ctx, req.Domains), req)
 }
 
-// wakeOthers schedules, now, the other targets that use the certificate
-// name that was just renewed.
-func (r *Runner) wakeOthers(t *target, name string) {
+// lazyListener is zoku's own HTTP-01 listener of a target, bound at the
+// first challenge (New does no network I/O) and shared by the targets on
+// the same address.
+type lazyListener struct {
+	r    *Runner
+	addr string
+}
+
+func (l *lazyListener) Present(ctx context.Context, domain, token, keyAuth string) error {
+	sol, err := l.r.listenerFor(l.addr)
+	if err != nil {
+		return err
+	}
+	return sol.Present(ctx, domain, token, keyAuth)
+}
+
+func (l *lazyListener) CleanUp(ctx context.Context, domain, token, keyAuth string) error {
+	sol, err := l.r.listenerFor(l.addr)
+	if err != nil {
+		return err
+	}
+	return sol.CleanUp(ctx, domain, token, keyAuth)
+}
+
+// Sets are the certificates the targets need, each with its target's
+// issuer: `zoku run` hands them to the manager, which keeps them fresh.
+// A name two targets need goes to the first by name.
+func (r *Runner) Sets() []certmgr.Set {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, o := range r.targets {
-		if o != t && slices.Contains(o.certNames(), name) {
-			o.next = time.Time{}
+	seen := map[string]bool{}
+	var out []certmgr.Set
+	for _, name := range slices.Sorted(maps.Keys(r.targets)) {
+		for _, s := range r.targets[name].sets {
+			if seen[s.Name] {
+				continue
+			}
+			seen[s.Name] = true
+			out = append(out, s)
 		}
 	}
-	r.Kick()
+	return out
+}
+
+// OnEvent wakes the targets that need a certificate that was obtained,
+// renewed, or stored by another process: they deploy it at once.
+func (r *Runner) OnEvent(ev certmgr.Event) {
+	switch ev.Kind {
+	case certmgr.EventObtained, certmgr.EventRenewed, certmgr.EventLoaded:
+	default:
+		return
+	}
+	r.mu.Lock()
+	woke := false
+	for _, t := range r.targets {
+		if slices.Contains(t.certNames(), ev.Name) {
+			t.next, woke = time.Time{}, true
+		}
+	}
+	r.mu.Unlock()
+	if woke {
+		r.Kick()
+	}
 }

@@ -106,6 +106,7 @@ const (
 	WouldObtain Action = "would obtain and deploy"
 	WouldRenew  Action = "would renew and deploy"
 	WouldDeploy Action = "would deploy"
+	Waiting     Action = "waiting for the certificate"
 	Failed      Action = "failed"
 )
 

@@ -13,9 +13,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-acme/lego/v5/certcrypto"
-
 	"github.com/zoku/zoku/internal/acmeclient"
+	"github.com/zoku/zoku/internal/certmgr"
 	"github.com/zoku/zoku/internal/challenge/http01"
 	"github.com/zoku/zoku/internal/config"
 	"github.com/zoku/zoku/internal/storage"
@@ -25,19 +24,39 @@ import (
 // due, to see that it still serves the right certificate.
 const DefaultCheckInterval = 12 * time.Hour
 
-// Options configure a Runner. Config and ACME.Store are required.
+// Engine is the certificate manager as targets use it: they order through
+// its one issuing path and subscribe to its events.
+type Engine interface {
+	OrderNow(ctx context.Context, o certmgr.Order) (certmgr.Result, error)
+	Subscribe(f func(certmgr.Event)) (cancel func())
+}
+
+// IssuerFunc returns the issuer a target orders with: the configured CA
+// and account, answering challenges with solvers.
+type IssuerFunc func(target string, solvers acmeclient.Solvers) certmgr.Issuer
+
+// Options configure a Runner. Config, Store, Engine and NewIssuer are
+// required.
 type Options struct {
-	// Config holds the targets (and certificates.acme for defaults).
+	// Config holds the targets.
 	Config *config.Config
-	// ACME is the account every order uses: Server, Store, HTTPClient,
-	// Email, AccountID, EAB, AcceptTOS, AskTOS, Reregister, Logger. Its
-	// Solvers are replaced per target; Solvers.DNS01 and DNSOptions serve
-	// the targets with challenge.dns.
-	ACME acmeclient.Config
-	// KeyType of new keys; zero means the config's keyType, else EC256.
-	KeyType certcrypto.KeyType
-	// Profile is the ACME profile to ask for; empty means the config's.
-	Profile string
+	// Store is where certificates are kept (and the deploy state).
+	Store *storage.Store
+	// Engine orders certificates and reports their events.
+	Engine Engine
+	// NewIssuer makes each target's issuer.
+	NewIssuer IssuerFunc
+	// DNS serves the targets with challenge.dns: the DNS-01 solver of
+	// certificates.acme.challenges.dns; nil when none is configured.
+	DNS *acmeclient.Solvers
+	// OrderDue makes runs order what is due themselves (`zoku deploy`,
+	// from cron). In `zoku run` it is false: the manager keeps the
+	// targets' certificates fresh (Sets) and the runner deploys on its
+	// events.
+	OrderDue bool
+	// AccountID, AccountEmail and Server are given to exec targets' hook
+	// variables.
+	AccountID, AccountEmail, Server string
 	// Logger; nil discards.
 	Logger *slog.Logger
 	// Output receives what exec targets' commands print; nil discards.
@@ -87,8 +106,8 @@ type listener struct {
 // New builds the targets of opts.Config. It does no network I/O: sessions,
 // listeners and ACME accounts are set up on first use.
 func New(opts Options) (*Runner, error) {
-	if opts.Config == nil || opts.ACME.Store == nil {
-		return nil, errors.New("deploy: Config and ACME.Store are required")
+	if opts.Config == nil || opts.Store == nil || opts.Engine == nil || opts.NewIssuer == nil {
+		return nil, errors.New("deploy: Config, Store, Engine and NewIssuer are required")
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -102,17 +121,10 @@ func New(opts Options) (*Runner, error) {
 	if opts.CheckInterval <= 0 {
 		opts.CheckInterval = DefaultCheckInterval
 	}
-	a := opts.Config.Certificates.ACME
-	if opts.KeyType == "" {
-		opts.KeyType = keyType(a.KeyType)
-	}
-	if opts.Profile == "" {
-		opts.Profile = a.Profile
-	}
 	r := &Runner{
-		opts: opts, log: opts.Logger.With("component", "deploy"), store: opts.ACME.Store,
+		opts: opts, log: opts.Logger.With("component", "deploy"), store: opts.Store,
 		listeners: map[string]*listener{}, kick: make(chan struct{}, 1),
-		state: &stateFile{path: stateFilePath(opts.ACME.Store)},
+		state: &stateFile{store: opts.Store},
 	}
 	targets, err := r.buildAll(opts.Config)
 	if err != nil {
@@ -120,20 +132,6 @@ func New(opts Options) (*Runner, error) {
 	}
 	r.targets = targets
 	return r, nil
-}
-
-func keyType(s string) certcrypto.KeyType {
-	switch strings.ToLower(s) {
-	case "ec384":
-		return certcrypto.EC384
-	case "rsa2048":
-		return certcrypto.RSA2048
-	case "rsa3072":
-		return certcrypto.RSA3072
-	case "rsa4096":
-		return certcrypto.RSA4096
-	}
-	return certcrypto.EC256
 }
 
 func (r *Runner) buildAll(cfg *config.Config) (map[string]*target, error) {

@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/zoku/zoku/internal/acmeclient"
 	"github.com/zoku/zoku/internal/admin"
 	"github.com/zoku/zoku/internal/config"
 	"github.com/zoku/zoku/internal/deploy"
@@ -69,16 +67,7 @@ func (r *runnerRig) config(t *testing.T, names ...string) *config.Config {
 
 func (r *runnerRig) runner(t *testing.T, cfg *config.Config, onRun func(string, []deploy.Result)) *deploy.Runner {
 	t.Helper()
-	logger := slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	run, err := deploy.New(deploy.Options{
-		Config: cfg, Logger: logger, OnRun: onRun,
-		ACME: acmeclient.Config{Server: r.ca.DirectoryURL(), HTTPClient: r.ca.HTTPClient(), Store: r.store, AcceptTOS: true, Reregister: true, Logger: logger},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = run.Close() })
-	return run
+	return deploytest.Runner(t, cfg, r.ca, r.store, r.logs, func(o *deploy.Options) { o.OnRun = onRun })
 }
 
 func (r *runnerRig) deploys(t *testing.T, name string) int {

@@ -1,13 +1,12 @@
 package deploy
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"math/big"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -19,7 +18,7 @@ import (
 // (<storage>/deploy/state.json). Targets that cannot say what they serve
 // (exec without verify) rely on it for idempotence.
 type stateFile struct {
-	path string
+	store *storage.Store
 
 	mu     sync.Mutex
 	loaded bool
@@ -35,22 +34,21 @@ type stateEntry struct {
 	DeployedAt time.Time `json:"deployedAt"`
 }
 
-func stateFilePath(s *storage.Store) string {
-	return filepath.Join(s.Root(), "deploy", "state.json")
-}
+// stateKey is the storage key of the deploy state.
+const stateKey = "deploy/state.json"
 
 func (f *stateFile) loadLocked() error {
 	if f.loaded {
 		return nil
 	}
-	b, err := os.ReadFile(f.path)
+	b, err := f.store.Backend().Load(context.Background(), stateKey)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
 		return fmt.Errorf("read deploy state: %w", err)
 	default:
 		if err := json.Unmarshal(b, &f.data); err != nil {
-			return fmt.Errorf("deploy state %s is damaged (%w); remove it, the next run deploys again", f.path, err)
+			return fmt.Errorf("deploy state %s is damaged (%w); remove it, the next run deploys again", stateKey, err)
 		}
 	}
 	if f.data.Targets == nil {
@@ -92,5 +90,5 @@ func (f *stateFile) record(target, cert string, serial *big.Int, at time.Time) e
 	if err != nil {
 		return err
 	}
-	return storage.WriteFile(f.path, append(b, '\n'))
+	return f.store.Backend().Store(context.Background(), stateKey, append(b, '\n'))
 }

@@ -18,10 +18,9 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/zoku/zoku/internal/acmeclient"
-	"github.com/zoku/zoku/internal/testkit/bindtest"
 	"github.com/zoku/zoku/internal/challenge/dns01"
 	"github.com/zoku/zoku/internal/embedca"
-	"github.com/zoku/zoku/internal/storage"
+	"github.com/zoku/zoku/internal/testkit/bindtest"
 	"github.com/zoku/zoku/internal/testkit/testenv"
 )
 
@@ -104,26 +103,12 @@ func order(t *testing.T, ctx context.Context, pebbleDNS string, s *dns01.Solver,
 	t.Helper()
 	acmeclient.SetLegoLogger(slog.New(slog.DiscardHandler))
 	ca := testenv.StartCA(t, embedca.Options{DNSServer: pebbleDNS})
-	store, err := storage.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := acmeclient.New(ctx, acmeclient.Config{
-		Server: ca.DirectoryURL(), HTTPClient: ca.HTTPClient(), Store: store, AcceptTOS: true,
-		Solvers: acmeclient.Solvers{DNS01: s, DNSOptions: s.Options()},
-	})
-	if err != nil {
-		t.Fatalf("acme client: %v", err)
-	}
+	c := testenv.Client(t, ctx, ca, acmeclient.Solvers{DNS01: s, DNSOptions: s.Options()})
 	b, err := c.Obtain(ctx, acmeclient.ObtainRequest{Domains: domains})
 	if err != nil {
 		return nil, err
 	}
-	leaf, err := b.Leaf()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return leaf, nil
+	return b.Leaf, nil
 }
 
 // mustOrder is order that fails the test on error and checks the names.

@@ -3,7 +3,6 @@ package exec_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -12,12 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zoku/zoku/internal/acmeclient"
 	"github.com/zoku/zoku/internal/config"
 	"github.com/zoku/zoku/internal/deploy"
-	"github.com/zoku/zoku/internal/testkit/deploytest"
 	"github.com/zoku/zoku/internal/embedca"
 	"github.com/zoku/zoku/internal/storage"
+	"github.com/zoku/zoku/internal/testkit/deploytest"
 	"github.com/zoku/zoku/internal/testkit/testenv"
 )
 
@@ -78,16 +76,7 @@ targets:
 	if err != nil {
 		t.Fatalf("config: %v\n%s", err, y)
 	}
-	logger := slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	run, err := deploy.New(deploy.Options{
-		Config: cfg, Logger: logger, Output: r.out,
-		ACME: acmeclient.Config{Server: r.ca.DirectoryURL(), HTTPClient: r.ca.HTTPClient(), Store: r.store, AcceptTOS: true, Reregister: true, Logger: logger},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = run.Close() })
-	return run
+	return deploytest.Runner(t, cfg, r.ca, r.store, r.logs, func(o *deploy.Options) { o.Output = r.out })
 }
 
 func runOnce(t *testing.T, run *deploy.Runner) deploy.Result {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/zoku/zoku/internal/acmeclient"
+	"github.com/zoku/zoku/internal/certmgr"
 	"github.com/zoku/zoku/internal/config"
 	"github.com/zoku/zoku/internal/deploy"
 	"github.com/zoku/zoku/internal/embedca"
@@ -77,16 +78,29 @@ func Stop(cmd *exec.Cmd, done <-chan struct{}) {
 	}
 }
 
-// Runner builds a deploy.Runner for cfg that orders from ca, keeps its
-// state in store and logs at debug level to logs. The runner is closed
-// when the test ends; a build error fails the test.
-func Runner(t testing.TB, cfg *config.Config, ca *embedca.CA, store *storage.Store, logs io.Writer) *deploy.Runner {
+// Runner builds a deploy.Runner for cfg that orders from ca through a
+// certificate manager (the runner orders what is due itself, as `zoku
+// deploy` does), keeps its state in store and logs at debug level to logs;
+// tune may change the options first. The runner is closed when the test
+// ends; a build error fails the test.
+func Runner(t testing.TB, cfg *config.Config, ca *embedca.CA, store *storage.Store, logs io.Writer, tune ...func(*deploy.Options)) *deploy.Runner {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	run, err := deploy.New(deploy.Options{
-		Config: cfg, Logger: logger,
-		ACME: acmeclient.Config{Server: ca.DirectoryURL(), HTTPClient: ca.HTTPClient(), Store: store, AcceptTOS: true, Reregister: true, Logger: logger},
-	})
+	base := certmgr.ACMEIssuerConfig{
+		Client: acmeclient.Config{Server: ca.DirectoryURL(), HTTPClient: ca.HTTPClient(), Logger: logger},
+		Store:  store, Register: acmeclient.RegisterOptions{AcceptTOS: true}, Reregister: true,
+	}
+	mgr := certmgr.New(certmgr.Options{Store: store, Cache: certmgr.NewCache(), Logger: logger})
+	newIssuer := func(_ string, s acmeclient.Solvers) certmgr.Issuer {
+		c := base
+		c.Client.Solvers = s
+		return certmgr.NewACMEIssuer(c)
+	}
+	o := deploy.Options{Config: cfg, Logger: logger, Store: store, Engine: mgr, NewIssuer: newIssuer, OrderDue: true}
+	for _, f := range tune {
+		f(&o)
+	}
+	run, err := deploy.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,11 +5,16 @@
 package testenv
 
 import (
-	"math/rand/v2"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	mrand "math/rand/v2"
 	"net"
 	"strconv"
 	"testing"
 
+	"github.com/zoku/zoku/internal/acmeclient"
 	"github.com/zoku/zoku/internal/embedca"
 )
 
@@ -42,7 +47,7 @@ func FreePort(t testing.TB) int {
 	// window between this check and the caller's bind is not shared with
 	// them.
 	for range 200 {
-		port := 20000 + rand.IntN(12000)
+		port := 20000 + mrand.IntN(12000)
 		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		if err != nil {
 			continue
@@ -54,4 +59,22 @@ func FreePort(t testing.TB) int {
 	}
 	t.Fatal("testenv: no free port found in 20000-31999 after 200 tries")
 	return 0
+}
+
+// Client returns an ACME client with a new, registered account at ca that
+// answers challenges with solvers.
+func Client(t testing.TB, ctx context.Context, ca *embedca.CA, solvers acmeclient.Solvers) *acmeclient.Client {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := acmeclient.New(ctx, acmeclient.Config{Server: ca.DirectoryURL(), HTTPClient: ca.HTTPClient(), Solvers: solvers}, &acmeclient.Account{Key: key})
+	if err != nil {
+		t.Fatalf("testenv: ACME client: %v", err)
+	}
+	if _, err := c.Register(ctx, acmeclient.RegisterOptions{AcceptTOS: true}); err != nil {
+		t.Fatalf("testenv: register: %v", err)
+	}
+	return c
 }
