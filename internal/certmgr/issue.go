@@ -132,6 +132,11 @@ func (m *Manager) issue(ctx context.Context, o Order, iss Issuer) (Result, error
 	if err := store.SaveCertificate(storage.WithFence(ctx, lease), b); err != nil {
 		return Result{Reason: reason, Issuer: iss.Server()}, fmt.Errorf("certmgr: save %s: %w", o.Set.Name, err)
 	}
+	where := store.CertPaths(o.Set.Name).Cert
+	if where == "" {
+		where = store.Backend().String()
+	}
+	m.log.Info("certificate saved", "cert_name", o.Set.Name, "path", where)
 	return Result{Action: Ordered, Bundle: b, Leaf: c.Leaf, Reason: reason, Issuer: iss.Server()}, nil
 }
 

@@ -50,8 +50,10 @@ func (m *Manager) reload(ctx context.Context, name string) {
 	if ok {
 		setName, cur, domains = st.set.Name, st.leaf, st.set.Domains
 	}
+	// A set this process is ordering or loading reports its own result.
+	busy := ok && st.inFlight
 	m.mu.Unlock()
-	if !ok {
+	if !ok || busy {
 		return
 	}
 	b, err := m.opts.Store.LoadCertificate(ctx, setName)

@@ -106,7 +106,7 @@ func startEngine(ctx context.Context, env Env, cfg *config.Config, logger *slog.
 		e.hasDNS = true
 	}
 	ic := certmgr.ACMEIssuerConfig{Client: client, Store: e.store, Email: a.Email, Register: acmeclient.RegisterOptions{AcceptTOS: a.AcceptTOS}}
-	if env.IsTerminal() {
+	if env.IsTerminal != nil && env.IsTerminal() {
 		ic.Register.AskTOS = promptTOS(env)
 	}
 	if a.EAB != nil {

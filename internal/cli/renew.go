@@ -59,12 +59,13 @@ func runRenew(ctx context.Context, env Env, args []string) error {
 	}
 
 	explicitServer := flagGiven(fs, "server")
-	s, err := openSession(ctx, env, &af, &cf, true)
+	// What to renew is known before any listener is bound or CA asked.
+	store, closer, err := openStore(ctx, af.path, "--path")
 	if err != nil {
 		return err
 	}
-	defer s.close()
-	all, err := s.store.ListCertificates(ctx)
+	all, err := store.ListCertificates(ctx)
+	_ = closer.Close()
 	if err != nil {
 		return err
 	}
@@ -76,6 +77,11 @@ func runRenew(ctx context.Context, env Env, args []string) error {
 		fmt.Fprintf(env.Stdout, "no certificates in %s\n", af.path)
 		return nil
 	}
+	s, err := openSession(ctx, env, &af, &cf, true)
+	if err != nil {
+		return err
+	}
+	defer s.close()
 	if cf.persist {
 		var names []string
 		for _, b := range todo {

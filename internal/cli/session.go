@@ -138,7 +138,7 @@ func openSession(ctx context.Context, env Env, af *accountFlags, cf *challengeFl
 		Store:  s.store, Email: af.email, AccountID: af.accountID,
 		Register: acmeclient.RegisterOptions{EAB: eab, AcceptTOS: af.acceptTOS},
 	}
-	if env.IsTerminal() {
+	if env.IsTerminal != nil && env.IsTerminal() {
 		ic.Register.AskTOS = promptTOS(env)
 	}
 	if server == serverEmbedded {

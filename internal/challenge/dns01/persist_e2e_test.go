@@ -19,9 +19,9 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/zoku/zoku/internal/acmeclient"
-	"github.com/zoku/zoku/internal/testkit/bindtest"
 	"github.com/zoku/zoku/internal/challenge/dns01"
 	"github.com/zoku/zoku/internal/embedca"
+	"github.com/zoku/zoku/internal/testkit/bindtest"
 	"github.com/zoku/zoku/internal/testkit/testenv"
 )
 

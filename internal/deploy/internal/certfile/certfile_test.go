@@ -7,8 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/zoku/zoku/internal/testkit/deploytest"
 	"github.com/zoku/zoku/internal/deploy/internal/certfile"
+	"github.com/zoku/zoku/internal/testkit/deploytest"
 )
 
 func TestParseSerial(t *testing.T) {
