@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"maps"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -150,14 +149,11 @@ func deployACME(ctx context.Context, env Env, cfg *config.Config, logger *slog.L
 	}
 	// The embedded CA validates HTTP-01 on port 80 of loopback: a demo
 	// with a load balancer on this machine.
-	ca, err := embedca.Start(ctx, embedca.Options{Logger: logger, Validity: a.Embedded.Validity.D()})
+	ca, err := embedca.Start(ctx, embedca.Options{Logger: logger, Validity: a.Embedded.Validity.D(),
+		StateDir: embedca.StateDirIn(store.Root())}) // the root stays across runs
 	if err != nil {
 		return acmeclient.Config{}, nothing, fmt.Errorf("embedded CA: %w", err)
 	}
-	if err := ca.WriteRoot(filepath.Join(store.Root(), "embedded-ca", "root.pem")); err != nil {
-		_ = ca.Close()
-		return acmeclient.Config{}, nothing, fmt.Errorf("embedded CA: write root: %w", err)
-	}
-	base.Server, base.HTTPClient, base.Reregister, base.AcceptTOS = ca.DirectoryURL(), ca.HTTPClient(), true, true
+	base.Server, base.HTTPClient, base.Reregister, base.AcceptTOS = embedca.StableDirectoryURL, ca.HTTPClient(), true, true
 	return base, func() { _ = ca.Close() }, nil
 }

@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -99,7 +98,8 @@ func startEngine(ctx context.Context, env Env, cfg *config.Config, logger *slog.
 		}
 		acfg.Server = server
 		if server == serverEmbedded {
-			opts := embedca.Options{Logger: logger, Validity: a.Embedded.Validity.D(), Addr: embeddedAddr}
+			opts := embedca.Options{Logger: logger, Validity: a.Embedded.Validity.D(), Addr: embeddedAddr,
+				StateDir: embedca.StateDirIn(e.store.Root())} // the root stays across runs
 			if h := a.Challenges.HTTP; h != nil {
 				opts.HTTPPort = cfg.EntryPoints[h.EntryPoint].Port()
 			}
@@ -112,11 +112,8 @@ func startEngine(ctx context.Context, env Env, cfg *config.Config, logger *slog.
 					return nil, fmt.Errorf("embedded CA: %w", err)
 				}
 			}
-			if err := e.ca.WriteRoot(filepath.Join(e.store.Root(), "embedded-ca", "root.pem")); err != nil {
-				e.ca.Close()
-				return nil, fmt.Errorf("embedded CA: write root: %w", err)
-			}
-			acfg.Server, acfg.HTTPClient, acfg.Reregister, acfg.AcceptTOS = e.ca.DirectoryURL(), e.ca.HTTPClient(), true, true
+			// StableDirectoryURL: the account folder does not follow the port.
+			acfg.Server, acfg.HTTPClient, acfg.Reregister, acfg.AcceptTOS = embedca.StableDirectoryURL, e.ca.HTTPClient(), true, true
 		}
 	}
 	kt, err := parseKeyType(firstSet(a.KeyType, "ec256"))
@@ -148,6 +145,11 @@ func startEngine(ctx context.Context, env Env, cfg *config.Config, logger *slog.
 		Store: e.store, Cache: e.cache, Logger: logger,
 		KeyType: kt, Profile: a.Profile, ReuseKey: a.ReuseKey, Prune: eo.prune,
 		OnEvent: e.fanOut(ctx, env, cfg.Certificates.Hook, eo.onEvent),
+	}
+	if e.ca != nil {
+		// A certificate of an embedded root that is gone is ordered again
+		// before it is served.
+		mo.Usable = func(b *storage.Bundle) error { return e.ca.CheckStored(b.Meta.Server, b.Certificate) }
 	}
 	if od := cfg.Certificates.OnDemand; od != nil {
 		mo.OnDemand = &certmgr.OnDemand{Ask: od.Ask, Allow: od.Allow, RatePerMinute: od.RatePerMinute, MaxNames: od.MaxNames}

@@ -107,6 +107,10 @@ func runRenew(ctx context.Context, env Env, args []string) error {
 			}
 		}
 		d := certmgr.Due(leaf, info, time.Now(), certmgr.Policy{Force: force, Days: days})
+		if s.ca != nil && s.ca.CheckStored(b.Meta.Server, b.Certificate) != nil {
+			// Issued under an embedded root that is gone: nobody trusts it.
+			d.Due, d.Reason = true, "it does not chain to the embedded CA's root"
+		}
 		if !d.Due {
 			fmt.Fprintf(env.Stdout, "%s: not due until %s (%s)\n", b.Meta.ID, d.At.UTC().Format(time.RFC3339), d.Reason)
 			continue

@@ -133,7 +133,9 @@ func openSession(ctx context.Context, env Env, af *accountFlags, cf *challengeFl
 		cfg.AskTOS = promptTOS(env)
 	}
 	if server == serverEmbedded {
-		opts := embedca.Options{HTTPPort: httpPort, TLSPort: tlsPort, Logger: logger}
+		opts := embedca.Options{HTTPPort: httpPort, TLSPort: tlsPort, Logger: logger,
+			// The root (and root.pem) stays the same across runs.
+			StateDir: embedca.StateDirIn(s.store.Root())}
 		if len(cf.resolvers) > 0 {
 			opts.Upstream = cf.resolvers[0]
 		}
@@ -147,11 +149,9 @@ func openSession(ctx context.Context, env Env, af *accountFlags, cf *challengeFl
 			}
 		}
 		s.closers = append(s.closers, s.ca.Close)
-		rootPath := filepath.Join(s.store.Root(), "embedded-ca", "root.pem")
-		if err := s.ca.WriteRoot(rootPath); err != nil {
-			return nil, fmt.Errorf("embedded CA: write root: %w", err)
-		}
-		cfg.Server = s.ca.DirectoryURL()
+		// Whatever port the CA got, the account folder and the stored
+		// URLs stay the same (the CA's HTTPClient reaches this URL).
+		cfg.Server = embedca.StableDirectoryURL
 		cfg.HTTPClient = s.ca.HTTPClient()
 		// The embedded CA forgets accounts when the process ends; the
 		// stored key is registered again each run.
