@@ -150,6 +150,9 @@ func (m *Manager) recheck(o Order, cur *storage.Bundle) (Result, bool) {
 	if leaf == nil || !leafCovers(leaf, o.Set.Domains) || !m.opts.Now().Before(leaf.NotAfter) {
 		return Result{}, false
 	}
+	if m.opts.Usable != nil && m.opts.Usable(cur) != nil {
+		return Result{}, false
+	}
 	serial := leaf.SerialNumber.Text(16)
 	if serial != o.Seen {
 		return Result{Action: KeptStored, Bundle: cur, Leaf: leaf, Reason: "stored by another process since"}, true

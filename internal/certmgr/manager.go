@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"math/rand/v2"
@@ -111,6 +112,11 @@ type Options struct {
 	// OnDemand, when set, orders certificates for names first seen in SNI
 	// (see GetCertificate).
 	OnDemand *OnDemand
+	// Usable, when set, vets each stored certificate before it is served:
+	// an error keeps it out of service, shows as the certificate's last
+	// error, and a new one is ordered at once (the embedded CA's
+	// CheckStored: a certificate under a root that is gone).
+	Usable func(*storage.Bundle) error
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Rand returns a uniform float in [0,1); nil means math/rand/v2.
@@ -290,8 +296,17 @@ func (m *Manager) loadAll(ctx context.Context, fresh []*state) {
 // load serves st's stored certificate when it covers the set's names.
 func (m *Manager) load(ctx context.Context, st *state) {
 	b, err := m.opts.Store.LoadCertificate(ctx, st.set.Name)
-	var leaf *x509.Certificate
+	var (
+		leaf     *x509.Certificate
+		unusable error
+	)
+	if err == nil && m.opts.Usable != nil {
+		unusable = m.opts.Usable(b)
+	}
 	switch {
+	case unusable != nil:
+		unusable = fmt.Errorf("stored certificate not served, a new one is ordered: %w", unusable)
+		m.log.Warn("stored certificate not served; ordering a new one", "domain", st.set.Name, "error", unusable)
 	case err == nil:
 		if leaf, err = m.serveIfCovers(b, st.set.Domains); err != nil {
 			m.log.Warn("stored certificate unusable; ordering a new one", "domain", st.set.Name, "error", err)
@@ -305,6 +320,9 @@ func (m *Manager) load(ctx context.Context, st *state) {
 	m.mu.Lock()
 	st.inFlight = false
 	st.bundle, st.leaf = b, leaf
+	if unusable != nil {
+		st.lastErr = unusable
+	}
 	if b != nil {
 		st.ari = freshARI(b.Meta.RenewalInfo, leaf)
 	}

@@ -61,7 +61,7 @@ func (m *Manager) reload(ctx context.Context, name string) {
 		return // removed or mid-write; a later event or check catches up
 	}
 	leaf := leafOf(b)
-	if leaf == nil || !leafCovers(leaf, domains) {
+	if leaf == nil || !leafCovers(leaf, domains) || (m.opts.Usable != nil && m.opts.Usable(b) != nil) {
 		return
 	}
 	if cur != nil && leaf.SerialNumber.Cmp(cur.SerialNumber) == 0 {

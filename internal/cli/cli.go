@@ -54,6 +54,7 @@ var commands = map[string]command{
 	"version": {"print the version", runVersion},
 	"dns":     {"DNS-01 helpers: 'zoku dns providers [CODE]'", runDNS},
 	"deploy":  {"obtain, renew and push certificates to the load balancers in --config (cron)", runDeploy},
+	"trust":   {"add the embedded CA's root to the system trust store (--uninstall removes it)", runTrust},
 }
 
 // errUsage marks a usage error that has already been explained; it exits 2.

@@ -7,14 +7,15 @@ import (
 	"testing"
 
 	"context"
+	"io"
+	"log/slog"
+	"time"
+
 	"github.com/zoku/zoku/internal/config"
 	"github.com/zoku/zoku/internal/deploy"
 	"github.com/zoku/zoku/internal/embedca"
 	"github.com/zoku/zoku/internal/testkit/deploytest"
 	"github.com/zoku/zoku/internal/testkit/nitrosim"
-	"io"
-	"log/slog"
-	"time"
 )
 
 const seedPassword = "Seed-003-NITRO-pw"

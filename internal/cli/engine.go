@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -155,6 +154,11 @@ func startEngine(ctx context.Context, env Env, cfg *config.Config, logger *slog.
 		KeyType: kt, Profile: a.Profile, ReuseKey: a.ReuseKey, Prune: eo.prune,
 		OnEvent: e.fanOut(ctx, env, cfg.Certificates.Hook, eo.onEvent),
 	}
+	if e.ca != nil {
+		// A certificate of an embedded root that is gone is ordered again
+		// before it is served.
+		mo.Usable = func(b *storage.Bundle) error { return e.ca.CheckStored(b.Meta.Server, b.Certificate) }
+	}
 	if od := cfg.Certificates.OnDemand; od != nil {
 		mo.OnDemand = &certmgr.OnDemand{Ask: od.Ask, Allow: od.Allow, RatePerMinute: od.RatePerMinute, MaxNames: od.MaxNames}
 	}
@@ -179,7 +183,8 @@ func startEngine(ctx context.Context, env Env, cfg *config.Config, logger *slog.
 // startEmbedded starts the in-process CA and points ic at it.
 func (e *engine) startEmbedded(ctx context.Context, cfg *config.Config, ic *certmgr.ACMEIssuerConfig) error {
 	a := cfg.Certificates.ACME
-	opts := embedca.Options{Logger: e.log, Validity: a.Embedded.Validity.D(), Addr: embeddedAddr}
+	opts := embedca.Options{Logger: e.log, Validity: a.Embedded.Validity.D(),
+		StateDir: embedca.StateDirIn(e.store.Root())} // the root stays across runs
 	if h := a.Challenges.HTTP; h != nil {
 		opts.HTTPPort = cfg.EntryPoints[h.EntryPoint].Port()
 	}
@@ -188,15 +193,10 @@ func (e *engine) startEmbedded(ctx context.Context, cfg *config.Config, ic *cert
 	}
 	var err error
 	if e.ca, err = embedca.Start(ctx, opts); err != nil {
-		opts.Addr = ""
-		if e.ca, err = embedca.Start(ctx, opts); err != nil {
-			return fmt.Errorf("embedded CA: %w", err)
-		}
+		return fmt.Errorf("embedded CA: %w", err)
 	}
-	if err := e.ca.WriteRoot(filepath.Join(e.store.Root(), "embedded-ca", "root.pem")); err != nil {
-		return fmt.Errorf("embedded CA: write root: %w; fix certificates.acme.storage", err)
-	}
-	ic.Client.Server, ic.Client.HTTPClient, ic.Reregister, ic.Register.AcceptTOS = e.ca.DirectoryURL(), e.ca.HTTPClient(), true, true
+	// StableDirectoryURL: the account folder does not follow the port.
+	ic.Client.Server, ic.Client.HTTPClient, ic.Reregister, ic.Register.AcceptTOS = embedca.StableDirectoryURL, e.ca.HTTPClient(), true, true
 	return nil
 }
 

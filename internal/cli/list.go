@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/zoku/zoku/internal/certmgr"
+	"github.com/zoku/zoku/internal/embedca"
 )
 
 // listEntry is one certificate in `zoku list --json`.
@@ -28,6 +29,9 @@ type listEntry struct {
 	LastError   string     `json:"lastError,omitempty"`
 	LastAttempt *time.Time `json:"lastAttempt,omitempty"`
 	Error       string     `json:"error,omitempty"`
+	// Untrusted says why the certificate will not be served as it is
+	// (a certificate of an embedded CA root that is gone).
+	Untrusted string `json:"untrusted,omitempty"`
 }
 
 func runList(ctx context.Context, env Env, args []string) error {
@@ -50,6 +54,9 @@ func runList(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// Certificates of an embedded CA are checked against the root kept
+	// with this storage, when there is one.
+	embeddedRoot, _ := embedca.LoadRoot(embedca.StateDirIn(store.Root()))
 	now := time.Now()
 	entries := make([]listEntry, 0, len(all))
 	for _, b := range all {
@@ -73,6 +80,10 @@ func runList(ctx context.Context, env Env, args []string) error {
 		// The window start is shown, not a random point inside it.
 		d := certmgr.Due(leaf, b.Meta.RenewalInfo, now, certmgr.Policy{Rand: func(int64) int64 { return 0 }})
 		e.NextRenewal, e.Why = d.At.UTC(), d.Reason
+		if embeddedRoot != nil && embedca.CheckStored(b.Meta.Server, b.Certificate, embeddedRoot) != nil {
+			e.Untrusted = "does not chain to the embedded CA's root.pem; zoku run and zoku renew --server embedded order a new one"
+			e.NextRenewal, e.Why = now.UTC(), "it does not chain to the embedded CA's root"
+		}
 		entries = append(entries, e)
 	}
 	if asJSON {
@@ -96,7 +107,10 @@ func runList(ctx context.Context, env Env, args []string) error {
 			win = e.ARIStart.Format(time.RFC3339) + " to " + e.ARIEnd.Format(time.RFC3339)
 		}
 		lastErr := "-"
-		if e.LastError != "" {
+		switch {
+		case e.Untrusted != "":
+			lastErr = "untrusted: " + e.Untrusted
+		case e.LastError != "":
 			lastErr = e.LastError
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s (%s)\t%s\n", e.Name, strings.Join(e.Domains, ","), e.Issuer, e.KeyType,

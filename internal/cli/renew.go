@@ -12,6 +12,7 @@ import (
 
 	"github.com/zoku/zoku/internal/acmeclient"
 	"github.com/zoku/zoku/internal/certmgr"
+	"github.com/zoku/zoku/internal/embedca"
 	"github.com/zoku/zoku/internal/hook"
 	"github.com/zoku/zoku/internal/storage"
 )
@@ -77,6 +78,15 @@ func runRenew(ctx context.Context, env Env, args []string) error {
 		fmt.Fprintf(env.Stdout, "no certificates in %s\n", af.path)
 		return nil
 	}
+	if !explicitServer {
+		// A certificate renews at the CA that issued it: the first one's
+		// CA is the session's; others get their own issuer below.
+		if srv := todo[0].Meta.Server; srv == embedca.StableDirectoryURL {
+			af.server = serverEmbedded
+		} else if srv != "" {
+			af.server = srv
+		}
+	}
 	s, err := openSession(ctx, env, &af, &cf, true)
 	if err != nil {
 		return err
@@ -103,6 +113,11 @@ func runRenew(ctx context.Context, env Env, args []string) error {
 		// says otherwise.
 		iss := s.issuer
 		if !explicitServer && b.Meta.Server != "" && b.Meta.Server != s.issuer.Server() {
+			if b.Meta.Server == embedca.StableDirectoryURL {
+				s.log.Error("issued by the embedded CA; renew it on its own with --server embedded", "cert_name", b.Meta.ID)
+				failed = append(failed, b.Meta.ID)
+				continue
+			}
 			iss = s.issuerAt(b.Meta.Server)
 		}
 		var info *storage.RenewalInfo
@@ -114,6 +129,10 @@ func runRenew(ctx context.Context, env Env, args []string) error {
 			info = storedARI(ri)
 		}
 		d := certmgr.Due(leaf, info, time.Now(), certmgr.Policy{Force: force, Days: days})
+		if s.ca != nil && s.ca.CheckStored(b.Meta.Server, b.Certificate) != nil {
+			// Issued under an embedded root that is gone: nobody trusts it.
+			d.Due, d.Reason = true, "it does not chain to the embedded CA's root"
+		}
 		if !d.Due {
 			fmt.Fprintf(env.Stdout, "%s: not due until %s (%s)\n", b.Meta.ID, d.At.UTC().Format(time.RFC3339), d.Reason)
 			continue

@@ -40,10 +40,6 @@ type session struct {
 	closers []func() error
 }
 
-// embeddedAddr is where the embedded CA listens when it can (Pebble's own
-// default port).
-const embeddedAddr = "127.0.0.1:14000"
-
 // dnsClientMu serialises changes of lego's process-wide DNS resolver.
 var dnsClientMu sync.Mutex
 
@@ -142,30 +138,30 @@ func openSession(ctx context.Context, env Env, af *accountFlags, cf *challengeFl
 		ic.Register.AskTOS = promptTOS(env)
 	}
 	if server == serverEmbedded {
-		opts := embedca.Options{HTTPPort: httpPort, TLSPort: tlsPort, Logger: logger}
+		opts := embedca.Options{HTTPPort: httpPort, TLSPort: tlsPort, Logger: logger,
+			// The root (and root.pem) stays the same across runs.
+			StateDir: embedca.StateDirIn(s.store.Root())}
 		if len(cf.resolvers) > 0 {
 			opts.Upstream = cf.resolvers[0]
 		}
-		// A fixed port keeps the account folder stable between runs; when
-		// it is taken (another zoku running), any free port will do.
-		opts.Addr = embeddedAddr
 		if s.ca, err = embedca.Start(ctx, opts); err != nil {
-			opts.Addr = ""
-			if s.ca, err = embedca.Start(ctx, opts); err != nil {
-				return nil, fmt.Errorf("embedded CA: %w", err)
-			}
+			return nil, fmt.Errorf("embedded CA: %w", err)
 		}
 		s.closers = append(s.closers, s.ca.Close)
-		if err := s.ca.WriteRoot(s.embeddedRoot()); err != nil {
-			return nil, fmt.Errorf("embedded CA: write root: %w", err)
-		}
-		ic.Client.Server, ic.Client.HTTPClient = s.ca.DirectoryURL(), s.ca.HTTPClient()
+		// Whatever port the CA got, the account folder and the stored
+		// URLs stay the same (the CA's HTTPClient reaches this URL).
+		ic.Client.Server, ic.Client.HTTPClient = embedca.StableDirectoryURL, s.ca.HTTPClient()
 		// The embedded CA forgets accounts when the process ends; the
 		// stored key is registered again each run.
 		ic.Reregister, ic.Register.AcceptTOS = true, true
 	}
 	s.issuer = certmgr.NewACMEIssuer(ic)
-	s.mgr = certmgr.New(certmgr.Options{Issuer: s.issuer, Store: s.store, Cache: certmgr.NewCache(), Logger: logger})
+	mo := certmgr.Options{Issuer: s.issuer, Store: s.store, Cache: certmgr.NewCache(), Logger: logger}
+	if s.ca != nil {
+		// A certificate of an embedded root that is gone is replaced, never kept.
+		mo.Usable = func(b *storage.Bundle) error { return s.ca.CheckStored(b.Meta.Server, b.Certificate) }
+	}
+	s.mgr = certmgr.New(mo)
 	return s, nil
 }
 

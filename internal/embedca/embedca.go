@@ -3,14 +3,43 @@
 //
 // It backs `zoku obtain --server embedded` (and `server: embedded` in the
 // config) and every test and benchmark of the project. It is for local use,
-// demos and tests, never production: keys live in memory, roots change at
-// every start, and nothing is persisted.
+// demos and tests, never production.
 //
 // Start wires Pebble's ca, db, va and wfe packages together, serves the ACME
 // API over TLS on 127.0.0.1 with a certificate generated in-process (trusted
 // by HTTPClient), and, unless Options.DNSServer is set, starts a small
 // loopback DNS resolver that points every name at 127.0.0.1 so Pebble's VA
 // reaches zoku's own challenge listeners.
+//
+// # A root that stays
+//
+// Pebble makes new keys for its roots and intermediates at every start and
+// cannot be given stored ones. So the CA has a root of its own, which
+// Options.StateDir keeps across restarts (root-key.pem, 0600, holding the
+// key and the certificate; root.pem, the certificate alone, to trust).
+// At each start the intermediate that Pebble's new root signed is signed
+// again by that root (same subject, key, serial and key identifier; only
+// issuer and signature differ) and put in Pebble's place before anything
+// is served. Every chain the CA hands out then leads to the kept root,
+// and so do chains stored by earlier runs, which carry their own run's
+// intermediate: a root trusted once (curl --cacert root.pem, zoku trust)
+// stays trusted, as with mkcert or Caddy's local CA. Pebble's own roots
+// remain only at the top of the alternate chains (Options.AlternateRoots).
+// Without a StateDir the root lives in memory for the CA's life only.
+//
+// Certificates ordered before roots were kept, or under a root deleted
+// since, do not chain to the current root; CheckStored and VerifyChain
+// tell them apart, so callers order them again before serving them.
+//
+// The CA answers to StableDirectoryURL through HTTPClient whatever port it
+// listens on, so an account folder named after the CA, and the URLs in
+// stored files, stay the same from run to run.
+//
+// Pebble forgets accounts, orders and certificates when the process
+// ends. With a StateDir the CA records who ordered each certificate it
+// hands out (issued/, public data only), so a certificate of an earlier
+// run can still be revoked, by its own key or by an account with the same
+// key as the one that ordered it.
 //
 // Limits worth knowing:
 //   - Pebble's VA starts a goroutine in va.New that never exits; Close cannot
@@ -21,6 +50,9 @@
 //   - Pebble reuses a valid authorization about 1% of the time even with
 //     AuthzReusePercent 0 (its check is "roll > percent" on a 0..99 roll), so
 //     a test that must see a validation should use a fresh account or name.
+//   - Whoever can read root-key.pem can make certificates that every
+//     client trusting the root accepts; it is written 0600 in a 0700
+//     folder, and `zoku trust --uninstall` takes the root out again.
 package embedca
 
 import (
@@ -35,6 +67,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -102,9 +135,16 @@ type Options struct {
 	// (DNS-PERSIST-01 records name one); empty means DefaultCAAIdentity.
 	CAAIdentities []string
 	// Addr is the loopback address of the ACME endpoint; "" means
-	// 127.0.0.1 on a free port. A fixed address keeps the account folder
-	// (named after the CA's host:port) the same from run to run.
+	// 127.0.0.1 on a free port. Clients of HTTPClient need no fixed port:
+	// StableDirectoryURL reaches the CA wherever it listens.
 	Addr string
+	// StateDir is the folder that keeps the CA's root across restarts
+	// (zoku uses StateDirIn(storage)): the first Start creates it (0700)
+	// with the root's key and certificate, later ones reuse them, so
+	// every run's certificates chain to the same root. It also holds the
+	// records that let earlier runs' certificates be revoked. "" keeps
+	// the root in memory for this CA's life only.
+	StateDir string
 	// AlwaysValid skips validation entirely (PEBBLE_VA_ALWAYS_VALID=1);
 	// for benchmarks that measure issuance only.
 	AlwaysValid bool
@@ -118,6 +158,17 @@ type Options struct {
 
 // DefaultCAAIdentity is the issuer domain name of the embedded CA.
 const DefaultCAAIdentity = "embedded.zoku.test"
+
+// StableHost is the name the CA answers to through HTTPClient, whatever
+// port it listens on. It never resolves (.test is reserved, RFC 2606):
+// HTTPClient dials the CA's address for it.
+const StableHost = "embedded.zoku.test"
+
+// StableDirectoryURL is the directory URL that stays the same across
+// restarts; give it, with HTTPClient, to an ACME client whose account
+// folder and stored URLs must not change with the port. Other clients use
+// DirectoryURL.
+const StableDirectoryURL = "https://" + StableHost + "/dir"
 
 // CA is a running embedded Pebble. Its methods are safe for concurrent use.
 type CA struct {
@@ -133,7 +184,9 @@ type CA struct {
 	server   *http.Server
 	resolver *resolver
 	dnsAddr  string
-	roots    []*x509.Certificate
+	root     *rootCA
+	roots    []*x509.Certificate // root.cert, then Pebble's alternate roots
+	ledger   *ledger             // nil without a StateDir
 
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -171,12 +224,31 @@ func Start(ctx context.Context, opts Options) (_ *CA, err error) {
 		c.dnsAddr = r.addr
 	}
 
-	serverCert, err := newServerCert(time.Now())
+	now := time.Now()
+	var created bool
+	if c.root, created, err = loadOrCreateRoot(opts.StateDir, opts.KeyAlgorithm, now); err != nil {
+		return nil, err
+	}
+	serverCert, err := newServerCert(now)
 	if err != nil {
 		return nil, err
 	}
 	if err := c.buildPebble(opts, pebbleLog); err != nil {
 		return nil, err
+	}
+	if opts.StateDir != "" {
+		if err := c.root.writeRootPEM(opts.StateDir); err != nil {
+			return nil, err
+		}
+		if c.ledger, err = openLedger(opts.StateDir, now, logger); err != nil {
+			return nil, err
+		}
+		if created {
+			logger.Warn("embedded CA: new root created; trust it once (curl --cacert, zoku trust)",
+				"root", filepath.Join(opts.StateDir, RootFile), "root_id", ShortID(c.root.cert))
+		} else {
+			logger.Info("embedded CA: root loaded", "root", filepath.Join(opts.StateDir, RootFile), "root_id", ShortID(c.root.cert))
+		}
 	}
 	for _, kid := range sortedKeys(opts.EABKeys) {
 		if err := c.AddEABKey(kid, opts.EABKeys[kid]); err != nil {
@@ -194,7 +266,7 @@ func Start(ctx context.Context, opts Options) (_ *CA, err error) {
 		return nil, fmt.Errorf("embedca: listen on 127.0.0.1 for the ACME API: %w", err)
 	}
 	c.dirURL = "https://" + ln.Addr().String() + wfe.DirectoryPath
-	c.client = newHTTPClient(serverCert.Leaf)
+	c.client = newHTTPClient(serverCert.Leaf, ln.Addr().String())
 	c.tlsLeaf = serverCert.Leaf
 	c.server = &http.Server{
 		Handler:           c.handler(),
@@ -274,6 +346,16 @@ func (c *CA) buildPebble(opts Options, pebbleLog *log.Logger) (err error) {
 		}
 		c.roots = append(c.roots, root.Cert)
 	}
+	// The default chain leads to the CA's own root instead of Pebble's
+	// root 0 (see the package doc).
+	top, err := topOfDefaultChain(c.ca.GetIntermediateCert(0), c.ca.GetRootCert(0))
+	if err != nil {
+		return err
+	}
+	if err := c.root.crossSign(top); err != nil {
+		return err
+	}
+	c.roots[0] = c.root.cert
 	return nil
 }
 
@@ -291,11 +373,15 @@ func (c *CA) handler() http.Handler {
 		if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, challengePathPrefix) {
 			w.Header().Set("Retry-After", "1")
 		}
+		c.beforeRevoke(r)
 		acme.ServeHTTP(w, r)
+		c.afterCertificate(r)
 	})
 }
 
-// DirectoryURL returns the ACME directory URL, https://127.0.0.1:<port>/dir.
+// DirectoryURL returns the ACME directory URL, https://127.0.0.1:<port>/dir,
+// for any client that trusts TLSCertPEM. The port changes from run to run
+// unless Options.Addr fixes it; see StableDirectoryURL.
 func (c *CA) DirectoryURL() string { return c.dirURL }
 
 // DNSAddr returns the host:port Pebble resolves names with: Options.DNSServer
@@ -303,8 +389,9 @@ func (c *CA) DirectoryURL() string { return c.dirURL }
 func (c *CA) DNSAddr() string { return c.dnsAddr }
 
 // HTTPClient returns a client that trusts exactly the CA's own TLS server
-// certificate; give it to lego.Config.HTTPClient. All calls return the same
-// client.
+// certificate and reaches the CA at both DirectoryURL and
+// StableDirectoryURL; give it to lego.Config.HTTPClient. All calls return
+// the same client.
 func (c *CA) HTTPClient() *http.Client { return c.client }
 
 // TLSCertPEM returns the CA's own HTTPS server certificate (self-signed) in
@@ -314,10 +401,23 @@ func (c *CA) TLSCertPEM() []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.tlsLeaf.Raw})
 }
 
-// Roots returns Pebble's root certificates (the default chain first, then
-// each alternate) that issued certificates chain to.
+// Roots returns the root certificates issued certificates chain to: the
+// CA's own root (the default chain, kept in Options.StateDir), then
+// Pebble's root of each alternate chain.
 func (c *CA) Roots() []*x509.Certificate {
 	return append([]*x509.Certificate(nil), c.roots...)
+}
+
+// VerifyChain checks that chainPEM (a leaf, then its issuers) chains to
+// Roots; see the package-level VerifyChain.
+func (c *CA) VerifyChain(chainPEM []byte) error { return VerifyChain(chainPEM, c.roots...) }
+
+// CheckStored tells whether a stored certificate, ordered from server
+// (its CertMeta.Server), may be served as this CA's: see the
+// package-level CheckStored. A certificate manager calls it before it
+// serves what storage holds, and orders again on an error.
+func (c *CA) CheckStored(server string, chainPEM []byte) error {
+	return CheckStored(server, chainPEM, c.roots...)
 }
 
 // RootPool returns a pool holding Roots, for x509.VerifyOptions.Roots.

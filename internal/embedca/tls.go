@@ -1,6 +1,7 @@
 package embedca
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -19,7 +20,8 @@ import (
 const serverCertLifetime = 10 * 365 * 24 * time.Hour
 
 // newServerCert generates the self-signed ECDSA certificate the ACME API is
-// served with, for 127.0.0.1, ::1 and localhost. tls.Certificate.Leaf is set.
+// served with, for 127.0.0.1, ::1, localhost and StableHost.
+// tls.Certificate.Leaf is set.
 func newServerCert(now time.Time) (tls.Certificate, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -37,7 +39,7 @@ func newServerCert(now time.Time) (tls.Certificate, error) {
 		KeyUsage:              x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		BasicConstraintsValid: true,
-		DNSNames:              []string{"localhost"},
+		DNSNames:              []string{"localhost", StableHost},
 		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
@@ -51,16 +53,24 @@ func newServerCert(now time.Time) (tls.Certificate, error) {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, nil
 }
 
-// newHTTPClient returns a client whose only trusted certificate is leaf, and
-// which never uses a proxy (the CA is on loopback).
-func newHTTPClient(leaf *x509.Certificate) *http.Client {
+// newHTTPClient returns a client whose only trusted certificate is leaf,
+// which never uses a proxy (the CA is on loopback), and which dials addr,
+// the CA's listener, for StableHost.
+func newHTTPClient(leaf *x509.Certificate, addr string) *http.Client {
 	pool := x509.NewCertPool()
 	pool.AddCert(leaf)
+	dialer := &net.Dialer{Timeout: 10 * time.Second}
+	stable := net.JoinHostPort(StableHost, "443")
 	return &http.Client{
 		Timeout: time.Minute,
 		Transport: &http.Transport{
-			Proxy:                 nil,
-			DialContext:           (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
+			Proxy: nil,
+			DialContext: func(ctx context.Context, network, target string) (net.Conn, error) {
+				if target == stable {
+					target = addr
+				}
+				return dialer.DialContext(ctx, network, target)
+			},
 			TLSHandshakeTimeout:   10 * time.Second,
 			ResponseHeaderTimeout: 30 * time.Second,
 			MaxIdleConnsPerHost:   8,
