@@ -14,6 +14,7 @@ import (
 	"github.com/zoku/zoku/internal/certmgr"
 	"github.com/zoku/zoku/internal/challenge/dns01"
 	"github.com/zoku/zoku/internal/challenge/http01"
+	"github.com/zoku/zoku/internal/challenge/shared"
 	"github.com/zoku/zoku/internal/challenge/tlsalpn01"
 	"github.com/zoku/zoku/internal/config"
 	"github.com/zoku/zoku/internal/deploy"
@@ -46,6 +47,12 @@ type engine struct {
 	done    chan struct{}
 	unsub   func()
 }
+
+// Storage key prefixes of shared challenge answers.
+const (
+	sharedHTTP01    = "challenges/http-01"
+	sharedTLSALPN01 = "challenges/tls-alpn-01"
+)
 
 func isALPN(hello *tls.ClientHelloInfo) bool { return tlsalpn01.IsChallengeHello(hello) }
 
@@ -85,6 +92,10 @@ func startEngine(ctx context.Context, env Env, cfg *config.Config, logger *slog.
 	if e.store, e.closer, err = openStore(ctx, a.Storage, "certificates.acme.storage"); err != nil {
 		return nil, err
 	}
+	// Challenge answers go to storage too: in a cluster, the node the CA
+	// reaches answers what another node presented.
+	e.http01.Shared = &shared.Answers{Store: e.store.Backend(), Prefix: sharedHTTP01, Logger: logger}
+	e.tlsalpn.Shared = &shared.Answers{Store: e.store.Backend(), Prefix: sharedTLSALPN01, Logger: logger}
 	client := acmeclient.Config{Logger: logger, Solvers: acmeclient.Solvers{HTTP01: e.http01, TLSALPN01: e.tlsalpn}}
 	if a.Challenges.HTTP == nil {
 		client.Solvers.HTTP01 = nil

@@ -21,6 +21,7 @@ import (
 	"github.com/zoku/zoku/internal/certmgr"
 	"github.com/zoku/zoku/internal/challenge/dns01"
 	"github.com/zoku/zoku/internal/challenge/http01"
+	"github.com/zoku/zoku/internal/challenge/shared"
 	"github.com/zoku/zoku/internal/challenge/tlsalpn01"
 	"github.com/zoku/zoku/internal/embedca"
 	"github.com/zoku/zoku/internal/storage"
@@ -78,8 +79,13 @@ func openSession(ctx context.Context, env Env, af *accountFlags, cf *challengeFl
 
 	var solvers acmeclient.Solvers
 	httpPort, tlsPort := 0, 0
+	// The challenge answers are also kept in storage once it is open, so
+	// a zoku run on the same storage can answer for this process.
+	answers := func(prefix string) *shared.Answers { return &shared.Answers{Prefix: prefix, Logger: logger} }
+	httpAnswers, tlsAnswers := answers(sharedHTTP01), answers(sharedTLSALPN01)
 	if cf.http {
 		sol := http01.NewSolver()
+		sol.Shared = httpAnswers
 		srv, err := sol.Listen(cf.httpPort)
 		if err != nil {
 			return nil, err
@@ -90,6 +96,7 @@ func openSession(ctx context.Context, env Env, af *accountFlags, cf *challengeFl
 	}
 	if cf.tls {
 		sol := tlsalpn01.NewSolver()
+		sol.Shared = tlsAnswers
 		srv, err := sol.Listen(cf.tlsPort)
 		if err != nil {
 			return nil, err
@@ -129,6 +136,7 @@ func openSession(ctx context.Context, env Env, af *accountFlags, cf *challengeFl
 	}
 	s.store = store
 	s.closers = append(s.closers, closer.Close)
+	httpAnswers.Store, tlsAnswers.Store = store.Backend(), store.Backend()
 	ic := certmgr.ACMEIssuerConfig{
 		Client: acmeclient.Config{Server: server, Solvers: solvers, Logger: logger},
 		Store:  s.store, Email: af.email, AccountID: af.accountID,

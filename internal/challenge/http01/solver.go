@@ -21,6 +21,8 @@ import (
 	"sync"
 
 	"github.com/go-acme/lego/v5/challenge"
+
+	"github.com/zoku/zoku/internal/challenge/shared"
 )
 
 // PathPrefix is the URL path under which HTTP-01 tokens are served.
@@ -35,6 +37,10 @@ type Solver struct {
 	// failed accept or an oversized request). Set it before calling Listen.
 	// NewSolver sets a logger that discards everything; nil does the same.
 	Logger *slog.Logger
+	// Shared, when set, also keeps every token in the storage that other
+	// processes or nodes share, so whichever the CA reaches answers it.
+	// Set it before the first Present.
+	Shared *shared.Answers
 
 	mu       sync.RWMutex      // guards keyAuths
 	keyAuths map[string]string // token -> key authorization
@@ -52,7 +58,7 @@ func NewSolver() *Solver {
 //
 // It fails if token is not in the base64url alphabet or if keyAuth is not
 // "<token>.<thumbprint>"; neither value appears in the error.
-func (s *Solver) Present(_ context.Context, _, token, keyAuth string) error {
+func (s *Solver) Present(ctx context.Context, _, token, keyAuth string) error {
 	if !validToken(token) {
 		return errors.New("http-01: token is empty or not in the base64url alphabet; refusing to serve it")
 	}
@@ -61,32 +67,39 @@ func (s *Solver) Present(_ context.Context, _, token, keyAuth string) error {
 	}
 
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.keyAuths == nil {
 		s.keyAuths = make(map[string]string)
 	}
 	s.keyAuths[token] = keyAuth
+	s.mu.Unlock()
+	s.Shared.Put(ctx, token, keyAuth)
 	return nil
 }
 
 // CleanUp stops serving token. It only removes the entry if it still holds
 // keyAuth, so a late CleanUp of an earlier attempt cannot remove a newer one.
 // Cleaning up an unknown token is not an error.
-func (s *Solver) CleanUp(_ context.Context, _, token, keyAuth string) error {
+func (s *Solver) CleanUp(ctx context.Context, _, token, keyAuth string) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.keyAuths[token] == keyAuth {
 		delete(s.keyAuths, token)
 	}
+	s.mu.Unlock()
+	s.Shared.Drop(ctx, token, keyAuth)
 	return nil
 }
 
-// lookup returns the key authorization stored for token.
-func (s *Solver) lookup(token string) (string, bool) {
+// lookup returns the key authorization for token: presented here, or by
+// another process or node on the shared storage.
+func (s *Solver) lookup(ctx context.Context, token string) (string, bool) {
 	s.mu.RLock()
-	defer s.mu.RUnlock()
 	keyAuth, ok := s.keyAuths[token]
-	return keyAuth, ok
+	s.mu.RUnlock()
+	if ok {
+		return keyAuth, true
+	}
+	keyAuth, ok = s.Shared.Get(ctx, token)
+	return keyAuth, ok && strings.HasPrefix(keyAuth, token+".")
 }
 
 // Handler returns an http.Handler that answers GET and HEAD requests for
@@ -114,7 +127,7 @@ func (s *Solver) Handler(next http.Handler) http.Handler {
 			http.NotFound(w, r)
 			return
 		}
-		keyAuth, ok := s.lookup(token)
+		keyAuth, ok := s.lookup(r.Context(), token)
 		if !ok {
 			http.NotFound(w, r)
 			return

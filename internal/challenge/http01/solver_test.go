@@ -136,7 +136,7 @@ func TestCleanUp(t *testing.T) {
 			if err := sol.CleanUp(ctx, "example.test", testToken, tt.cleanUpKey); err != nil {
 				t.Fatalf("CleanUp: %v", err)
 			}
-			if _, got := sol.lookup(testToken); got != tt.wantServed {
+			if _, got := sol.lookup(context.Background(), testToken); got != tt.wantServed {
 				t.Errorf("served after CleanUp: got %v, want %v", got, tt.wantServed)
 			}
 		})

@@ -23,6 +23,8 @@ import (
 
 	"github.com/go-acme/lego/v5/challenge"
 	legotlsalpn01 "github.com/go-acme/lego/v5/challenge/tlsalpn01"
+
+	"github.com/zoku/zoku/internal/challenge/shared"
 )
 
 // ALPNProto is the ALPN protocol ID of TLS-ALPN-01 (RFC 8737 §6.2).
@@ -43,6 +45,10 @@ type Solver struct {
 	// of the server started by Listen. Set it before calling Listen.
 	// NewSolver sets a logger that discards everything; nil does the same.
 	Logger *slog.Logger
+	// Shared, when set, also keeps every key authorization in the storage
+	// that other processes or nodes share, so whichever the CA reaches
+	// answers it. Set it before the first Present.
+	Shared *shared.Answers
 
 	mu    sync.RWMutex     // guards certs
 	certs map[string]entry // normalized server name -> challenge certificate
@@ -64,7 +70,7 @@ func NewSolver() *Solver {
 // handshakes for that name. Names are matched case-insensitively. An IP
 // identifier is served under its reverse-DNS name, which is the SNI that
 // RFC 8738 §6 tells validators to send.
-func (s *Solver) Present(_ context.Context, domain, _, keyAuth string) error {
+func (s *Solver) Present(ctx context.Context, domain, _, keyAuth string) error {
 	name, certName, err := serverName(domain)
 	if err != nil {
 		return err
@@ -75,27 +81,29 @@ func (s *Solver) Present(_ context.Context, domain, _, keyAuth string) error {
 	}
 
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.certs == nil {
 		s.certs = make(map[string]entry)
 	}
 	s.certs[name] = entry{cert: cert, keyAuth: keyAuth}
+	s.mu.Unlock()
+	s.Shared.Put(ctx, name, keyAuth)
 	return nil
 }
 
 // CleanUp stops serving the challenge certificate for domain. It only removes
 // it if it was built from keyAuth, so a late CleanUp of an earlier attempt
 // cannot remove a newer one. Cleaning up an unknown name is not an error.
-func (s *Solver) CleanUp(_ context.Context, domain, _, keyAuth string) error {
+func (s *Solver) CleanUp(ctx context.Context, domain, _, keyAuth string) error {
 	name, _, err := serverName(domain)
 	if err != nil {
 		return err
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if e, ok := s.certs[name]; ok && e.keyAuth == keyAuth {
 		delete(s.certs, name)
 	}
+	s.mu.Unlock()
+	s.Shared.Drop(ctx, name, keyAuth)
 	return nil
 }
 
@@ -111,10 +119,44 @@ func (s *Solver) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, e
 	s.mu.RLock()
 	e, ok := s.certs[name]
 	s.mu.RUnlock()
-	if !ok {
-		return nil, fmt.Errorf("%w (server name %q)", ErrNoChallenge, name)
+	if ok {
+		return e.cert, nil
 	}
-	return e.cert, nil
+	// Presented by another process or node on the shared storage: build
+	// the same certificate from its key authorization.
+	ctx := hello.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if keyAuth, ok := s.Shared.Get(ctx, name); ok {
+		certName := name
+		if ip := ipOfReverse(name); ip != "" {
+			certName = ip
+		}
+		if cert, err := legotlsalpn01.ChallengeCert(certName, keyAuth); err == nil {
+			return cert, nil
+		}
+	}
+	return nil, fmt.Errorf("%w (server name %q)", ErrNoChallenge, name)
+}
+
+// ipOfReverse returns the IP of an in-addr.arpa name made by reverseName
+// ("" for anything else); IPv6 reverse names are left to the node that
+// presented them.
+func ipOfReverse(name string) string {
+	rest, ok := strings.CutSuffix(name, ".in-addr.arpa")
+	if !ok {
+		return ""
+	}
+	p := strings.Split(rest, ".")
+	if len(p) != 4 {
+		return ""
+	}
+	ip := net.ParseIP(p[3] + "." + p[2] + "." + p[1] + "." + p[0])
+	if ip == nil {
+		return ""
+	}
+	return ip.String()
 }
 
 // IsChallengeHello reports whether hello offers the "acme-tls/1" protocol,
