@@ -45,6 +45,10 @@ type Order struct {
 	// serial that covers the set's names was stored by someone else since:
 	// it is kept.
 	Seen string
+	// KeepNewerThan, when set, keeps a stored certificate that was stored
+	// at or after it (a command started then: whatever another process
+	// stored since is fresh enough), whatever Seen says.
+	KeepNewerThan time.Time
 	// Force orders even when the certificate seen is not due.
 	Force bool
 	// Days, when positive, is lego's --days rule for the re-check.
@@ -126,6 +130,7 @@ func (m *Manager) issue(ctx context.Context, o Order, iss Issuer) (Result, error
 		return Result{Reason: reason, Issuer: iss.Server()}, err
 	}
 	b := bundleOf(c, iss.Server(), o)
+	b.Meta.StoredAt, b.Meta.StoredBy = m.opts.Now().UTC(), m.opts.Holder
 	if cur != nil && o.Renew {
 		b.Meta.Origin = firstNonEmpty(cur.Meta.Origin, b.Meta.Origin)
 	}
@@ -154,7 +159,7 @@ func (m *Manager) recheck(o Order, cur *storage.Bundle) (Result, bool) {
 		return Result{}, false
 	}
 	serial := leaf.SerialNumber.Text(16)
-	if serial != o.Seen {
+	if serial != o.Seen || (!o.KeepNewerThan.IsZero() && !cur.Meta.StoredAt.Before(o.KeepNewerThan)) {
 		return Result{Action: KeptStored, Bundle: cur, Leaf: leaf, Reason: "stored by another process since"}, true
 	}
 	if o.Force || o.CSR != nil || !o.Renew {

@@ -105,6 +105,9 @@ type Options struct {
 	// OnEvent, when set, is called (from manager goroutines) after each
 	// event; Subscribe adds more listeners.
 	OnEvent func(Event)
+	// Holder names this process or node in what it stores (StoredBy);
+	// empty means "<hostname>:<pid>".
+	Holder string
 	// LockRetry is how soon a certificate that another process or node
 	// is ordering is looked at again (its result usually arrives by watch
 	// first); zero means 10 s.
@@ -195,6 +198,9 @@ func New(opts Options) *Manager {
 	}
 	if opts.KeyType == "" {
 		opts.KeyType = certcrypto.EC256
+	}
+	if opts.Holder == "" {
+		opts.Holder = storage.DefaultHolder()
 	}
 	if opts.LockRetry <= 0 {
 		opts.LockRetry = 10 * time.Second

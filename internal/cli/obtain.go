@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/zoku/zoku/internal/acmeclient"
 	"github.com/zoku/zoku/internal/certmgr"
@@ -35,6 +36,7 @@ func (o *orderFlags) register(fs *flag.FlagSet) {
 }
 
 func runObtain(ctx context.Context, env Env, args []string) error {
+	started := time.Now().UTC()
 	fs := newFlagSet("obtain", "", "Obtain a certificate and store it in --path (lego's layout).\n\nExample (no domain or internet needed):\n  zoku obtain --server embedded --accept-tos --email you@example.test --http --http.port 127.0.0.1:5002 -d a.example.test", env)
 	var (
 		af accountFlags
@@ -82,7 +84,7 @@ func runObtain(ctx context.Context, env Env, args []string) error {
 	}
 	o := certmgr.Order{
 		Set: certmgr.Set{Name: req.Name, Domains: req.Domains, KeyType: req.KeyType, Profile: req.Profile},
-		CSR: req.CSR, PreferredChain: req.PreferredChain,
+		CSR: req.CSR, PreferredChain: req.PreferredChain, KeepNewerThan: started,
 	}
 	if req.CSR != nil {
 		o.Set.Domains = csrNames(req.CSR)

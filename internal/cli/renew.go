@@ -18,6 +18,7 @@ import (
 )
 
 func runRenew(ctx context.Context, env Env, args []string) error {
+	started := time.Now().UTC()
 	fs := newFlagSet("renew", "", "Renew the stored certificates that are due: inside the CA's ARI window when it\noffers one, else when one third of the lifetime is left. A lego folder (v4 or v5)\nworks as --path; renewed certificates are written in lego v5's layout.", env)
 	var (
 		af        accountFlags
@@ -140,7 +141,7 @@ func runRenew(ctx context.Context, env Env, args []string) error {
 		s.log.Info("renewal due", "cert_name", b.Meta.ID, "reason", d.Reason)
 		set := certmgr.Set{Name: b.Meta.ID, Domains: b.Meta.Domains, KeyType: kt, Profile: b.Meta.Profile, ReuseKey: reuseKey}
 		res, err := s.mgr.OrderNow(ctx, certmgr.Order{
-			Set: set, Seen: leaf.SerialNumber.Text(16), Renew: true, Force: true, NoReplaces: noReplace, Issuer: iss,
+			Set: set, Seen: leaf.SerialNumber.Text(16), KeepNewerThan: started, Renew: true, Force: true, NoReplaces: noReplace, Issuer: iss,
 		})
 		if err != nil {
 			s.log.Error("renewal failed; the current certificate stays", "cert_name", b.Meta.ID, "error", err)

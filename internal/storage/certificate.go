@@ -46,6 +46,11 @@ type CertMeta struct {
 	LastError string `json:"lastError,omitempty"`
 	// LastAttempt is when zoku last tried to renew it; zero if never.
 	LastAttempt time.Time `json:"lastAttempt,omitzero"`
+	// StoredAt is when zoku stored the certificate (zero for one stored
+	// by lego): a command that started later than that keeps it.
+	StoredAt time.Time `json:"storedAt,omitzero"`
+	// StoredBy names the process or node that ordered and stored it.
+	StoredBy string `json:"storedBy,omitempty"`
 
 	// Legacy is true when the .json was in the lego v4 shape.
 	Legacy bool `json:"-"`
