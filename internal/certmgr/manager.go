@@ -334,6 +334,7 @@ func (m *Manager) load(ctx context.Context, st *state) {
 	}
 	m.mu.Unlock()
 	if b != nil {
+		m.log.Debug("stored certificate loaded", "domain", st.set.Name, "serial", leaf.SerialNumber.Text(16))
 		m.emit(Event{Kind: EventLoaded, Name: st.set.Name, Bundle: b, Issuer: b.Meta.Server})
 	}
 }

@@ -1,0 +1,182 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/zoku/zoku/internal/testkit/testenv"
+)
+
+// node is one `zoku run` process of a multi-process or cluster test. It
+// runs the test binary in child mode with a config of its own (its own
+// ports) on the storage the test names, and reports what it serves from
+// its JSON log, line by line.
+type node struct {
+	name    string
+	cmd     *exec.Cmd
+	tlsPort int
+	web     int
+
+	mu      sync.Mutex
+	serving map[string]bool // names with a certificate in service
+	changed chan struct{}   // closed and replaced at every change of serving
+	lines   []string
+	done    chan struct{}
+}
+
+// nodeConfig is a `zoku run` config with a route per host, on ports of its
+// own; storage is a folder or an etcd URL.
+func nodeConfig(web, tlsPort int, server, storage string, hosts []string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `log: {format: json, level: debug}
+admin: {disabled: true}
+entryPoints:
+  web: {address: "127.0.0.1:%d"}
+  websecure:
+    address: "127.0.0.1:%d"
+    tls: {}
+certificates:
+  onHostRule: true
+  acme:
+    server: %q
+    acceptTOS: true
+    email: cluster@example.test
+    storage: %q
+    challenges:
+      http: {entryPoint: web}
+routes:
+`, web, tlsPort, server, storage)
+	for i, h := range hosts {
+		fmt.Fprintf(&b, "  r%d: {host: %q, service: page}\n", i, h)
+	}
+	b.WriteString("services:\n  page:\n    static: {body: \"ok\\n\"}\n")
+	return b.String()
+}
+
+// startNode starts one `zoku run` process; it is killed when the test ends.
+func startNode(t *testing.T, name, server, storage string, hosts []string) *node {
+	t.Helper()
+	n := &node{name: name, web: testenv.FreePort(t), tlsPort: testenv.FreePort(t), serving: map[string]bool{}, changed: make(chan struct{}), done: make(chan struct{})}
+	cfgPath := filepath.Join(t.TempDir(), name+".yaml")
+	must(t, os.WriteFile(cfgPath, []byte(nodeConfig(n.web, n.tlsPort, server, storage, hosts)), 0o600))
+	n.cmd = zokuProcess(context.Background(), "run", "--config", cfgPath)
+	n.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stderr, err := n.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.cmd.Stdout = io.Discard
+	if err := n.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go n.read(stderr)
+	t.Cleanup(func() {
+		n.kill()
+		if t.Failed() {
+			n.mu.Lock()
+			t.Logf("log of %s (last 40 lines):\n%s", n.name, strings.Join(tail40(n.lines), "\n"))
+			n.mu.Unlock()
+		}
+	})
+	return n
+}
+
+func tail40(l []string) []string {
+	if len(l) > 40 {
+		return l[len(l)-40:]
+	}
+	return l
+}
+
+// read follows the node's JSON log: a certificate obtained, renewed, or
+// taken from storage is in service from then on.
+func (n *node) read(r io.Reader) {
+	defer close(n.done)
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		var rec struct {
+			Msg    string `json:"msg"`
+			Domain string `json:"domain"`
+		}
+		_ = json.Unmarshal([]byte(line), &rec)
+		n.mu.Lock()
+		n.lines = append(n.lines, line)
+		switch {
+		case rec.Domain == "":
+		case rec.Msg == "certificate obtained", rec.Msg == "certificate renewed",
+			rec.Msg == "certificate taken from storage",
+			strings.HasPrefix(rec.Msg, "certificate stored by another process or node"),
+			rec.Msg == "stored certificate loaded":
+			n.serving[rec.Domain] = true
+			close(n.changed)
+			n.changed = make(chan struct{})
+		}
+		n.mu.Unlock()
+	}
+}
+
+// waitServing waits until the node serves every host, or fails the test
+// at the deadline.
+func (n *node) waitServing(t *testing.T, hosts []string, d time.Duration) {
+	t.Helper()
+	deadline := time.After(d)
+	for {
+		n.mu.Lock()
+		missing := 0
+		for _, h := range hosts {
+			if !n.serving[h] {
+				missing++
+			}
+		}
+		ch := n.changed
+		n.mu.Unlock()
+		if missing == 0 {
+			return
+		}
+		select {
+		case <-ch:
+		case <-n.done:
+			t.Fatalf("%s exited with %d hosts not served", n.name, missing)
+		case <-deadline:
+			t.Fatalf("%s: %d of %d hosts not served after %s", n.name, missing, len(hosts), d)
+		}
+	}
+}
+
+// serial returns the serial of the certificate the node presents for host
+// (verified against roots).
+func (n *node) serial(t *testing.T, host string, roots *x509.CertPool) string {
+	t.Helper()
+	d := &net.Dialer{Timeout: 10 * time.Second}
+	conn, err := tls.DialWithDialer(d, "tcp", fmt.Sprintf("127.0.0.1:%d", n.tlsPort), &tls.Config{ServerName: host, RootCAs: roots})
+	if err != nil {
+		t.Fatalf("%s: TLS handshake for %s: %v", n.name, host, err)
+	}
+	defer conn.Close()
+	return conn.ConnectionState().PeerCertificates[0].SerialNumber.Text(16)
+}
+
+// kill ends the node at once (SIGKILL), as a crash would.
+func (n *node) kill() {
+	if n.cmd.Process != nil {
+		_ = syscall.Kill(-n.cmd.Process.Pid, syscall.SIGKILL)
+		<-n.done
+		_ = n.cmd.Wait()
+	}
+}
