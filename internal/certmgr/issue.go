@@ -5,7 +5,6 @@ import (
 	"crypto"
 	"crypto/x509"
 	"errors"
-	"fmt"
 	"io/fs"
 	"time"
 
@@ -93,6 +92,19 @@ type Result struct {
 	Issuer string
 }
 
+// StorageError is a failure of the storage (unreachable etcd, a full
+// disk) on the issuing path, before anything was ordered: the scheduler
+// tries again soon instead of backing off as after a CA's refusal.
+type StorageError struct {
+	Op  string
+	Err error
+}
+
+func (e *StorageError) Error() string { return "certmgr: storage: " + e.Op + ": " + e.Err.Error() }
+
+// Unwrap returns the storage's error.
+func (e *StorageError) Unwrap() error { return e.Err }
+
 // lockName is the storage lock of a certificate name.
 func lockName(name string) string { return "certificates/" + storage.SanitizedName(name) }
 
@@ -110,7 +122,10 @@ func (m *Manager) issue(ctx context.Context, o Order, iss Issuer) (Result, error
 		lease, err = store.Backend().TryLock(ctx, lockName(o.Set.Name))
 	}
 	if err != nil {
-		return Result{}, err
+		if errors.Is(err, storage.ErrLocked) {
+			return Result{}, err
+		}
+		return Result{}, &StorageError{Op: "lock " + o.Set.Name, Err: err}
 	}
 	defer func() { _ = lease.Unlock(context.WithoutCancel(ctx)) }()
 
@@ -135,7 +150,9 @@ func (m *Manager) issue(ctx context.Context, o Order, iss Issuer) (Result, error
 		b.Meta.Origin = firstNonEmpty(cur.Meta.Origin, b.Meta.Origin)
 	}
 	if err := store.SaveCertificate(storage.WithFence(ctx, lease), b); err != nil {
-		return Result{Reason: reason, Issuer: iss.Server()}, fmt.Errorf("certmgr: save %s: %w", o.Set.Name, err)
+		// The new certificate is lost with it; a fenced write means
+		// another holder took the name over and stored its own.
+		return Result{Reason: reason, Issuer: iss.Server()}, &StorageError{Op: "save " + o.Set.Name, Err: err}
 	}
 	where := store.CertPaths(o.Set.Name).Cert
 	if where == "" {

@@ -543,14 +543,20 @@ func (m *Manager) work(ctx context.Context, st *state) {
 	}
 	iss := issuers[idx%len(issuers)]
 	res, err := m.issue(ctx, Order{Set: set, Seen: seen, Force: force, Renew: old != nil}, iss)
-	if errors.Is(err, storage.ErrLocked) {
-		// Another process or node is ordering it now; its result arrives
-		// by watch, or is found in storage at the next look.
+	var se *StorageError
+	if errors.Is(err, storage.ErrLocked) || errors.As(err, &se) {
+		// Another process or node is ordering it now, its result arriving
+		// by watch or found in storage at the next look; or the storage is
+		// out of reach for now (the certificate in service stays).
 		m.mu.Lock()
 		st.inFlight, st.replaced = false, ""
 		st.retryAt = m.opts.Now().Add(m.opts.LockRetry)
 		m.mu.Unlock()
-		m.log.Debug("certificate is being ordered by another holder", "domain", set.Name)
+		if se != nil {
+			m.log.Warn("storage unavailable; will try again", "domain", set.Name, "error", err, "retry_in", m.opts.LockRetry.String())
+		} else {
+			m.log.Debug("certificate is being ordered by another holder", "domain", set.Name)
+		}
 		return
 	}
 	var leaf *x509.Certificate

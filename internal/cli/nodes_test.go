@@ -30,12 +30,17 @@ type node struct {
 	cmd     *exec.Cmd
 	tlsPort int
 	web     int
+	cfgPath string
+	server  string
+	storage string
 
 	mu      sync.Mutex
 	serving map[string]bool // names with a certificate in service
 	changed chan struct{}   // closed and replaced at every change of serving
 	lines   []string
-	done    chan struct{}
+	// changedLines is closed and replaced at every new log line.
+	changedLines chan struct{}
+	done         chan struct{}
 }
 
 // nodeConfig is a `zoku run` config with a route per host, on ports of its
@@ -70,10 +75,17 @@ routes:
 // startNode starts one `zoku run` process; it is killed when the test ends.
 func startNode(t *testing.T, name, server, storage string, hosts []string) *node {
 	t.Helper()
-	n := &node{name: name, web: testenv.FreePort(t), tlsPort: testenv.FreePort(t), serving: map[string]bool{}, changed: make(chan struct{}), done: make(chan struct{})}
-	cfgPath := filepath.Join(t.TempDir(), name+".yaml")
-	must(t, os.WriteFile(cfgPath, []byte(nodeConfig(n.web, n.tlsPort, server, storage, hosts)), 0o600))
-	n.cmd = zokuProcess(context.Background(), "run", "--config", cfgPath)
+	return startNodeOn(t, name, testenv.FreePort(t), server, storage, hosts)
+}
+
+// startNodeOn is startNode with the plain entry point on port web.
+func startNodeOn(t *testing.T, name string, web int, server, storage string, hosts []string) *node {
+	t.Helper()
+	n := &node{name: name, web: web, tlsPort: testenv.FreePort(t), server: server, storage: storage,
+		serving: map[string]bool{}, changed: make(chan struct{}), changedLines: make(chan struct{}), done: make(chan struct{})}
+	n.cfgPath = filepath.Join(t.TempDir(), name+".yaml")
+	must(t, os.WriteFile(n.cfgPath, []byte(nodeConfig(n.web, n.tlsPort, server, storage, hosts)), 0o600))
+	n.cmd = zokuProcess(context.Background(), "run", "--config", n.cfgPath)
 	n.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stderr, err := n.cmd.StderrPipe()
 	if err != nil {
@@ -117,6 +129,8 @@ func (n *node) read(r io.Reader) {
 		_ = json.Unmarshal([]byte(line), &rec)
 		n.mu.Lock()
 		n.lines = append(n.lines, line)
+		close(n.changedLines)
+		n.changedLines = make(chan struct{})
 		switch {
 		case rec.Domain == "":
 		case rec.Msg == "certificate obtained", rec.Msg == "certificate renewed",
@@ -170,6 +184,63 @@ func (n *node) serial(t *testing.T, host string, roots *x509.CertPool) string {
 	}
 	defer conn.Close()
 	return conn.ConnectionState().PeerCertificates[0].SerialNumber.Text(16)
+}
+
+// route replaces the node's config with one routing hosts, the way an
+// editor writes (temp file, rename); the node reloads it.
+func (n *node) route(t *testing.T, hosts []string) {
+	t.Helper()
+	tmp := n.cfgPath + ".tmp"
+	must(t, os.WriteFile(tmp, []byte(nodeConfig(n.web, n.tlsPort, n.server, n.storage, hosts)), 0o600))
+	must(t, os.Rename(tmp, n.cfgPath))
+}
+
+// waitLog waits for a log line whose message is msg, after the first skip
+// such lines, and returns it; the deadline fails the test.
+func (n *node) waitLog(t *testing.T, msg string, skip int, d time.Duration) map[string]any {
+	t.Helper()
+	deadline := time.After(d)
+	for {
+		n.mu.Lock()
+		seen := 0
+		var hit map[string]any
+		for _, l := range n.lines {
+			var rec map[string]any
+			if json.Unmarshal([]byte(l), &rec) == nil && rec["msg"] == msg {
+				if seen == skip {
+					hit = rec
+					break
+				}
+				seen++
+			}
+		}
+		ch := n.changedLines
+		n.mu.Unlock()
+		if hit != nil {
+			return hit
+		}
+		select {
+		case <-ch:
+		case <-n.done:
+			t.Fatalf("%s exited before logging %q", n.name, msg)
+		case <-deadline:
+			t.Fatalf("%s did not log %q within %s", n.name, msg, d)
+		}
+	}
+}
+
+// count returns how many log lines have message msg (and domain, if set).
+func (n *node) count(msg, domain string) int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	c := 0
+	for _, l := range n.lines {
+		var rec map[string]any
+		if json.Unmarshal([]byte(l), &rec) == nil && rec["msg"] == msg && (domain == "" || rec["domain"] == domain) {
+			c++
+		}
+	}
+	return c
 }
 
 // kill ends the node at once (SIGKILL), as a crash would.
