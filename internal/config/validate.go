@@ -58,27 +58,11 @@ func (c *Config) Validate() error {
 // errAt makes an *Error at the line of path, or of its nearest parent
 // that is in the file.
 func (c *Config) errAt(path, format string, args ...any) *Error {
-	e := &Error{File: c.Source, Path: path, Reason: fmt.Sprintf(format, args...)}
+	e := &Error{File: c.Source, Path: path, Reason: fmt.Sprintf(format, clipArgs(args)...)}
 	if p, ok := c.lookup(path); ok {
 		e.Line, e.Column = p.line, p.col
 	}
 	return e
-}
-
-func (c *Config) lookup(path string) (position, bool) {
-	if c.positions == nil {
-		return position{}, false
-	}
-	for {
-		if p, ok := c.positions[path]; ok {
-			return p, true
-		}
-		if path == "" {
-			return position{}, false
-		}
-		cut := max(strings.LastIndexByte(path, '.'), strings.LastIndexByte(path, '['), 0)
-		path = path[:cut]
-	}
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -177,7 +161,11 @@ func didYouMean(s string, names []string) string {
 	if len(names) == 0 {
 		return "; there are none"
 	}
-	return "; known: " + strings.Join(names, ", ")
+	const shown = 10
+	if len(names) > shown {
+		return fmt.Sprintf("; known: %s and %d more", strings.Join(clipArgsStrings(names[:shown]), ", "), len(names)-shown)
+	}
+	return "; known: " + strings.Join(clipArgsStrings(names), ", ")
 }
 
 // validHostname accepts letters, digits and hyphens in dot-separated
