@@ -31,7 +31,8 @@ var (
 type keyPath struct {
 	parent *keyPath
 	key    string
-	index  int // a list index when key is ""
+	index  int      // a list index when key is ""
+	at     position // of the key
 }
 
 // String returns the dotted path ("" for the whole file).
@@ -90,7 +91,7 @@ func (d *decoder) decode(n *node, v reflect.Value, kp *keyPath) error {
 	case reflect.Struct:
 		if n.kind != mapNode {
 			path := kp.String()
-			return d.fail(n.pos, path, "%s must be a table of keys, not %s", describe(path), n.kind)
+			return d.fail(n.pos, path, "%s must be a table of keys, not %s%s", describe(path), n.kind, lostColon(n, kp))
 		}
 		fields := structKeys(t)
 		for _, e := range n.entries {
@@ -101,7 +102,7 @@ func (d *decoder) decode(n *node, v reflect.Value, kp *keyPath) error {
 			if !ok {
 				return d.unknownKey(e, kp.String(), fields)
 			}
-			if err := d.decode(e.val, v.Field(idx), &keyPath{parent: kp, key: e.key}); err != nil {
+			if err := d.decode(e.val, v.Field(idx), &keyPath{parent: kp, key: e.key, at: e.pos}); err != nil {
 				return err
 			}
 		}
@@ -109,13 +110,13 @@ func (d *decoder) decode(n *node, v reflect.Value, kp *keyPath) error {
 	case reflect.Map:
 		if n.kind != mapNode {
 			path := kp.String()
-			return d.fail(n.pos, path, "%s must be a table of names, not %s", describe(path), n.kind)
+			return d.fail(n.pos, path, "%s must be a table of names, not %s%s", describe(path), n.kind, lostColon(n, kp))
 		}
 		if v.IsNil() {
 			v.Set(reflect.MakeMapWithSize(t, len(n.entries)))
 		}
 		for _, e := range n.entries {
-			sub := &keyPath{parent: kp, key: e.key}
+			sub := &keyPath{parent: kp, key: e.key, at: e.pos}
 			if e.key == "" {
 				return d.fail(e.pos, sub.String(), "empty name in %s; give it a name", kp.String())
 			}
@@ -186,6 +187,16 @@ func (d *decoder) decode(n *node, v reflect.Value, kp *keyPath) error {
 		return d.fail(n.pos, path, "%s: unsupported type %s", path, t)
 	}
 	return nil
+}
+
+// lostColon explains a single value where a table belongs that sits on
+// the lines below its key: YAML reads "tls:\n  minVer" as the value
+// "minVer", so this is a key that lost its ":" (often a file cut short).
+func lostColon(n *node, kp *keyPath) string {
+	if n.kind != scalarNode || kp == nil || n.pos.line <= kp.at.line {
+		return ""
+	}
+	return fmt.Sprintf(" (%q on line %d has no \":\"; is one missing, or the file cut short?)", clip(n.text), n.pos.line)
 }
 
 func describe(path string) string {

@@ -132,7 +132,11 @@ func Parse(name string, data []byte, getenv func(string) string) (*Config, error
 	c := &Config{Source: name}
 	d := &decoder{file: name, getenv: getenv}
 	if root.kind != mapNode && root.kind != nullNode {
-		return nil, d.fail(root.pos, "", "the file must be a table of keys (entryPoints:, routes:, ...), not %s", root.kind)
+		hint := ""
+		if root.kind == scalarNode {
+			hint = fmt.Sprintf(" (%q has no \":\"; is one missing, or the file cut short?)", clip(root.text))
+		}
+		return nil, d.fail(root.pos, "", "the file must be a table of keys (entryPoints:, routes:, ...), not %s%s", root.kind, hint)
 	}
 	if err := d.decode(root, reflect.ValueOf(c).Elem(), nil); err != nil {
 		return nil, err

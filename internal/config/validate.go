@@ -170,7 +170,9 @@ func didYouMean(s string, names []string) string {
 
 // validHostname accepts letters, digits and hyphens in dot-separated
 // labels of 1-63 characters; with wildcard, a leading "*." label too.
-// Names must be ASCII (write IDNs in their xn-- form).
+// Names must be ASCII: applyDefaults has turned internationalised names
+// into their xn-- form (see normName); one still not ASCII is not valid
+// IDNA.
 func validHostname(h string, wildcard bool) bool {
 	if wildcard {
 		h = strings.TrimPrefix(h, "*.")
@@ -355,6 +357,9 @@ func (c *Config) validateRoute(name string, r *Route) error {
 	}
 	if r.Host == "" {
 		return c.errAt(p, "%s has no host; add host: www.example.com (or *.example.com)", p)
+	}
+	if !isASCII(r.Host) {
+		return c.errAt(p+".host", "%s.host %q is not a valid internationalised name (IDNA 2008); check its spelling, or write its xn-- form", p, r.Host)
 	}
 	if strings.Contains(strings.TrimPrefix(r.Host, "*."), "*") || !validHostname(r.Host, true) {
 		return c.errAt(p+".host", "%s.host %q is not a host name; write www.example.com, or *.example.com for one label of wildcard", p, r.Host)

@@ -64,11 +64,15 @@ func yamlSyntax(data []byte, err error) *syntaxError {
 			return &syntaxError{pos: position{line, col}, reason: fmt.Sprintf("a value cannot start with %q in YAML; put the value in quotes", r)}
 		}
 	case msg == "could not find expected ':'":
-		key := clip(strings.TrimSpace(text))
-		if src.isLast(line) {
-			return &syntaxError{pos: at, reason: fmt.Sprintf("%q has no \":\" after it and the file ends there; %s", key, cutShort)}
+		key, _, _ := strings.Cut(text, " #")
+		key = strings.TrimSpace(key)
+		if k, _, ok := strings.Cut(key, ":"); ok && utf8.RuneCountInString(k) > 1024 {
+			return &syntaxError{pos: at, reason: "a key longer than 1024 characters, YAML's limit for a key; shorten it"}
 		}
-		return &syntaxError{pos: at, reason: fmt.Sprintf("%q is neither \"key: value\" nor a list item; add \":\" after the key, or fix the indentation", key)}
+		if src.isLast(line) {
+			return &syntaxError{pos: at, reason: fmt.Sprintf("%q has no \":\" after it and the file ends there; %s", clip(key), cutShort)}
+		}
+		return noColon(line, at, key)
 	case msg == "found unexpected end of stream":
 		if col := strings.IndexAny(text, `"'`); col >= 0 {
 			at.col = utf8.RuneCountInString(text[:col]) + 1
@@ -77,21 +81,23 @@ func yamlSyntax(data []byte, err error) *syntaxError {
 		return &syntaxError{pos: at, reason: "the file ends in the middle of a value; " + cutShort}
 	case strings.HasPrefix(msg, "did not find expected ',' or "):
 		closer := msg[len(msg)-2 : len(msg)-1]
-		opener := map[string]string{"]": "[", "}": "{"}[closer]
-		if col := strings.Index(text, opener); col >= 0 {
-			at.col = utf8.RuneCountInString(text[:col]) + 1
+		return src.unclosedFlow(line, map[string]byte{"]": '[', "}": '{'}[closer], closer[0])
+	case msg == "did not find expected node content":
+		for _, oc := range [][2]byte{{'[', ']'}, {'{', '}'}} {
+			if _, _, ok := unclosed(text, oc[0], oc[1]); ok {
+				return src.unclosedFlow(line, oc[0], oc[1])
+			}
 		}
-		reason := fmt.Sprintf("the %s opened here is not closed by %s (or a \",\" is missing between two of its items)", opener, closer)
-		if !bytes.Contains(data[src.offset(line):], []byte(closer)) {
-			reason = fmt.Sprintf("the %s opened here is never closed: the file ends first; add %s, or %s", opener, closer, cutShort)
+		if src.isLast(line) {
+			return &syntaxError{pos: at, reason: "the file ends where a value should be; " + cutShort}
 		}
-		return &syntaxError{pos: at, reason: reason}
+		return &syntaxError{pos: at, reason: "a value is missing here (or a \",\" is one too many)"}
 	case msg == "did not find expected key":
 		return &syntaxError{pos: at, reason: "a line below this one is indented differently from the keys of its table; indent all keys of one table by the same number of spaces"}
 	case msg == "did not find expected '-' indicator":
 		return &syntaxError{pos: at, reason: "a line below this list is indented like its items but does not start with \"- \"; make it an item or fix its indentation"}
 	case msg == "mapping values are not allowed in this context":
-		return &syntaxError{pos: at, reason: "\": \" where no key may start: quote a value that holds \": \", or un-indent a key placed under a line that already has a value"}
+		return src.misplacedKey(line, at, text)
 	case msg == "block sequence entries are not allowed in this context":
 		return &syntaxError{pos: at, reason: "a list item (\"- \") where no list may start: put the list on the lines below its key, indented"}
 	case msg == "control characters are not allowed":
@@ -105,6 +111,89 @@ func yamlSyntax(data []byte, err error) *syntaxError {
 		return &syntaxError{pos: at, reason: fmt.Sprintf("the document is nested more than %d levels deep; flatten it", maxDepth)}
 	}
 	return &syntaxError{pos: at, reason: "invalid YAML: " + clip(msg)}
+}
+
+// noColon is the reason for a line that should be "key: value".
+func noColon(line int, at position, key string) *syntaxError {
+	return &syntaxError{pos: at, reason: fmt.Sprintf("%q is neither \"key: value\" nor a list item; add \":\" after the key, or fix the indentation", clip(key))}
+}
+
+// misplacedKey explains a ": " where no key may start: a value holding
+// ": ", a key longer than YAML allows, or a key indented under a line
+// that is no table (often a line above that lacks its ":").
+func (s yamlSource) misplacedKey(line int, at position, text string) *syntaxError {
+	body := strings.TrimSpace(text)
+	key, value, _ := strings.Cut(body, ": ")
+	if utf8.RuneCountInString(key) > 1024 {
+		return &syntaxError{pos: at, reason: "a key longer than 1024 characters, YAML's limit for a key; shorten it"}
+	}
+	if strings.Contains(value, ": ") && !strings.HasPrefix(value, "{") {
+		col := strings.Index(text, ": ") + 2
+		return &syntaxError{pos: position{line, utf8.RuneCountInString(text[:col]) + 1}, reason: "this value holds \": \"; put it in quotes"}
+	}
+	indent := at.col
+	for l := line - 1; l >= max(1, line-1000); l-- {
+		t := s.line(l)
+		content, _, _ := strings.Cut(t, " #")
+		content = strings.TrimSpace(content)
+		if content == "" || strings.HasPrefix(content, "#") {
+			continue
+		}
+		if !strings.Contains(content, ":") && !strings.HasPrefix(content, "- ") && content != "-" {
+			return noColon(l, position{l, indentCol(t)}, content)
+		}
+		if indentCol(t) < indent {
+			if k, v, ok := strings.Cut(content, ":"); ok && strings.TrimSpace(v) != "" {
+				return &syntaxError{pos: at, reason: fmt.Sprintf("this key is indented under %q, which already has a value; un-indent it, or remove that value", clip(strings.TrimSpace(k)+":"))}
+			}
+			break
+		}
+	}
+	return &syntaxError{pos: at, reason: "\": \" where no key may start: quote a value that holds \": \", or fix the indentation"}
+}
+
+// unclosedFlow is the reason for a [ or { that the parser found unclosed
+// at or above line: it points at the opener.
+func (s yamlSource) unclosedFlow(line int, opener, closer byte) *syntaxError {
+	at := position{line, indentCol(s.line(line))}
+	for l := line; l >= max(1, line-1000); l-- {
+		if col, rest, ok := unclosed(s.line(l), opener, closer); ok {
+			at = position{l, col}
+			if !bytes.ContainsRune(s.data[s.offset(l)+rest:], rune(closer)) {
+				return &syntaxError{pos: at, reason: fmt.Sprintf("the %c opened here is never closed: the file ends first; add %c, or %s", opener, closer, cutShort)}
+			}
+			break
+		}
+	}
+	return &syntaxError{pos: at, reason: fmt.Sprintf("the %c opened here is not closed by %c (or a \",\" is missing between two of its items)", opener, closer)}
+}
+
+// unclosed finds the first opener in text that no closer on the same line
+// matches (quoted text aside): its column, and the byte offset after it.
+func unclosed(text string, opener, closer byte) (col, after int, ok bool) {
+	var open []int
+	var quote byte
+	for i := 0; i < len(text); i++ {
+		c := text[i]
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '"' || c == '\'':
+			quote = c
+		case c == '#' && (i == 0 || text[i-1] == ' '):
+			i = len(text)
+		case c == opener:
+			open = append(open, i)
+		case c == closer && len(open) > 0:
+			open = open[:len(open)-1]
+		}
+	}
+	if len(open) == 0 {
+		return 0, 0, false
+	}
+	return utf8.RuneCountInString(text[:open[0]]) + 1, open[0] + 1, true
 }
 
 // yamlSource answers questions about the lines of a document that failed
