@@ -32,8 +32,8 @@ type Config struct {
 	Source string `yaml:"-" toml:"-" json:"-"`
 
 	// tree is the document Source was read into, so Validate can name
-	// the line of a key path (positions.go); nil for a Config built in
-	// code.
+	// the line of a key path (positions.go); set only while Parse
+	// validates.
 	tree *node
 }
 

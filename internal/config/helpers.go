@@ -167,9 +167,7 @@ func (c *Config) RedirectTarget(ep *EntryPoint) (scheme string, port int, code i
 // Redacted returns a deep copy of c in which every non-empty Secret is
 // "REDACTED"; the admin API shows this copy.
 func (c *Config) Redacted() *Config {
-	out := deepCopy(reflect.ValueOf(c)).Interface().(*Config)
-	out.tree = c.tree // never modified after Load; shared
-	return out
+	return deepCopy(reflect.ValueOf(c)).Interface().(*Config)
 }
 
 // deepCopy copies v, replacing Secret values.

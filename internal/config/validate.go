@@ -13,7 +13,7 @@ import (
 )
 
 // Validate checks the whole Config and returns the first problem as an
-// *Error naming the key path and, for a loaded file, its line. Checks run
+// *Error naming the key path and, when Load or Parse runs it, the line. Checks run
 // in a fixed order (entry points, certificates, routes, services, logs;
 // names sorted), so the same file always gives the same error. It reads the
 // user certificate files (certificates.files) to check that each key
