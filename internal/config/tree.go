@@ -6,7 +6,7 @@ import (
 
 // The loader turns both formats into the same small tree of maps, lists
 // and scalars, each with its line and column, and decodes that tree into
-// Config itself (load.go). One decoder for both formats is what makes a
+// Config itself (decode.go). One decoder for both formats is what makes a
 // YAML file and its TOML twin load into equal structs, lets every error
 // (unknown key, bad value, missing ${ENV}, unreadable file:) carry the
 // exact position, and keeps library messages, which may quote values,
