@@ -404,8 +404,9 @@ func (a *Admin) getConfig(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"file": cfg.Source, "config": cfg.Redacted()})
 }
 
-// maxConfigBytes bounds POST /api/v1/config/validate bodies.
-const maxConfigBytes = 1 << 20
+// maxConfigBytes bounds POST /api/v1/config/validate bodies: the limit of
+// a configuration file, so any file `zoku run` accepts can be validated.
+const maxConfigBytes = config.MaxFileBytes
 
 func (a *Admin) validateConfig(w http.ResponseWriter, r *http.Request) {
 	data, err := io.ReadAll(io.LimitReader(r.Body, maxConfigBytes+1))
@@ -415,7 +416,7 @@ func (a *Admin) validateConfig(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(data) > maxConfigBytes {
 		writeProblem(w, r, Problem{Type: ProblemBadRequest, Status: http.StatusRequestEntityTooLarge,
-			Detail: "the config is larger than 1 MiB"})
+			Detail: fmt.Sprintf("the config is larger than %d MiB, the limit of a configuration file", maxConfigBytes>>20)})
 		return
 	}
 	name := "request.yaml"

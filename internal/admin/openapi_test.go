@@ -165,6 +165,8 @@ func TestOpenAPIConformance(t *testing.T) {
 		{"POST", "/api/v1/config/validate", "?format=toml", validTOML, testToken, 200},
 		{"POST", "/api/v1/config/validate", "?format=ini", validYAML, testToken, 400},
 		{"POST", "/api/v1/config/validate", "", invalidYAML, testToken, 422},
+		{"POST", "/api/v1/config/validate", "", validYAML + strings.Repeat("# pad\n", 400_000), testToken, 200},
+		{"POST", "/api/v1/config/validate", "", strings.Repeat("#", 16<<20+1), testToken, 413},
 		{"GET", "/api/v1/openapi.json", "", "", "", 200},
 		{"GET", "/metrics", "", "", testToken, 200},
 		{"GET", "/metrics", "", "", "", 401},

@@ -145,6 +145,7 @@ func startServer(ctx context.Context, env Env, path string, cfg *config.Config, 
 	if s.watcher, err = config.Watch(ctx, path, env.Getenv, logger, apply); err != nil {
 		return nil, err
 	}
+	s.watcher.SetRunning(cfg)
 	if err = startAdmin(ctx, s, s.adm); err != nil {
 		return nil, err
 	}

@@ -31,10 +31,10 @@ type Config struct {
 	// Source is the file this was loaded from (not a key).
 	Source string `yaml:"-" toml:"-" json:"-"`
 
-	// positions maps key paths ("entryPoints.web.address") to where they
-	// are in Source, so Validate can name the line; nil for a Config built
-	// in code.
-	positions map[string]position
+	// tree is the document Source was read into, so Validate can name
+	// the line of a key path (positions.go); set only while Parse
+	// validates.
+	tree *node
 }
 
 // Duration is a time.Duration written as "10s", "1m30s", "2m" (or a number

@@ -4,6 +4,9 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
+
+	"golang.org/x/net/idna"
 )
 
 // The documented defaults (docs/config.md lists them with every key).
@@ -43,8 +46,9 @@ func setStr(s *string, def string) {
 }
 
 // applyDefaults fills every zero value that has a documented default and
-// normalises names (route hosts and certificate domains to lower case
-// without a trailing dot). Load runs it before Validate.
+// normalises names (route hosts, certificate domains and on-demand
+// patterns to lower case without a trailing dot, internationalised names
+// to their xn-- form). Load runs it before Validate.
 func (c *Config) applyDefaults() {
 	c.applyAdminDefaults()
 	c.applyTargetDefaults()
@@ -82,6 +86,11 @@ func (c *Config) applyDefaults() {
 	setStr(&a.KeyType, DefaultKeyType)
 	if a.Server == "embedded" {
 		setDur(&a.Embedded.Validity, DefaultEmbeddedValidity)
+	}
+	if od := c.Certificates.OnDemand; od != nil {
+		for i := range od.Allow {
+			od.Allow[i] = normName(od.Allow[i])
+		}
 	}
 	for i := range c.Certificates.Domains {
 		ds := &c.Certificates.Domains[i]
@@ -149,6 +158,39 @@ func (c *Config) applyDefaults() {
 	setStr(&c.Log.Level, "info")
 }
 
+// idnaProfile converts internationalised names the way a browser looks
+// them up (UTS #46, non-transitional), checking each label.
+var idnaProfile = idna.New(idna.MapForLookup(), idna.Transitional(false), idna.StrictDomainName(true), idna.ValidateLabels(true))
+
+// normName is a host name as zoku matches it: lower case, no trailing dot,
+// and an internationalised name (bücher.example) in its ASCII form
+// (xn--bcher-kva.example), which is what clients send in SNI and Host and
+// what a CA certifies. A name that is not valid IDNA is returned lower
+// cased, for Validate to refuse.
 func normName(s string) string {
-	return strings.TrimSuffix(strings.ToLower(strings.TrimSpace(s)), ".")
+	n := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(s)), ".")
+	if isASCII(n) {
+		return n
+	}
+	wild := strings.HasPrefix(n, "*.")
+	if wild {
+		n = n[2:]
+	}
+	ascii, err := idnaProfile.ToASCII(n)
+	if err != nil {
+		return strings.TrimSuffix(strings.ToLower(strings.TrimSpace(s)), ".")
+	}
+	if wild {
+		ascii = "*." + ascii
+	}
+	return ascii
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }

@@ -42,14 +42,14 @@ func tlsBase(t *TLS) (*tls.Config, *tlsErr) {
 	if t.MinVersion != "" {
 		v, ok := tlsVersions[t.MinVersion]
 		if !ok {
-			return nil, &tlsErr{"minVersion", fmt.Sprintf("minVersion %q is unknown; use \"1.2\" or \"1.3\"", t.MinVersion)}
+			return nil, &tlsErr{"minVersion", fmt.Sprintf("minVersion %q is unknown; use \"1.2\" or \"1.3\"", clip(t.MinVersion))}
 		}
 		tc.MinVersion = v
 	}
 	if t.MaxVersion != "" {
 		v, ok := tlsVersions[t.MaxVersion]
 		if !ok {
-			return nil, &tlsErr{"maxVersion", fmt.Sprintf("maxVersion %q is unknown; use \"1.2\" or \"1.3\"", t.MaxVersion)}
+			return nil, &tlsErr{"maxVersion", fmt.Sprintf("maxVersion %q is unknown; use \"1.2\" or \"1.3\"", clip(t.MaxVersion))}
 		}
 		tc.MaxVersion = v
 	}
@@ -67,7 +67,7 @@ func tlsBase(t *TLS) (*tls.Config, *tlsErr) {
 		id, ok := curves[name]
 		if !ok {
 			names := slices.Sorted(maps.Keys(curves))
-			return nil, &tlsErr{fmt.Sprintf("curvePreferences[%d]", i), fmt.Sprintf("curvePreferences[%d] %q is unknown; use one of %s", i, name, strings.Join(names, ", "))}
+			return nil, &tlsErr{fmt.Sprintf("curvePreferences[%d]", i), fmt.Sprintf("curvePreferences[%d] %q is unknown; use one of %s", i, clip(name), strings.Join(names, ", "))}
 		}
 		tc.CurvePreferences = append(tc.CurvePreferences, id)
 	}
@@ -84,6 +84,7 @@ func tlsBase(t *TLS) (*tls.Config, *tlsErr) {
 }
 
 func cipherSuite(name string) (uint16, error) {
+	shown := clip(name)
 	var names []string
 	for _, cs := range tls.CipherSuites() {
 		if cs.Name == name {
@@ -93,13 +94,13 @@ func cipherSuite(name string) (uint16, error) {
 	}
 	for _, cs := range tls.InsecureCipherSuites() {
 		if cs.Name == name {
-			return 0, fmt.Errorf("%q is insecure and not allowed; remove it (Go's default list is safe)", name)
+			return 0, fmt.Errorf("%q is insecure and not allowed; remove it (Go's default list is safe)", shown)
 		}
 	}
 	if s := closest(name, names); s != "" {
-		return 0, fmt.Errorf("%q is unknown (did you mean %q?)", name, s)
+		return 0, fmt.Errorf("%q is unknown (did you mean %q?)", shown, s)
 	}
-	return 0, fmt.Errorf("%q is unknown; use Go names from crypto/tls, e.g. TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", name)
+	return 0, fmt.Errorf("%q is unknown; use Go names from crypto/tls, e.g. TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", shown)
 }
 
 // TLSConfigBase turns ep's TLS options into a *tls.Config with MinVersion,
@@ -166,9 +167,7 @@ func (c *Config) RedirectTarget(ep *EntryPoint) (scheme string, port int, code i
 // Redacted returns a deep copy of c in which every non-empty Secret is
 // "REDACTED"; the admin API shows this copy.
 func (c *Config) Redacted() *Config {
-	out := deepCopy(reflect.ValueOf(c)).Interface().(*Config)
-	out.positions = c.positions // never modified after Load; shared
-	return out
+	return deepCopy(reflect.ValueOf(c)).Interface().(*Config)
 }
 
 // deepCopy copies v, replacing Secret values.

@@ -40,7 +40,7 @@ func markedLine(t *testing.T, src string) int {
 func stripSource(c *Config) *Config {
 	cp := *c
 	cp.Source = ""
-	cp.positions = nil
+	cp.tree = nil
 	return &cp
 }
 
@@ -162,8 +162,8 @@ func TestParseErrors(t *testing.T) {
 			nil, `${1X} is not a valid variable reference`},
 		{"unterminated env", "t.yaml", "entryPoints:\n  web:\n    address: \"${X\" # <-\n",
 			nil, `unterminated ${`},
-		{"yaml syntax", "t.yaml", "entryPoints:\n  web:\n    address: [1\n    tls: {} # <-\n",
-			nil, `invalid YAML`},
+		{"yaml syntax", "t.yaml", "entryPoints:\n  web:\n    address: [1 # <-\n    tls: {}\n",
+			nil, `the [ opened here is never closed`},
 		{"toml syntax", "t.toml", "[entryPoints.web]\naddress = # <-\n",
 			nil, `invalid TOML`},
 		{"duplicate key yaml", "t.yaml", "entryPoints:\n  web:\n    address: \":80\"\n    address: \":81\" # <-\n",

@@ -13,7 +13,7 @@ import (
 )
 
 // Validate checks the whole Config and returns the first problem as an
-// *Error naming the key path and, for a loaded file, its line. Checks run
+// *Error naming the key path and, when Load or Parse runs it, the line. Checks run
 // in a fixed order (entry points, certificates, routes, services, logs;
 // names sorted), so the same file always gives the same error. It reads the
 // user certificate files (certificates.files) to check that each key
@@ -58,27 +58,11 @@ func (c *Config) Validate() error {
 // errAt makes an *Error at the line of path, or of its nearest parent
 // that is in the file.
 func (c *Config) errAt(path, format string, args ...any) *Error {
-	e := &Error{File: c.Source, Path: path, Reason: fmt.Sprintf(format, args...)}
+	e := &Error{File: c.Source, Path: path, Reason: fmt.Sprintf(format, clipArgs(args)...)}
 	if p, ok := c.lookup(path); ok {
 		e.Line, e.Column = p.line, p.col
 	}
 	return e
-}
-
-func (c *Config) lookup(path string) (position, bool) {
-	if c.positions == nil {
-		return position{}, false
-	}
-	for {
-		if p, ok := c.positions[path]; ok {
-			return p, true
-		}
-		if path == "" {
-			return position{}, false
-		}
-		cut := max(strings.LastIndexByte(path, '.'), strings.LastIndexByte(path, '['), 0)
-		path = path[:cut]
-	}
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -177,12 +161,18 @@ func didYouMean(s string, names []string) string {
 	if len(names) == 0 {
 		return "; there are none"
 	}
-	return "; known: " + strings.Join(names, ", ")
+	const shown = 10
+	if len(names) > shown {
+		return fmt.Sprintf("; known: %s and %d more", strings.Join(clipArgsStrings(names[:shown]), ", "), len(names)-shown)
+	}
+	return "; known: " + strings.Join(clipArgsStrings(names), ", ")
 }
 
 // validHostname accepts letters, digits and hyphens in dot-separated
 // labels of 1-63 characters; with wildcard, a leading "*." label too.
-// Names must be ASCII (write IDNs in their xn-- form).
+// Names must be ASCII: applyDefaults has turned internationalised names
+// into their xn-- form (see normName); one still not ASCII is not valid
+// IDNA.
 func validHostname(h string, wildcard bool) bool {
 	if wildcard {
 		h = strings.TrimPrefix(h, "*.")
@@ -367,6 +357,9 @@ func (c *Config) validateRoute(name string, r *Route) error {
 	}
 	if r.Host == "" {
 		return c.errAt(p, "%s has no host; add host: www.example.com (or *.example.com)", p)
+	}
+	if !isASCII(r.Host) {
+		return c.errAt(p+".host", "%s.host %q is not a valid internationalised name (IDNA 2008); check its spelling, or write its xn-- form", p, r.Host)
 	}
 	if strings.Contains(strings.TrimPrefix(r.Host, "*."), "*") || !validHostname(r.Host, true) {
 		return c.errAt(p+".host", "%s.host %q is not a host name; write www.example.com, or *.example.com for one label of wildcard", p, r.Host)

@@ -1,8 +1,8 @@
 package config
 
 import (
-	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,10 +16,20 @@ import (
 	"github.com/fsnotify/fsnotify"
 )
 
-// debounce is how long the watcher waits after the first change event
-// before reading the file, so one save (truncate, write, chmod; or write
-// temp, rename) is read once, complete.
-const debounce = 150 * time.Millisecond
+// The watcher's timing. A save is one or more writes; the file is read
+// once it has settled, and a candidate that would take routes away (or
+// does not load) is acted on only once it has stayed unchanged for a while
+// longer: a file written in parts must not be applied between them.
+const (
+	// SettleTime is how long the file must go without a change event,
+	// with its size and modification time unchanged, before it is read.
+	// Every change starts the wait again.
+	SettleTime = 150 * time.Millisecond
+	// HoldTime is how long a settled file that does not load, or that
+	// lacks routes the running configuration has, must stay unchanged
+	// before it is refused or applied.
+	HoldTime = 2 * time.Second
+)
 
 // ReloadEvent is the outcome of one reload attempt.
 type ReloadEvent struct {
@@ -43,6 +53,11 @@ type Watcher struct {
 	logger *slog.Logger
 	apply  func(*Config) error
 
+	// Timing; the defaults are SettleTime, HoldTime and time.Now (tests
+	// drive the state machine with their own times).
+	settle, hold time.Duration
+	now          func() time.Time
+
 	fsw    *fsnotify.Watcher
 	reload chan struct{}
 	events chan ReloadEvent
@@ -51,23 +66,48 @@ type Watcher struct {
 	once   sync.Once
 	err    error // from closing fsw; set once in Close
 
-	last []byte // content of the last attempt; owned by the loop goroutine
+	runMu   sync.Mutex
+	running *Config // in service; guarded by runMu
+
+	// The state machine, owned by the loop goroutine.
+	due      time.Time // when to look at the file; zero: nothing pending
+	snap     fileStamp // the file when the last change was seen
+	held     *held     // a candidate waiting to stay unchanged for hold
+	last     [sha256.Size]byte
+	haveLast bool // last is the content of the last attempt
+}
+
+// fileStamp is what tells a file changed without reading it.
+type fileStamp struct {
+	exists  bool
+	size    int64
+	modTime int64 // Unix nanoseconds
+}
+
+// held is a candidate that waits: the hash of its content (zero when the
+// file could not be read) and when it was first seen.
+type held struct {
+	sum   [sha256.Size]byte
+	since time.Time
 }
 
 // Watch starts watching path (its folder, because editors and
 // configuration management replace files by renaming a new one over them,
-// and Kubernetes swaps a "..data" symlink). After a burst of changes
-// settles (about 150 ms) the file is loaded with getenv (nil means
-// os.Getenv) and, when valid, passed to apply; a change that leaves the
-// bytes as they were is ignored. Watch does not load the file first: call
-// Load, start with its result, then Watch. logger must not be nil. The
-// watcher stops when ctx ends or Close is called.
+// and Kubernetes swaps a "..data" symlink). Once a change has settled
+// (SettleTime without another change, size and time unchanged) the file is
+// loaded with getenv (nil means os.Getenv) and, when valid, passed to
+// apply; a change that leaves the bytes as they were is ignored. A file
+// that does not load, or that lacks routes the running configuration has,
+// is refused or applied only after it has stayed unchanged for HoldTime
+// too, so a file caught half-written is not acted on. Write the new file
+// next to the old one and rename it over: then no reader sees half a file.
+//
+// Watch does not load the file first: call Load, start with its result,
+// then Watch and SetRunning. logger must not be nil. The watcher stops
+// when ctx ends or Close is called.
 func Watch(ctx context.Context, path string, getenv func(string) string, logger *slog.Logger, apply func(*Config) error) (*Watcher, error) {
 	if logger == nil || apply == nil {
 		return nil, errors.New("config: watch needs a logger and an apply function")
-	}
-	if getenv == nil {
-		getenv = os.Getenv
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -82,20 +122,41 @@ func Watch(ctx context.Context, path string, getenv func(string) string, logger 
 		return nil, fmt.Errorf("config: watch %s: %w; check that its folder exists and is readable", path, err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	w := &Watcher{
+	w := newWatcher(path, getenv, logger, apply)
+	w.fsw, w.cancel = fsw, cancel
+	go w.loop(ctx)
+	return w, nil
+}
+
+// newWatcher makes a Watcher without starting it (tests drive its state
+// machine directly).
+func newWatcher(path string, getenv func(string) string, logger *slog.Logger, apply func(*Config) error) *Watcher {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	return &Watcher{
 		path:   path,
-		name:   filepath.Base(abs),
+		name:   filepath.Base(path),
 		getenv: getenv,
 		logger: logger.With("component", "config"),
 		apply:  apply,
-		fsw:    fsw,
+		settle: SettleTime,
+		hold:   HoldTime,
+		now:    time.Now,
 		reload: make(chan struct{}, 1),
 		events: make(chan ReloadEvent, 16),
-		cancel: cancel,
 		done:   make(chan struct{}),
 	}
-	go w.loop(ctx)
-	return w, nil
+}
+
+// SetRunning tells the watcher which configuration is in service (the one
+// Load returned, which the caller started with): a change that lacks some
+// of its routes is held for HoldTime. After that the watcher keeps track
+// itself of what it applied. Safe to call at any time.
+func (w *Watcher) SetRunning(c *Config) {
+	w.runMu.Lock()
+	w.running = c
+	w.runMu.Unlock()
 }
 
 // Events delivers one ReloadEvent per reload attempt. It is buffered;
@@ -104,8 +165,8 @@ func Watch(ctx context.Context, path string, getenv func(string) string, logger 
 func (w *Watcher) Events() <-chan ReloadEvent { return w.events }
 
 // Reload asks for a reload now, even if the file did not change (for
-// SIGHUP: a ${ENV} or file: secret may have). It does not wait; the
-// outcome arrives on Events.
+// SIGHUP: a ${ENV} or file: secret may have). It does not wait for the
+// file to settle or hold; the outcome arrives on Events.
 func (w *Watcher) Reload() {
 	select {
 	case w.reload <- struct{}{}:
@@ -127,13 +188,19 @@ func (w *Watcher) Close() error {
 func (w *Watcher) loop(ctx context.Context) {
 	defer close(w.done)
 	defer close(w.events)
-	var timer *time.Timer
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
 	var fire <-chan time.Time
-	defer func() {
-		if timer != nil {
-			timer.Stop()
+	// arm sets the timer to the state machine's next due time.
+	arm := func() {
+		timer.Stop()
+		fire = nil
+		if !w.due.IsZero() {
+			timer.Reset(w.due.Sub(w.now()))
+			fire = timer.C
 		}
-	}()
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -142,25 +209,24 @@ func (w *Watcher) loop(ctx context.Context) {
 			if !ok {
 				return
 			}
-			if !w.relevant(ev) || fire != nil {
-				continue
+			if w.relevant(ev) {
+				w.changed(w.now())
+				arm()
 			}
-			timer = time.NewTimer(debounce)
-			fire = timer.C
 		case err, ok := <-w.fsw.Errors:
 			if !ok {
 				return
 			}
 			w.logger.Warn("config watch error; reloading to be safe", "file", w.path, "error", err)
-			if fire == nil {
-				timer = time.NewTimer(debounce)
-				fire = timer.C
-			}
+			w.changed(w.now())
+			arm()
 		case <-fire:
-			fire = nil
-			w.try(false)
+			w.wake(w.now())
+			arm()
 		case <-w.reload:
+			w.due, w.held = time.Time{}, nil
 			w.try(true)
+			arm()
 		}
 	}
 }
@@ -175,30 +241,140 @@ func (w *Watcher) relevant(ev fsnotify.Event) bool {
 	return base == w.name || strings.HasPrefix(base, "..")
 }
 
-// try runs one reload attempt and reports it.
-func (w *Watcher) try(force bool) {
-	data, err := os.ReadFile(w.path)
-	if err == nil && !force && w.last != nil && bytes.Equal(data, w.last) {
+func (w *Watcher) stamp() fileStamp {
+	fi, err := os.Stat(w.path)
+	if err != nil {
+		return fileStamp{}
+	}
+	return fileStamp{exists: true, size: fi.Size(), modTime: fi.ModTime().UnixNano()}
+}
+
+// changed notes a change event at now: the wait for the file to settle
+// starts again.
+func (w *Watcher) changed(now time.Time) {
+	w.snap = w.stamp()
+	w.due = now.Add(w.settle)
+}
+
+// wake runs when the state machine is due: it reads the file if it has
+// settled, and acts on it or waits more.
+func (w *Watcher) wake(now time.Time) {
+	if w.due.IsZero() || now.Before(w.due) {
 		return
 	}
-	w.last = data
+	w.due = time.Time{}
+	if st := w.stamp(); st != w.snap {
+		// Changed since the last event (or with none): wait again.
+		w.snap, w.due = st, now.Add(w.settle)
+		return
+	}
+	data, rerr := readFile(w.path)
+	if st := w.stamp(); st != w.snap {
+		w.snap, w.due = st, now.Add(w.settle)
+		return
+	}
+	var sum [sha256.Size]byte
+	if rerr == nil {
+		sum = sha256.Sum256(data)
+		if w.haveLast && sum == w.last {
+			w.held = nil
+			return
+		}
+	}
+	var (
+		c    *Config
+		perr error
+	)
+	if rerr == nil {
+		c, perr = Parse(w.path, data, w.getenv)
+	}
+	if why := w.doubtful(rerr, perr, c); why != "" {
+		if w.held == nil || w.held.sum != sum {
+			w.held = &held{sum: sum, since: now}
+			w.due = now.Add(w.hold)
+			w.logger.Info("config change held: "+why+"; acting on it once the file stays unchanged for "+w.hold.String(), "file", w.path)
+			return
+		}
+		if wait := w.held.since.Add(w.hold); now.Before(wait) {
+			w.due = wait
+			return
+		}
+	}
+	w.held = nil
+	w.last, w.haveLast = sum, rerr == nil
+	w.report(rerr, perr, c)
+}
+
+// doubtful says why a settled file may still be a file being written: it
+// cannot be read, does not load, or lacks routes the running configuration
+// has. "" means it can be acted on at once.
+func (w *Watcher) doubtful(rerr, perr error, c *Config) string {
+	switch {
+	case rerr != nil:
+		return "it cannot be read"
+	case perr != nil:
+		return "it does not load"
+	}
+	w.runMu.Lock()
+	running := w.running
+	w.runMu.Unlock()
+	if running == nil {
+		return ""
+	}
+	missing, example := 0, ""
+	for name := range running.Routes {
+		if _, ok := c.Routes[name]; !ok {
+			missing++
+			if example == "" || name < example {
+				example = name
+			}
+		}
+	}
+	if missing == 0 {
+		return ""
+	}
+	return fmt.Sprintf("it lacks %d of the running routes (%s among them)", missing, clip(example))
+}
+
+// try reads and loads the file now and reports the outcome (Reload).
+func (w *Watcher) try(force bool) {
+	data, rerr := readFile(w.path)
+	var (
+		c    *Config
+		perr error
+	)
+	if rerr == nil {
+		sum := sha256.Sum256(data)
+		if !force && w.haveLast && sum == w.last {
+			return
+		}
+		w.last, w.haveLast = sum, true
+		c, perr = Parse(w.path, data, w.getenv)
+	}
+	w.report(rerr, perr, c)
+}
+
+// report applies c or logs why not, and sends the ReloadEvent.
+func (w *Watcher) report(rerr, perr error, c *Config) {
 	var ev ReloadEvent
 	switch {
-	case err != nil:
-		ev.Err = &Error{File: w.path, Reason: fmt.Sprintf("cannot read the file: %v; the running config stays", cause(err)), Err: err}
-		w.logger.Error("config reload refused", "file", w.path, "error", ev.Err)
-	default:
-		c, perr := Parse(w.path, data, w.getenv)
-		if perr != nil {
-			ev.Err = perr
-			w.logger.Error("config reload refused; the running config stays", "file", w.path, "error", perr)
-			break
+	case rerr != nil:
+		ev.Err = rerr
+		var ce *Error
+		if errors.As(rerr, &ce) {
+			ce.Reason += "; the running config stays"
 		}
+		w.logger.Error("config reload refused", "file", w.path, "error", ev.Err)
+	case perr != nil:
+		ev.Err = perr
+		w.logger.Error("config reload refused; the running config stays", "file", w.path, "error", perr)
+	default:
 		if aerr := w.safeApply(c); aerr != nil {
 			ev.Err = fmt.Errorf("config: apply %s: %w", w.path, aerr)
 			w.logger.Error("config apply failed", "file", w.path, "error", aerr)
 			break
 		}
+		w.SetRunning(c)
 		ev.Applied = true
 		w.logger.Info("config reloaded", "file", w.path)
 	}

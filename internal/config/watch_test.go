@@ -13,7 +13,8 @@ import (
 	"time"
 )
 
-// watchWait bounds every wait for a reload; reloads take ~150 ms.
+// watchWait bounds every wait for a reload; reloads take SettleTime, or
+// SettleTime+HoldTime for a file that does not load.
 const watchWait = 10 * time.Second
 
 func watchDoc(body string) string {
@@ -219,4 +220,199 @@ func TestWatchArguments(t *testing.T) {
 			}
 		})
 	}
+}
+
+// machine is a Watcher whose state machine the test drives by hand, with
+// its own clock: no fsnotify, no goroutine, no timer.
+type machine struct {
+	*Watcher
+	t   *testing.T
+	rec *applied
+	t0  time.Time
+}
+
+func newMachine(t *testing.T, initial string) *machine {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "zoku.yaml")
+	if err := os.WriteFile(path, []byte(initial), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(path, env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &applied{}
+	w := newWatcher(path, env(), slog.New(slog.NewTextHandler(t.Output(), nil)), rec.apply)
+	w.SetRunning(c)
+	return &machine{Watcher: w, t: t, rec: rec, t0: time.Unix(1_700_000_000, 0)}
+}
+
+// at is the test clock: ms milliseconds after the start.
+func (m *machine) at(ms int) time.Time { return m.t0.Add(time.Duration(ms) * time.Millisecond) }
+
+// write writes text in place, as one write, and reports the change event
+// at ms.
+func (m *machine) write(ms int, text string) {
+	m.t.Helper()
+	if err := os.WriteFile(m.path, []byte(text), 0o600); err != nil {
+		m.t.Fatal(err)
+	}
+	m.changed(m.at(ms))
+}
+
+// expectDue checks when the state machine wants to look next (-1: never).
+func (m *machine) expectDue(ms int) {
+	m.t.Helper()
+	want := time.Time{}
+	if ms >= 0 {
+		want = m.at(ms)
+	}
+	if !m.due.Equal(want) {
+		m.t.Fatalf("due at %v, want %v", m.due.Sub(m.t0), want.Sub(m.t0))
+	}
+}
+
+// expectEvents checks the events sent so far (drained).
+func (m *machine) expectEvents(want ...string) {
+	m.t.Helper()
+	var got []string
+	for len(m.events) > 0 {
+		ev := <-m.events
+		switch {
+		case ev.Applied:
+			b := m.rec.snapshot()
+			got = append(got, "applied "+b[len(b)-1])
+		default:
+			got = append(got, "refused")
+		}
+	}
+	if strings.Join(got, ", ") != strings.Join(want, ", ") {
+		m.t.Fatalf("events %v, want %v", got, want)
+	}
+}
+
+// routesConfig has a static service whose body is body and a route per
+// name.
+func routesConfig(body string, routes ...string) string {
+	var b strings.Builder
+	b.WriteString(watchDoc(body) + "routes:\n")
+	for _, r := range routes {
+		fmt.Fprintf(&b, "  %s:\n    host: %s.example.test\n    service: s\n", r, r)
+	}
+	return b.String()
+}
+
+func TestWatcherWaitsForTheFileToSettle(t *testing.T) {
+	m := newMachine(t, routesConfig("zero", "a"))
+	m.write(0, routesConfig("one", "a"))
+	m.expectDue(150)
+	m.wake(m.at(100)) // not due: nothing happens
+	m.expectEvents()
+
+	// A second write before the first settles starts the wait again: the
+	// first write's deadline passes without a read.
+	m.write(100, routesConfig("two", "a"))
+	m.expectDue(250)
+	m.wake(m.at(150))
+	m.expectEvents()
+	m.wake(m.at(250))
+	m.expectEvents("applied two")
+	m.expectDue(-1)
+
+	// Unchanged bytes are not applied again.
+	m.write(300, routesConfig("two", "a"))
+	m.wake(m.at(450))
+	m.expectEvents()
+}
+
+func TestWatcherRechecksSizeAndTime(t *testing.T) {
+	m := newMachine(t, routesConfig("zero", "a"))
+	m.write(0, routesConfig("one", "a"))
+	// The file changes again and the event is lost (or late): at the
+	// deadline its size differs from when the change was seen.
+	if err := os.WriteFile(m.path, []byte(routesConfig("one, longer", "a")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m.wake(m.at(150))
+	m.expectEvents()
+	m.expectDue(300)
+	m.wake(m.at(300))
+	m.expectEvents("applied one, longer")
+}
+
+func TestWatcherHoldsAFileThatDropsRoutes(t *testing.T) {
+	full := routesConfig("one", "a", "b", "c")
+	t.Run("the rest arrives", func(t *testing.T) {
+		m := newMachine(t, full)
+		// The first part of a two-part write: valid, but only route a.
+		m.write(0, routesConfig("two", "a"))
+		m.wake(m.at(150))
+		m.expectEvents()
+		m.expectDue(150 + 2000)
+		// The second part, 400 ms later: the hold ends, the whole file
+		// settles and is applied; the first part never was.
+		m.write(400, routesConfig("two", "a", "b", "c", "d"))
+		m.expectDue(550)
+		m.wake(m.at(550))
+		m.expectEvents("applied two")
+		if got := m.rec.snapshot(); len(got) != 1 {
+			t.Fatalf("applied %v, want the whole file only", got)
+		}
+	})
+	t.Run("the file stays", func(t *testing.T) {
+		m := newMachine(t, full)
+		m.write(0, routesConfig("fewer", "a"))
+		m.wake(m.at(150))
+		m.wake(m.at(2000)) // early: still held
+		m.expectEvents()
+		m.expectDue(2150)
+		m.wake(m.at(2150))
+		m.expectEvents("applied fewer")
+		// Now a (one route) is what runs: a file with a and b is applied
+		// after it settles.
+		m.write(3000, routesConfig("more", "a", "b"))
+		m.wake(m.at(3150))
+		m.expectEvents("applied more")
+	})
+	t.Run("a file with the same routes is not held", func(t *testing.T) {
+		m := newMachine(t, full)
+		m.write(0, routesConfig("same", "c", "b", "a"))
+		m.wake(m.at(150))
+		m.expectEvents("applied same")
+	})
+}
+
+func TestWatcherHoldsAFileThatDoesNotLoad(t *testing.T) {
+	m := newMachine(t, routesConfig("one", "a"))
+	// Cut in the middle of the next route's name.
+	m.write(0, routesConfig("two", "a")+"  b")
+	m.wake(m.at(150))
+	m.expectEvents()
+	m.expectDue(2150)
+	m.wake(m.at(2150))
+	ev := func() ReloadEvent {
+		select {
+		case ev := <-m.events:
+			return ev
+		default:
+			t.Fatal("no event after the hold")
+			return ReloadEvent{}
+		}
+	}()
+	if ev.Applied || ev.Err == nil || !strings.Contains(ev.Err.Error(), `"b" has no ":" after it and the file ends there`) {
+		t.Fatalf("got %+v, want a refusal naming the cut", ev)
+	}
+	if got := m.rec.snapshot(); len(got) != 0 {
+		t.Fatalf("applied %v", got)
+	}
+}
+
+func TestWatcherReloadDoesNotWait(t *testing.T) {
+	m := newMachine(t, routesConfig("one", "a", "b"))
+	m.write(0, routesConfig("two", "a"))
+	m.wake(m.at(150)) // held: it drops b
+	m.expectEvents()
+	m.due, m.held = time.Time{}, nil
+	m.try(true) // what Reload (SIGHUP) does
+	m.expectEvents("applied two")
 }
