@@ -35,6 +35,10 @@ type Config struct {
 	// the line of a key path (positions.go); set only while Parse
 	// validates.
 	tree *node
+	// sum is the SHA-256 of the file the config was parsed from; the
+	// watcher compares it with the file once it starts.
+	sum    [32]byte
+	hasSum bool
 }
 
 // Duration is a time.Duration written as "10s", "1m30s", "2m" (or a number

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -129,7 +130,7 @@ func Parse(name string, data []byte, getenv func(string) string) (*Config, error
 		}
 		return nil, &Error{File: name, Reason: err.Error(), Err: err}
 	}
-	c := &Config{Source: name}
+	c := &Config{Source: name, sum: sha256.Sum256(data), hasSum: true}
 	d := &decoder{file: name, getenv: getenv}
 	if root.kind != mapNode && root.kind != nullNode {
 		hint := ""

@@ -41,6 +41,7 @@ func stripSource(c *Config) *Config {
 	cp := *c
 	cp.Source = ""
 	cp.tree = nil
+	cp.sum, cp.hasSum = [32]byte{}, false
 	return &cp
 }
 

@@ -69,6 +69,11 @@ type Watcher struct {
 	runMu   sync.Mutex
 	running *Config // in service; guarded by runMu
 
+	// first carries the config in service at start to the loop, which
+	// then looks at the file once: a change made between Load and Watch is
+	// not missed.
+	first chan *Config
+
 	// The state machine, owned by the loop goroutine.
 	due      time.Time // when to look at the file; zero: nothing pending
 	snap     fileStamp // the file when the last change was seen
@@ -145,6 +150,7 @@ func newWatcher(path string, getenv func(string) string, logger *slog.Logger, ap
 		now:    time.Now,
 		reload: make(chan struct{}, 1),
 		events: make(chan ReloadEvent, 16),
+		first:  make(chan *Config, 1),
 		done:   make(chan struct{}),
 	}
 }
@@ -157,6 +163,10 @@ func (w *Watcher) SetRunning(c *Config) {
 	w.runMu.Lock()
 	w.running = c
 	w.runMu.Unlock()
+	select {
+	case w.first <- c:
+	default:
+	}
 }
 
 // Events delivers one ReloadEvent per reload attempt. It is buffered;
@@ -205,6 +215,14 @@ func (w *Watcher) loop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
+		case c := <-w.first:
+			// The file as it was loaded is not a change; anything else
+			// since is.
+			if c != nil && c.hasSum && !w.haveLast {
+				w.last, w.haveLast = c.sum, true
+			}
+			w.changed(w.now())
+			arm()
 		case ev, ok := <-w.fsw.Events:
 			if !ok {
 				return

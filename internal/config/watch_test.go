@@ -416,3 +416,46 @@ func TestWatcherReloadDoesNotWait(t *testing.T) {
 	m.try(true) // what Reload (SIGHUP) does
 	m.expectEvents("applied two")
 }
+
+// TestWatchSeesAChangeBeforeItStarted: a file changed between Load and
+// Watch (the running config was built from the old one) is applied once the
+// watcher knows the config in service; the unchanged file is not.
+func TestWatchSeesAChangeBeforeItStarted(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		change  bool
+		applied []string
+	}{{"changed", true, []string{"two"}}, {"unchanged", false, nil}} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "zoku.yaml")
+			writeAtomic(t, path, watchDoc("one"))
+			c, err := Load(path, env())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.change {
+				writeAtomic(t, path, watchDoc("two"))
+			}
+			rec := &applied{}
+			w, err := Watch(t.Context(), path, env(), slog.New(slog.DiscardHandler), rec.apply)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			w.SetRunning(c)
+			if tc.change {
+				waitEvent(t, w, "change before Watch", func(ev ReloadEvent) bool { return ev.Applied })
+			}
+			// A later change proves the first look is over either way.
+			writeAtomic(t, path, watchDoc("three"))
+			waitEvent(t, w, "later change", func(ev ReloadEvent) bool {
+				b := rec.snapshot()
+				return ev.Applied && len(b) > 0 && b[len(b)-1] == "three"
+			})
+			got := rec.snapshot()
+			if want := append(tc.applied, "three"); strings.Join(got, ",") != strings.Join(want, ",") {
+				t.Errorf("applied %v, want %v", got, want)
+			}
+		})
+	}
+}
