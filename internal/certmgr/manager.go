@@ -144,6 +144,8 @@ type state struct {
 	retryAt  time.Time
 	lastErr  error
 	waiters  []chan struct{} // closed when a certificate is served
+	// reloadAsked: storage reported a write while the set was in flight.
+	reloadAsked bool
 }
 
 // Manager keeps every managed certificate present and fresh: it loads what
@@ -551,7 +553,13 @@ func (m *Manager) work(ctx context.Context, st *state) {
 		m.mu.Lock()
 		st.inFlight, st.replaced = false, ""
 		st.retryAt = m.opts.Now().Add(m.opts.LockRetry)
+		reload := st.reloadAsked
+		st.reloadAsked = false
 		m.mu.Unlock()
+		if reload {
+			// The other holder stored while we were asking for the lock.
+			m.reload(ctx, storage.SanitizedName(set.Name))
+		}
 		if se != nil {
 			m.log.Warn("storage unavailable; will try again", "domain", set.Name, "error", err, "retry_in", m.opts.LockRetry.String())
 		} else {

@@ -50,8 +50,12 @@ func (m *Manager) reload(ctx context.Context, name string) {
 	if ok {
 		setName, cur, domains = st.set.Name, st.leaf, st.set.Domains
 	}
-	// A set this process is ordering or loading reports its own result.
+	// A set this process is ordering or loading reports its own result;
+	// if it turns out another holder had the name, it reads storage then.
 	busy := ok && st.inFlight
+	if busy {
+		st.reloadAsked = true
+	}
 	m.mu.Unlock()
 	if !ok || busy {
 		return
