@@ -11,9 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zoku/zoku/internal/testkit/need"
-
 	"github.com/zoku/zoku/internal/certmgr"
+	"github.com/zoku/zoku/internal/testkit/need"
 )
 
 // chromiumBin is where Debian's chromium package puts the browser.

@@ -1,14 +1,13 @@
 package cli
 
 import (
+	"context"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"context"
-	"io"
-	"log/slog"
 	"time"
 
 	"github.com/zoku/zoku/internal/config"

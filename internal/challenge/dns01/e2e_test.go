@@ -10,10 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zoku/zoku/internal/testkit/need"
-
 	"github.com/zoku/zoku/internal/challenge/dns01"
 	"github.com/zoku/zoku/internal/testkit/bindtest"
+	"github.com/zoku/zoku/internal/testkit/need"
 	"github.com/zoku/zoku/internal/testkit/testenv"
 )
 

@@ -10,13 +10,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/zoku/zoku/internal/testkit/need"
-
 	"github.com/zoku/zoku/internal/config"
 	"github.com/zoku/zoku/internal/deploy"
 	"github.com/zoku/zoku/internal/embedca"
 	"github.com/zoku/zoku/internal/storage"
 	"github.com/zoku/zoku/internal/testkit/deploytest"
+	"github.com/zoku/zoku/internal/testkit/need"
 	"github.com/zoku/zoku/internal/testkit/testenv"
 )
 

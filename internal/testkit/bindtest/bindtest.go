@@ -38,9 +38,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zoku/zoku/internal/testkit/need"
-
 	"github.com/miekg/dns"
+
+	"github.com/zoku/zoku/internal/testkit/need"
 )
 
 const (

@@ -8,11 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zoku/zoku/internal/testkit/need"
-
 	"github.com/miekg/dns"
 
 	"github.com/zoku/zoku/internal/testkit/bindtest"
+	"github.com/zoku/zoku/internal/testkit/need"
 )
 
 // update sends an RFC 2136 update adding (or, with remove, deleting) one
