@@ -209,16 +209,17 @@ func (m *Manager) jitterFor(name string) func(int64) int64 {
 // stored, else a new order.
 func (m *Manager) place(ctx context.Context, o Order, cur *storage.Bundle, iss Issuer) (*acmeclient.Certificate, string, error) {
 	s := o.Set
-	profile := firstNonEmpty(s.Profile, m.opts.Profile)
+	pol := m.pol.Load()
+	profile := firstNonEmpty(s.Profile, pol.profile)
 	keyType := s.KeyType
 	if keyType == "" {
-		keyType = m.opts.KeyType
+		keyType = pol.keyType
 	}
 	if o.CSR == nil && cur != nil && covers(cur, s.Domains) && len(cur.PrivateKey) > 0 {
 		// "replaces" names a certificate of the CA we order from; a
 		// fallback CA never saw the old one.
 		noReplaces := o.NoReplaces || (cur.Meta.Server != "" && cur.Meta.Server != iss.Server())
-		reuse := s.ReuseKey || m.opts.ReuseKey
+		reuse := s.ReuseKey || pol.reuseKey
 		if reuse {
 			keyType = ""
 		}
@@ -300,7 +301,7 @@ func (m *Manager) issuersOf(s Set) []Issuer {
 	if len(s.Issuers) > 0 {
 		return s.Issuers
 	}
-	return m.issuers
+	return m.pol.Load().issuers
 }
 
 // issuerNamed returns the issuer whose Server is server among issuers,

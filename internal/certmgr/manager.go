@@ -9,11 +9,13 @@ import (
 	"io/fs"
 	"log/slog"
 	"math/rand/v2"
+	"reflect"
 	"runtime"
 	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-acme/lego/v5/certcrypto"
@@ -156,9 +158,8 @@ type state struct {
 // new certificate into the SNI cache atomically. Names dropped from the
 // desired set are no longer renewed; their files stay unless Prune.
 type Manager struct {
-	opts    Options
-	log     *slog.Logger
-	issuers []Issuer
+	opts Options
+	log  *slog.Logger
 
 	mu     sync.Mutex
 	states map[string]*state // guarded by mu; by set name
@@ -168,7 +169,7 @@ type Manager struct {
 	subs  map[int]func(Event) // guarded by subMu
 	subN  int
 
-	ondemand *onDemandState
+	pol atomic.Pointer[policy] // what a reload may change
 
 	kick chan struct{}
 	sem  chan struct{}
@@ -212,13 +213,69 @@ func New(opts Options) *Manager {
 		issuers = []Issuer{opts.Issuer}
 	}
 	m := &Manager{
-		opts: opts, log: opts.Logger.With("component", "certmgr"), issuers: issuers,
+		opts: opts, log: opts.Logger.With("component", "certmgr"),
 		states: map[string]*state{}, byFile: map[string]*state{}, subs: map[int]func(Event){}, kick: make(chan struct{}, 1), sem: make(chan struct{}, opts.Workers),
 	}
+	p := &policy{issuers: issuers, fallbackAfter: opts.FallbackAfter, keyType: opts.KeyType, profile: opts.Profile, reuseKey: opts.ReuseKey}
 	if opts.OnDemand != nil {
-		m.ondemand = newOnDemandState(opts.OnDemand)
+		p.onDemandCfg = *opts.OnDemand
+		p.ondemand = newOnDemandState(opts.OnDemand)
 	}
+	m.pol.Store(p)
 	return m
+}
+
+// policy is what a configuration reload may change, swapped as a whole.
+type policy struct {
+	issuers       []Issuer
+	fallbackAfter int
+	keyType       certcrypto.KeyType
+	profile       string
+	reuseKey      bool
+	onDemandCfg   OnDemand
+	ondemand      *onDemandState // nil: on-demand TLS off
+}
+
+// Settings are the part of Options a running manager can take anew (a
+// configuration reload): zero FallbackAfter means 3, empty KeyType EC256.
+type Settings struct {
+	Issuers       []Issuer
+	FallbackAfter int
+	KeyType       certcrypto.KeyType
+	Profile       string
+	ReuseKey      bool
+	OnDemand      *OnDemand
+}
+
+// Update switches the manager to a new policy at once: orders started
+// from now on use the new issuers and settings. An unchanged on-demand
+// policy keeps its counters and refusals.
+func (m *Manager) Update(u Settings) {
+	if u.FallbackAfter <= 0 {
+		u.FallbackAfter = 3
+	}
+	if u.KeyType == "" {
+		u.KeyType = certcrypto.EC256
+	}
+	old := m.pol.Load()
+	p := &policy{issuers: u.Issuers, fallbackAfter: u.FallbackAfter, keyType: u.KeyType, profile: u.Profile, reuseKey: u.ReuseKey}
+	if u.OnDemand != nil {
+		p.onDemandCfg = *u.OnDemand
+		if old.ondemand != nil && reflect.DeepEqual(old.onDemandCfg, *u.OnDemand) {
+			p.ondemand = old.ondemand
+		} else {
+			p.ondemand = newOnDemandState(u.OnDemand)
+		}
+	}
+	m.pol.Store(p)
+	m.mu.Lock()
+	for _, st := range m.states {
+		if n := len(m.issuersOf(st.set)); n == 0 || st.issuer >= n {
+			st.issuer = 0
+		}
+	}
+	m.mu.Unlock()
+	m.Kick()
 }
 
 // Manage sets the desired certificates. New sets are loaded from storage
@@ -622,7 +679,7 @@ func (m *Manager) finish(st *state, b *storage.Bundle, err error, leaf *x509.Cer
 		}
 		st.retryAt = m.opts.Now().Add(back)
 		st.replaced = "" // the order failed: the next one is for the same window again
-		if n := len(m.issuersOf(st.set)); n > 1 && st.failures%m.opts.FallbackAfter == 0 {
+		if n := len(m.issuersOf(st.set)); n > 1 && st.failures%m.pol.Load().fallbackAfter == 0 {
 			st.issuer = (st.issuer + 1) % n
 			m.log.Warn("moving to the next CA", "domain", st.set.Name, "issuer", m.issuersOf(st.set)[st.issuer].Server(), "failures", st.failures)
 		}

@@ -88,17 +88,18 @@ func newOnDemandState(cfg *OnDemand) *onDemandState {
 // order.
 func (m *Manager) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	crt, err := m.opts.Cache.GetCertificate(hello)
-	if err == nil || m.ondemand == nil || hello.ServerName == "" {
+	od := m.pol.Load().ondemand
+	if err == nil || od == nil || hello.ServerName == "" {
 		return crt, err
 	}
 	name := strings.ToLower(strings.TrimSuffix(hello.ServerName, "."))
 	ctx := hello.Context()
-	if err := m.permit(ctx, name); err != nil {
+	if err := m.permit(ctx, od, name); err != nil {
 		m.log.Debug("on-demand certificate refused", "domain", name, "error", err)
 		return nil, ErrNoCertificate
 	}
 	done := m.waiter(name)
-	wait := time.NewTimer(m.ondemand.cfg.Wait)
+	wait := time.NewTimer(od.cfg.Wait)
 	defer wait.Stop()
 	select {
 	case <-done:
@@ -129,11 +130,10 @@ func (m *Manager) waiter(name string) <-chan struct{} {
 // time (the others wait for its answer); a refusal is remembered for
 // DenyTTL; an allowed name gets its state before the check returns, so it
 // is counted once.
-func (m *Manager) permit(ctx context.Context, name string) error {
+func (m *Manager) permit(ctx context.Context, od *onDemandState, name string) error {
 	if m.known(name) {
 		return nil
 	}
-	od := m.ondemand
 	now := m.opts.Now()
 	if od.denied.has(name, now) {
 		return errors.New("refused recently")
@@ -143,7 +143,7 @@ func (m *Manager) permit(ctx context.Context, name string) error {
 			return nil, nil
 		}
 		// The first handshake's cancel must not fail the others.
-		err := m.check1(context.WithoutCancel(ctx), name, now)
+		err := m.check1(context.WithoutCancel(ctx), od, name, now)
 		if err != nil {
 			od.denied.add(name, now.Add(od.cfg.DenyTTL))
 			return nil, err
@@ -169,8 +169,7 @@ func (m *Manager) known(name string) bool {
 // check1 is the permission check proper: name syntax, allowlist, ask
 // endpoint, then the cap and the rate, counted across every process on
 // the storage.
-func (m *Manager) check1(ctx context.Context, name string, now time.Time) error {
-	od := m.ondemand
+func (m *Manager) check1(ctx context.Context, od *onDemandState, name string, now time.Time) error {
 	if _, err := acmeclient.NormalizeDomains([]string{name}, false); err != nil {
 		return err
 	}
@@ -193,7 +192,7 @@ func (m *Manager) check1(ctx context.Context, name string, now time.Time) error 
 	}
 	od.ordered++
 	od.mu.Unlock()
-	return m.countShared(ctx, name, now)
+	return m.countShared(ctx, od, name, now)
 }
 
 func (od *onDemandState) ask(ctx context.Context, name string) error {

@@ -21,8 +21,7 @@ const (
 // countShared counts an on-demand order in storage, so the cap and the
 // rate hold for a cluster as a whole: under a lock, it counts the names
 // ordered so far and the orders of this minute, and records this one.
-func (m *Manager) countShared(ctx context.Context, name string, now time.Time) error {
-	od := m.ondemand
+func (m *Manager) countShared(ctx context.Context, od *onDemandState, name string, now time.Time) error {
 	b := m.opts.Store.Backend()
 	lease, err := b.Lock(ctx, "ondemand")
 	if err != nil {

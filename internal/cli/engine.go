@@ -4,10 +4,14 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"reflect"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/zoku/zoku/internal/acmeclient"
@@ -30,6 +34,8 @@ import (
 // issuing path.
 type engine struct {
 	log     *slog.Logger
+	env     Env
+	eo      engineOptions
 	store   *storage.Store
 	closer  io.Closer // the storage backend
 	ca      *embedca.CA
@@ -43,16 +49,17 @@ type engine struct {
 	dns     *acmeclient.Solvers // the DNS-01 solver, nil without challenges.dns
 	hasDNS  bool
 	targets *deploy.Runner // nil without targets
-	cancel  context.CancelFunc
-	done    chan struct{}
-	unsub   func()
+	cfg     *config.Config // in service
+	// hook is the certificate hook in service (a reload may change it).
+	hook atomic.Pointer[config.Hook]
+	// targetBase is the primary issuer's configuration the targets'
+	// issuers copy; a reload swaps it before building new targets.
+	targetBase atomic.Pointer[certmgr.ACMEIssuerConfig]
+	runCtx     context.Context // the background work's; nil for oneShot
+	cancel     context.CancelFunc
+	done       chan struct{}
+	unsub      func()
 }
-
-// Storage key prefixes of shared challenge answers.
-const (
-	sharedHTTP01    = "challenges/http-01"
-	sharedTLSALPN01 = "challenges/tls-alpn-01"
-)
 
 func isALPN(hello *tls.ClientHelloInfo) bool { return tlsalpn01.IsChallengeHello(hello) }
 
@@ -80,7 +87,7 @@ type engineOptions struct {
 // everything started is stopped again.
 func startEngine(ctx context.Context, env Env, cfg *config.Config, logger *slog.Logger, eo engineOptions) (e *engine, err error) {
 	a := cfg.Certificates.ACME
-	e = &engine{log: logger, http01: http01.NewSolver(), tlsalpn: tlsalpn01.NewSolver(), cache: certmgr.NewCache()}
+	e = &engine{log: logger, env: env, eo: eo, http01: http01.NewSolver(), tlsalpn: tlsalpn01.NewSolver(), cache: certmgr.NewCache()}
 	defer func() {
 		if err != nil {
 			e.close()
@@ -94,15 +101,8 @@ func startEngine(ctx context.Context, env Env, cfg *config.Config, logger *slog.
 	}
 	// Challenge answers go to storage too: in a cluster, the node the CA
 	// reaches answers what another node presented.
-	e.http01.Shared = &shared.Answers{Store: e.store.Backend(), Prefix: sharedHTTP01, Logger: logger}
-	e.tlsalpn.Shared = &shared.Answers{Store: e.store.Backend(), Prefix: sharedTLSALPN01, Logger: logger}
-	client := acmeclient.Config{Logger: logger, Solvers: acmeclient.Solvers{HTTP01: e.http01, TLSALPN01: e.tlsalpn}}
-	if a.Challenges.HTTP == nil {
-		client.Solvers.HTTP01 = nil
-	}
-	if a.Challenges.TLSALPN == nil {
-		client.Solvers.TLSALPN01 = nil
-	}
+	e.http01.Shared = &shared.Answers{Store: e.store.Backend(), Prefix: shared.HTTP01Prefix, Logger: logger}
+	e.tlsalpn.Shared = &shared.Answers{Store: e.store.Backend(), Prefix: shared.TLSALPN01Prefix, Logger: logger}
 	if d := a.Challenges.DNS; d != nil {
 		sol, err := dns01.NewSolver(dnsConfig(d, a.Server == serverEmbedded), logger)
 		if err != nil {
@@ -111,35 +111,114 @@ func startEngine(ctx context.Context, env Env, cfg *config.Config, logger *slog.
 		if len(d.Resolvers) > 0 {
 			setDNSResolvers(d.Resolvers, 10*time.Second)
 		}
-		client.Solvers.DNS01, client.Solvers.DNSOptions = sol, sol.Options()
 		e.dns = &acmeclient.Solvers{DNS01: sol, DNSOptions: sol.Options()}
 		e.hasDNS = true
-	}
-	ic := certmgr.ACMEIssuerConfig{Client: client, Store: e.store, Email: a.Email, Register: acmeclient.RegisterOptions{AcceptTOS: a.AcceptTOS}}
-	if env.IsTerminal != nil && env.IsTerminal() {
-		ic.Register.AskTOS = promptTOS(env)
-	}
-	if a.EAB != nil {
-		ic.Register.EAB = &acmeclient.EAB{KID: a.EAB.KID, HMAC: string(a.EAB.HMAC)}
 	}
 	if a.Server != "" {
 		server, err := resolveServer(a.Server)
 		if err != nil {
 			return nil, fmt.Errorf("config: certificates.acme.server: %w", err)
 		}
-		ic.Client.Server = server
 		if server == serverEmbedded {
-			if err := e.startEmbedded(ctx, cfg, &ic); err != nil {
+			if err := e.startEmbedded(ctx, cfg); err != nil {
 				return nil, err
 			}
 		}
+	}
+	p, err := e.plan(cfg)
+	if err != nil {
+		return nil, err
+	}
+	mo := certmgr.Options{
+		Store: e.store, Cache: e.cache, Logger: logger, Prune: eo.prune,
+		OnEvent: e.fanOut(ctx, env, eo.onEvent),
+		Issuers: p.settings.Issuers, FallbackAfter: p.settings.FallbackAfter, KeyType: p.settings.KeyType,
+		Profile: p.settings.Profile, ReuseKey: p.settings.ReuseKey, OnDemand: p.settings.OnDemand,
+	}
+	if e.ca != nil {
+		// A certificate of an embedded root that is gone is ordered again
+		// before it is served.
+		mo.Usable = func(b *storage.Bundle) error { return e.ca.CheckStored(b.Meta.Server, b.Certificate) }
+	}
+	e.mgr = certmgr.New(mo)
+	if eo.oneShot {
+		if len(cfg.Targets) > 0 {
+			if e.targets, err = e.newRunner(cfg); err != nil {
+				return nil, err
+			}
+		}
+		e.commit(ctx, p)
+		return e, nil
+	}
+	mctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	e.runCtx, e.cancel, e.done = mctx, cancel, make(chan struct{})
+	go func() { defer close(e.done); e.mgr.Run(mctx) }()
+	return e, nil
+}
+
+// enginePlan is what one config needs of the engine, built without
+// changing anything: the first half of a reload applied whole or not at
+// all.
+type enginePlan struct {
+	cfg      *config.Config
+	settings certmgr.Settings
+	primary  *certmgr.ACMEIssuer
+	base     certmgr.ACMEIssuerConfig // the primary's, for the targets' issuers
+	hook     *config.Hook
+	targets  *deploy.Prepared // nil without targets
+	runner   *deploy.Runner   // a new runner: the config brings the first targets
+}
+
+// plan builds the engine side of cfg. It refuses, with one line, a change
+// that cannot be made while zoku runs.
+func (e *engine) plan(cfg *config.Config) (*enginePlan, error) {
+	a := cfg.Certificates.ACME
+	if prev := e.cfg; prev != nil {
+		pa := prev.Certificates.ACME
+		switch {
+		case pa.Storage != a.Storage:
+			return nil, errors.New("config: certificates.acme.storage cannot change while zoku runs (it holds the certificates in service); restart zoku to use the new storage")
+		case (pa.Server == serverEmbedded) != (a.Server == serverEmbedded) || pa.Embedded != a.Embedded:
+			return nil, errors.New("config: certificates.acme.server: switching to or from the embedded CA, or changing its settings, needs a restart")
+		case !reflect.DeepEqual(pa.Challenges.DNS, a.Challenges.DNS):
+			return nil, errors.New("config: certificates.acme.challenges.dns cannot change while zoku runs; restart zoku to use the new DNS settings")
+		}
+	}
+	client := acmeclient.Config{Logger: e.log}
+	if a.Challenges.HTTP != nil {
+		client.Solvers.HTTP01 = e.http01
+	}
+	if a.Challenges.TLSALPN != nil {
+		client.Solvers.TLSALPN01 = e.tlsalpn
+	}
+	if e.dns != nil {
+		client.Solvers.DNS01, client.Solvers.DNSOptions = e.dns.DNS01, e.dns.DNSOptions
+	}
+	ic := certmgr.ACMEIssuerConfig{Client: client, Store: e.store, Email: a.Email, Register: acmeclient.RegisterOptions{AcceptTOS: a.AcceptTOS}}
+	if e.env.IsTerminal != nil && e.env.IsTerminal() {
+		ic.Register.AskTOS = promptTOS(e.env)
+	}
+	if a.EAB != nil {
+		ic.Register.EAB = &acmeclient.EAB{KID: a.EAB.KID, HMAC: string(a.EAB.HMAC)}
+	}
+	switch {
+	case e.ca != nil:
+		// StableDirectoryURL: the account folder does not follow the port.
+		ic.Client.Server, ic.Client.HTTPClient, ic.Reregister, ic.Register.AcceptTOS = embedca.StableDirectoryURL, e.ca.HTTPClient(), true, true
+	case a.Server != "":
+		server, err := resolveServer(a.Server)
+		if err != nil {
+			return nil, fmt.Errorf("config: certificates.acme.server: %w", err)
+		}
+		ic.Client.Server = server
 	}
 	kt, err := parseKeyType(firstSet(a.KeyType, "ec256"))
 	if err != nil {
 		return nil, fmt.Errorf("config: certificates.acme.keyType: %w", err)
 	}
-	e.primary = certmgr.NewACMEIssuer(ic)
-	issuers := []certmgr.Issuer{e.primary}
+	p := &enginePlan{cfg: cfg, base: ic, hook: cfg.Certificates.Hook}
+	p.primary = certmgr.NewACMEIssuer(ic)
+	issuers := []certmgr.Issuer{p.primary}
 	for i, is := range cfg.Certificates.Issuers {
 		server, err := resolveServer(is.Server)
 		if err != nil || server == serverEmbedded {
@@ -154,45 +233,74 @@ func startEngine(ctx context.Context, env Env, cfg *config.Config, logger *slog.
 		}
 		issuers = append(issuers, certmgr.NewACMEIssuer(fc))
 	}
-	if eo.instrument != nil {
+	if e.eo.instrument != nil {
 		for i := range issuers {
-			issuers[i] = eo.instrument(issuers[i])
+			issuers[i] = e.eo.instrument(issuers[i])
 		}
 	}
-	mo := certmgr.Options{
-		Issuers: issuers, FallbackAfter: cfg.Certificates.FallbackAfter,
-		Store: e.store, Cache: e.cache, Logger: logger,
-		KeyType: kt, Profile: a.Profile, ReuseKey: a.ReuseKey, Prune: eo.prune,
-		OnEvent: e.fanOut(ctx, env, cfg.Certificates.Hook, eo.onEvent),
-	}
-	if e.ca != nil {
-		// A certificate of an embedded root that is gone is ordered again
-		// before it is served.
-		mo.Usable = func(b *storage.Bundle) error { return e.ca.CheckStored(b.Meta.Server, b.Certificate) }
-	}
+	p.settings = certmgr.Settings{Issuers: issuers, FallbackAfter: cfg.Certificates.FallbackAfter, KeyType: kt, Profile: a.Profile, ReuseKey: a.ReuseKey}
 	if od := cfg.Certificates.OnDemand; od != nil {
-		mo.OnDemand = &certmgr.OnDemand{Ask: od.Ask, Allow: od.Allow, RatePerMinute: od.RatePerMinute, MaxNames: od.MaxNames}
+		p.settings.OnDemand = &certmgr.OnDemand{Ask: od.Ask, Allow: od.Allow, RatePerMinute: od.RatePerMinute, MaxNames: od.MaxNames}
 	}
-	e.mgr = certmgr.New(mo)
-	if len(cfg.Targets) > 0 {
-		if err := e.startTargets(cfg, logger, eo); err != nil {
-			return nil, err
-		}
+	// The targets' issuers copy the new primary's settings.
+	prevBase := e.targetBase.Swap(&p.base)
+	if e.eo.oneShot {
+		return p, nil
 	}
-	if eo.oneShot {
-		return e, nil
+	switch {
+	case e.targets != nil:
+		p.targets, err = e.targets.Prepare(cfg)
+	case len(cfg.Targets) > 0:
+		p.runner, err = e.newRunner(cfg)
 	}
-	mctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	e.cancel, e.done = cancel, make(chan struct{})
-	go func() { defer close(e.done); e.mgr.Run(mctx) }()
-	if e.targets != nil {
-		go func() { _ = e.targets.Run(mctx) }()
+	if err != nil {
+		e.targetBase.Store(prevBase)
+		return nil, err
 	}
-	return e, nil
+	return p, nil
 }
 
-// startEmbedded starts the in-process CA and points ic at it.
-func (e *engine) startEmbedded(ctx context.Context, cfg *config.Config, ic *certmgr.ACMEIssuerConfig) error {
+// commit puts a plan in service; it cannot fail.
+func (e *engine) commit(ctx context.Context, p *enginePlan) {
+	e.cfg, e.primary = p.cfg, p.primary
+	e.hook.Store(p.hook)
+	e.targetBase.Store(&p.base)
+	if e.mgr != nil {
+		e.mgr.Update(p.settings)
+	}
+	switch {
+	case p.targets != nil:
+		e.targets.Commit(p.targets)
+	case p.runner != nil:
+		e.targets = p.runner
+		e.unsub = e.mgr.Subscribe(e.targets.OnEvent)
+		if e.runCtx != nil {
+			go func() { _ = e.targets.Run(e.runCtx) }()
+		}
+	}
+	e.manage(ctx, p.cfg)
+}
+
+// apply is a reload of the engine side: plan, then the router's own
+// apply (which may still refuse), then commit. The router's apply runs in
+// between, so nothing of the engine changes when it refuses.
+func (e *engine) apply(ctx context.Context, cfg *config.Config, router func(*config.Config) error) error {
+	p, err := e.plan(cfg)
+	if err != nil {
+		return err
+	}
+	if err := router(cfg); err != nil {
+		if p.runner != nil {
+			_ = p.runner.Close()
+		}
+		return err
+	}
+	e.commit(ctx, p)
+	return nil
+}
+
+// startEmbedded starts the in-process CA.
+func (e *engine) startEmbedded(ctx context.Context, cfg *config.Config) error {
 	a := cfg.Certificates.ACME
 	opts := embedca.Options{Logger: e.log, Validity: a.Embedded.Validity.D(),
 		StateDir: embedca.StateDirIn(e.store.Root())} // the root stays across runs
@@ -206,42 +314,35 @@ func (e *engine) startEmbedded(ctx context.Context, cfg *config.Config, ic *cert
 	if e.ca, err = embedca.Start(ctx, opts); err != nil {
 		return fmt.Errorf("embedded CA: %w", err)
 	}
-	// StableDirectoryURL: the account folder does not follow the port.
-	ic.Client.Server, ic.Client.HTTPClient, ic.Reregister, ic.Register.AcceptTOS = embedca.StableDirectoryURL, e.ca.HTTPClient(), true, true
 	return nil
 }
 
-// startTargets builds the deploy runner: its targets order with copies of
-// the primary issuer that answer challenges their own way, and deploy when
-// the manager reports their certificates.
-func (e *engine) startTargets(cfg *config.Config, logger *slog.Logger, eo engineOptions) error {
-	base := e.primary.Config()
+// newRunner builds a deploy runner for cfg: its targets order with copies
+// of the primary issuer that answer challenges their own way, and deploy
+// when the manager reports their certificates. It does no I/O.
+func (e *engine) newRunner(cfg *config.Config) (*deploy.Runner, error) {
 	newIssuer := func(target string, solvers acmeclient.Solvers) certmgr.Issuer {
-		c := base
+		c := *e.targetBase.Load()
 		c.Client.Solvers = solvers
 		var iss certmgr.Issuer = certmgr.NewACMEIssuer(c)
-		if eo.instrument != nil {
-			iss = eo.instrument(iss)
+		if e.eo.instrument != nil {
+			iss = e.eo.instrument(iss)
 		}
 		return iss
 	}
-	out := eo.output
+	out := e.eo.output
 	if out == nil {
 		out = io.Discard
 	}
-	var err error
-	e.targets, err = deploy.New(deploy.Options{
-		Config: cfg, Store: e.store, Engine: e.mgr, NewIssuer: newIssuer, DNS: e.dns, OrderDue: eo.oneShot,
-		AccountID: e.primary.AccountID(), AccountEmail: e.primary.Email(), Server: e.primary.Server(),
-		Logger: logger, Output: out, OnRun: eo.onDeploy,
+	base := e.targetBase.Load()
+	if base == nil {
+		return nil, errors.New("deploy: no CA settings yet")
+	}
+	return deploy.New(deploy.Options{
+		Config: cfg, Store: e.store, Engine: e.mgr, NewIssuer: newIssuer, DNS: e.dns, OrderDue: e.eo.oneShot,
+		AccountID: storage.AccountID(base.Email, base.AccountID), AccountEmail: base.Email, Server: base.Client.Server,
+		Logger: e.log, Output: out, OnRun: e.eo.onDeploy,
 	})
-	if err != nil {
-		return err
-	}
-	if !eo.oneShot {
-		e.unsub = e.mgr.Subscribe(e.targets.OnEvent)
-	}
-	return nil
 }
 
 // desired turns the config into the set of managed certificates (domains,
@@ -373,19 +474,13 @@ func leafNames(leaf *x509.Certificate) []string {
 
 // fanOut returns the manager's event sink: the caller's sink, and the
 // configured hook command for the events it names.
-func (e *engine) fanOut(ctx context.Context, env Env, h *config.Hook, next func(certmgr.Event)) func(certmgr.Event) {
-	want := map[certmgr.EventKind]bool{certmgr.EventObtained: true, certmgr.EventRenewed: true}
-	if h != nil && len(h.Events) > 0 {
-		want = map[certmgr.EventKind]bool{}
-		for _, ev := range h.Events {
-			want[certmgr.EventKind(ev)] = true
-		}
-	}
+func (e *engine) fanOut(ctx context.Context, env Env, next func(certmgr.Event)) func(certmgr.Event) {
 	return func(ev certmgr.Event) {
 		if next != nil {
 			next(ev)
 		}
-		if h == nil || !want[ev.Kind] {
+		h := e.hook.Load()
+		if h == nil || !hookWants(h, ev.Kind) {
 			return
 		}
 		// The hook runs on its own goroutine, bounded by its timeout, so a
@@ -403,6 +498,15 @@ func (e *engine) fanOut(ctx context.Context, env Env, h *config.Hook, next func(
 			}
 		}()
 	}
+}
+
+// hookWants reports whether the hook runs for an event of kind (obtained
+// and renewed unless it lists its events).
+func hookWants(h *config.Hook, kind certmgr.EventKind) bool {
+	if len(h.Events) == 0 {
+		return kind == certmgr.EventObtained || kind == certmgr.EventRenewed
+	}
+	return slices.Contains(h.Events, string(kind))
 }
 
 // dnsConfig maps the config's dns challenge onto the DNS-01 solver's.

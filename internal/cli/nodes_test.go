@@ -271,7 +271,7 @@ func sharedAnswerer(t *testing.T, path string) int {
 func answererOn(t *testing.T, b storage.Backend) int {
 	t.Helper()
 	sol := http01.NewSolver()
-	sol.Shared = &shared.Answers{Store: b, Prefix: sharedHTTP01}
+	sol.Shared = &shared.Answers{Store: b, Prefix: shared.HTTP01Prefix}
 	srv, err := sol.Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

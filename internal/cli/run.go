@@ -127,17 +127,11 @@ func startServer(ctx context.Context, env Env, path string, cfg *config.Config, 
 		IsALPNChallenge: isALPN, Certs: s.eng.mgr, AccessLog: alog,
 		OnRequest: s.adm.OnRequest, ErrorLog: s.adm.ServerErrorLog(logger),
 	})
+	// A reload is applied whole or not at all: the engine side is built
+	// first, then the router applies (and may still refuse), then the
+	// engine side is switched.
 	apply := func(c *config.Config) error {
-		if err := s.rt.Apply(ctx, c); err != nil {
-			return err
-		}
-		if s.eng.targets != nil {
-			if err := s.eng.targets.Apply(c); err != nil {
-				return err
-			}
-		}
-		s.eng.manage(ctx, c)
-		return nil
+		return s.eng.apply(ctx, c, func(c *config.Config) error { return s.rt.Apply(ctx, c) })
 	}
 	if err := apply(cfg); err != nil {
 		return nil, err

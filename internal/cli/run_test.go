@@ -48,9 +48,23 @@ func startRun(t *testing.T, cfgText string, withCA bool) *runRig {
 		server, r.roots = ca.DirectoryURL(), ca.RootPool()
 	}
 	dir := t.TempDir()
-	r.path = filepath.Join(dir, "zoku.yaml")
 	repl := strings.NewReplacer("{{web}}", fmt.Sprint(r.web), "{{tls}}", fmt.Sprint(r.tls), "{{server}}", server, "{{storage}}", filepath.Join(dir, "store"), "{{dir}}", dir)
-	r.write(t, repl.Replace(cfgText))
+	return r.start(t, dir, repl.Replace(cfgText))
+}
+
+// startRunOn starts `zoku run` in-process from config text that already
+// names its ports (web, tlsPort); roots verify its certificates.
+func startRunOn(t *testing.T, text string, web, tlsPort int, roots *x509.CertPool) *runRig {
+	t.Helper()
+	r := &runRig{web: web, tls: tlsPort, events: make(chan certmgr.Event, 64), roots: roots}
+	return r.start(t, t.TempDir(), text)
+}
+
+// start writes the config into dir and starts the server on it.
+func (r *runRig) start(t *testing.T, dir, text string) *runRig {
+	t.Helper()
+	r.path = filepath.Join(dir, "zoku.yaml")
+	r.write(t, text)
 	cfg, err := config.Load(r.path, os.Getenv)
 	if err != nil {
 		t.Fatal(err)

@@ -82,7 +82,7 @@ func openSession(ctx context.Context, env Env, af *accountFlags, cf *challengeFl
 	// The challenge answers are also kept in storage once it is open, so
 	// a zoku run on the same storage can answer for this process.
 	answers := func(prefix string) *shared.Answers { return &shared.Answers{Prefix: prefix, Logger: logger} }
-	httpAnswers, tlsAnswers := answers(sharedHTTP01), answers(sharedTLSALPN01)
+	httpAnswers, tlsAnswers := answers(shared.HTTP01Prefix), answers(shared.TLSALPN01Prefix)
 	if cf.http {
 		sol := http01.NewSolver()
 		sol.Shared = httpAnswers

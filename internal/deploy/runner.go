@@ -16,6 +16,7 @@ import (
 	"github.com/zoku/zoku/internal/acmeclient"
 	"github.com/zoku/zoku/internal/certmgr"
 	"github.com/zoku/zoku/internal/challenge/http01"
+	"github.com/zoku/zoku/internal/challenge/shared"
 	"github.com/zoku/zoku/internal/config"
 	"github.com/zoku/zoku/internal/storage"
 )
@@ -146,29 +147,49 @@ func (r *Runner) buildAll(cfg *config.Config) (map[string]*target, error) {
 	return out, nil
 }
 
-// Apply replaces the targets with those of cfg (a reloaded config). A
-// target keeps its status and schedule when its name stays; runs in
-// progress finish first.
-func (r *Runner) Apply(cfg *config.Config) error {
-	r.run.Lock()
-	defer r.run.Unlock()
+// Prepared is a config's targets, built and not yet in service.
+type Prepared struct {
+	cfg     *config.Config
+	targets map[string]*target
+}
+
+// Prepare builds the targets of cfg without changing anything: the first
+// half of a reload that is applied whole or not at all.
+func (r *Runner) Prepare(cfg *config.Config) (*Prepared, error) {
 	targets, err := r.buildAll(cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	return &Prepared{cfg: cfg, targets: targets}, nil
+}
+
+// Commit puts prepared targets in service. A target keeps its status and
+// schedule when its name stays; runs in progress finish first.
+func (r *Runner) Commit(p *Prepared) {
+	r.run.Lock()
+	defer r.run.Unlock()
 	r.mu.Lock()
-	for name, t := range targets {
+	for name, t := range p.targets {
 		if old, ok := r.targets[name]; ok {
 			t.status, t.next, t.jitter = old.status, old.next, old.jitter
 			t.status.Certificates = t.certNames()
 			t.status.Type = t.typ
 		}
 	}
-	r.targets = targets
-	r.opts.Config = cfg
+	r.targets = p.targets
+	r.opts.Config = p.cfg
 	r.mu.Unlock()
 	r.closeUnusedListeners()
 	r.Kick()
+}
+
+// Apply replaces the targets with those of cfg (Prepare, then Commit).
+func (r *Runner) Apply(cfg *config.Config) error {
+	p, err := r.Prepare(cfg)
+	if err != nil {
+		return err
+	}
+	r.Commit(p)
 	return nil
 }
 
@@ -221,6 +242,9 @@ func (r *Runner) listenerFor(addr string) (*http01.Solver, error) {
 	}
 	sol := http01.NewSolver()
 	sol.Logger = r.log
+	// Tokens go to shared storage too: zoku's own entry points, or another
+	// node, answer them when the CA reaches those instead.
+	sol.Shared = &shared.Answers{Store: r.store.Backend(), Prefix: shared.HTTP01Prefix, Logger: r.log}
 	srv, err := sol.Listen(addr)
 	if err != nil {
 		return nil, err

@@ -19,6 +19,12 @@ type Store interface {
 	Delete(ctx context.Context, key string) error
 }
 
+// Key prefixes of the answers of each challenge type.
+const (
+	HTTP01Prefix    = "challenges/http-01"
+	TLSALPN01Prefix = "challenges/tls-alpn-01"
+)
+
 // Timeout bounds each storage call a solver makes on a validation's path.
 const Timeout = 3 * time.Second
 
