@@ -52,7 +52,7 @@ func mustZoku(t *testing.T, args ...string) result {
 // testCA starts an in-process Pebble for one test and makes lego's default
 // HTTP client trust its TLS certificate the way a user of a private CA
 // does: through LEGO_CA_CERTIFICATES.
-func testCA(t *testing.T, opts embedca.Options) *embedca.CA {
+func testCA(t testing.TB, opts embedca.Options) *embedca.CA {
 	t.Helper()
 	ca := testenv.StartCA(t, opts)
 	pemFile := filepath.Join(t.TempDir(), "ca-tls.pem")
@@ -179,7 +179,7 @@ func port(t *testing.T) string {
 	return "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)

@@ -76,13 +76,13 @@ routes:
 }
 
 // startNode starts one `zoku run` process; it is killed when the test ends.
-func startNode(t *testing.T, name, server, storage string, hosts []string) *node {
+func startNode(t testing.TB, name, server, storage string, hosts []string) *node {
 	t.Helper()
 	return startNodeOn(t, name, testenv.FreePort(t), server, storage, hosts)
 }
 
 // startNodeOn is startNode with the plain entry point on port web.
-func startNodeOn(t *testing.T, name string, web int, server, storage string, hosts []string) *node {
+func startNodeOn(t testing.TB, name string, web int, server, storage string, hosts []string) *node {
 	t.Helper()
 	n := &node{name: name, web: web, tlsPort: testenv.FreePort(t), server: server, storage: storage,
 		serving: map[string]bool{}, changed: make(chan struct{}), changedLines: make(chan struct{}), done: make(chan struct{})}
@@ -150,7 +150,7 @@ func (n *node) read(r io.Reader) {
 
 // waitServing waits until the node serves every host, or fails the test
 // at the deadline.
-func (n *node) waitServing(t *testing.T, hosts []string, d time.Duration) {
+func (n *node) waitServing(t testing.TB, hosts []string, d time.Duration) {
 	t.Helper()
 	deadline := time.After(d)
 	for {
@@ -178,7 +178,7 @@ func (n *node) waitServing(t *testing.T, hosts []string, d time.Duration) {
 
 // serial returns the serial of the certificate the node presents for host
 // (verified against roots).
-func (n *node) serial(t *testing.T, host string, roots *x509.CertPool) string {
+func (n *node) serial(t testing.TB, host string, roots *x509.CertPool) string {
 	t.Helper()
 	d := &net.Dialer{Timeout: 10 * time.Second}
 	conn, err := tls.DialWithDialer(d, "tcp", fmt.Sprintf("127.0.0.1:%d", n.tlsPort), &tls.Config{ServerName: host, RootCAs: roots})
@@ -191,7 +191,7 @@ func (n *node) serial(t *testing.T, host string, roots *x509.CertPool) string {
 
 // route replaces the node's config with one routing hosts, the way an
 // editor writes (temp file, rename); the node reloads it.
-func (n *node) route(t *testing.T, hosts []string) {
+func (n *node) route(t testing.TB, hosts []string) {
 	t.Helper()
 	tmp := n.cfgPath + ".tmp"
 	must(t, os.WriteFile(tmp, []byte(nodeConfig(n.web, n.tlsPort, n.server, n.storage, hosts)), 0o600))
@@ -200,7 +200,7 @@ func (n *node) route(t *testing.T, hosts []string) {
 
 // waitLog waits for a log line whose message is msg, after the first skip
 // such lines, and returns it; the deadline fails the test.
-func (n *node) waitLog(t *testing.T, msg string, skip int, d time.Duration) map[string]any {
+func (n *node) waitLog(t testing.TB, msg string, skip int, d time.Duration) map[string]any {
 	t.Helper()
 	deadline := time.After(d)
 	for {
@@ -268,7 +268,7 @@ func sharedAnswerer(t *testing.T, path string) int {
 }
 
 // answererOn serves the HTTP-01 tokens presented into b.
-func answererOn(t *testing.T, b storage.Backend) int {
+func answererOn(t testing.TB, b storage.Backend) int {
 	t.Helper()
 	sol := http01.NewSolver()
 	sol.Shared = &shared.Answers{Store: b, Prefix: shared.HTTP01Prefix}
