@@ -98,7 +98,21 @@ type Sources struct {
 	Certs   Certificates
 	Routes  Routes
 	Targets Targets
+	// Tokens, when set and Options.TokenFile is empty, keeps a generated
+	// token in the storage every node shares (key "admin.token"), so one
+	// token opens every node's API.
+	Tokens TokenStore
 }
+
+// TokenStore is where a generated token is kept when there is no token
+// file: storage.Backend is one.
+type TokenStore interface {
+	Load(ctx context.Context, key string) ([]byte, error)
+	Store(ctx context.Context, key string, value []byte) error
+}
+
+// tokenKey is the storage key of a generated token.
+const tokenKey = "admin.token"
 
 // Options configure an Admin. The zero value listens on 127.0.0.1:9180
 // and needs Token or TokenFile.
@@ -161,7 +175,7 @@ func New(opts Options) *Admin {
 // listens on Options.Address and serves until Close. It fails on a
 // non-loopback address without an explicit token.
 func (a *Admin) Start(ctx context.Context, src Sources) error {
-	tok, err := a.resolveToken()
+	tok, err := a.resolveToken(ctx, src.Tokens)
 	if err != nil {
 		return err
 	}
@@ -240,7 +254,7 @@ func (a *Admin) sources() Sources {
 
 // resolveToken returns the configured token, the one in TokenFile, or a
 // new one written to TokenFile (0600). The path is logged, the token never.
-func (a *Admin) resolveToken() (string, error) {
+func (a *Admin) resolveToken(ctx context.Context, shared TokenStore) (string, error) {
 	if a.opts.Token != "" {
 		return a.opts.Token, nil
 	}
@@ -248,6 +262,9 @@ func (a *Admin) resolveToken() (string, error) {
 		return "", fmt.Errorf("admin: %s is reachable from other machines and no admin.token is set; set admin.token or listen on 127.0.0.1", a.opts.Address)
 	}
 	path := a.opts.TokenFile
+	if path == "" && shared != nil {
+		return a.sharedToken(ctx, shared)
+	}
 	if path == "" {
 		return "", errors.New("admin: no admin.token and no file to keep a generated one; set admin.token")
 	}
@@ -273,6 +290,33 @@ func (a *Admin) resolveToken() (string, error) {
 	}
 	a.log.Info("admin token generated; send it as Authorization: Bearer <token>", "path", path)
 	return tok, nil
+}
+
+// sharedToken reads the generated token from shared storage, or stores a
+// new one there. Two nodes starting at once may each store one; both read
+// it back, so the one stored last wins for both.
+func (a *Admin) sharedToken(ctx context.Context, st TokenStore) (string, error) {
+	if data, err := st.Load(ctx, tokenKey); err == nil {
+		if tok := strings.TrimSpace(string(data)); tok != "" {
+			a.log.Info("admin token read from the shared storage", "key", tokenKey)
+			return tok, nil
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("admin: read the token from storage: %w; set admin.token", err)
+	}
+	tok, err := newToken()
+	if err != nil {
+		return "", err
+	}
+	if err := st.Store(ctx, tokenKey, []byte(tok+"\n")); err != nil {
+		return "", fmt.Errorf("admin: keep the generated token in storage: %w; set admin.token", err)
+	}
+	data, err := st.Load(ctx, tokenKey)
+	if err != nil {
+		return "", fmt.Errorf("admin: read the token from storage: %w; set admin.token", err)
+	}
+	a.log.Info("admin token generated and kept in the shared storage; every node uses it", "key", tokenKey)
+	return strings.TrimSpace(string(data)), nil
 }
 
 // newToken returns 32 random bytes, base64url without padding.

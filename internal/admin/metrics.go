@@ -189,8 +189,7 @@ func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// OnCertEvent counts a certificate event and logs it with the keys every
-// certificate line has: domain, issuer, target, serial, error. Pass it to
+// OnCertEvent counts a certificate event. Pass it to
 // certmgr.Options.OnEvent.
 func (a *Admin) OnCertEvent(e certmgr.Event) {
 	if a == nil {
@@ -200,32 +199,8 @@ func (a *Admin) OnCertEvent(e certmgr.Event) {
 	if e.Kind == certmgr.EventFailed && e.Err != nil {
 		a.metrics.acmeErrors.WithLabelValues(acmeErrorType(e.Err)).Inc()
 	}
-	// A restart loads every stored certificate: those lines are debug, and
-	// the leaf is parsed only when the line is written.
-	level := slog.LevelInfo
-	switch e.Kind {
-	case certmgr.EventFailed:
-		level = slog.LevelError
-	case certmgr.EventLoaded:
-		level = slog.LevelDebug
-	}
-	ctx := context.Background()
-	if !a.certLog.Enabled(ctx, level) {
-		return
-	}
-	var leaf *x509.Certificate
-	if e.Bundle != nil {
-		leaf, _ = e.Bundle.Leaf()
-	}
-	attrs := CertAttrs(e.Name, "", leaf, e.Err)
-	if leaf == nil && e.Issuer != "" {
-		attrs[1] = slog.String("issuer", caHost(e.Issuer))
-	}
-	attrs = append(attrs, slog.String("event", string(e.Kind)), slog.String("ca", caHost(e.Issuer)))
-	if !e.RetryAt.IsZero() {
-		attrs = append(attrs, slog.String("retry_at", e.RetryAt.UTC().Format(time.RFC3339)))
-	}
-	a.certLog.LogAttrs(ctx, level, "certificate "+string(e.Kind), attrs...)
+	// The manager writes the event's one log line (same keys as
+	// CertAttrs); logging it here too would show every event twice.
 }
 
 // CertAttrs are the log keys of every certificate event, always all

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"io/fs"
+	"log/slog"
 	"time"
 
 	"github.com/go-acme/lego/v5/certcrypto"
@@ -290,7 +291,7 @@ func (m *Manager) OrderNow(ctx context.Context, o Order) (Result, error) {
 		if o.Seen != "" {
 			kind = EventRenewed
 		}
-		m.log.Info("certificate "+string(kind), "domain", o.Set.Name, "issuer", iss.Server(), "serial", res.Leaf.SerialNumber.Text(16), "not_after", res.Leaf.NotAfter.UTC().Format(time.RFC3339))
+		m.logEvent(slog.LevelInfo, "certificate "+string(kind), kind, o.Set.Name, res.Leaf, iss.Server(), nil)
 		m.emit(Event{Kind: kind, Name: o.Set.Name, Bundle: res.Bundle, Issuer: iss.Server()})
 	}
 	return res, err

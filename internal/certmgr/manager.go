@@ -393,7 +393,7 @@ func (m *Manager) load(ctx context.Context, st *state) {
 	}
 	m.mu.Unlock()
 	if b != nil {
-		m.log.Debug("stored certificate loaded", "domain", st.set.Name, "serial", leaf.SerialNumber.Text(16))
+		m.logEvent(slog.LevelDebug, "stored certificate loaded", EventLoaded, st.set.Name, leaf, b.Meta.Server, nil)
 		m.emit(Event{Kind: EventLoaded, Name: st.set.Name, Bundle: b, Issuer: b.Meta.Server})
 	}
 }
@@ -635,7 +635,8 @@ func (m *Manager) work(ctx context.Context, st *state) {
 		m.mu.Lock()
 		retryAt := st.retryAt
 		m.mu.Unlock()
-		m.log.Error("certificate order failed; the current certificate stays in service", "domain", set.Name, "issuer", iss.Server(), "error", err, "retry_at", retryAt.UTC().Format(time.RFC3339))
+		m.logEvent(slog.LevelError, "certificate order failed; the current certificate stays in service", EventFailed, set.Name, nil, iss.Server(), err,
+			slog.String("retry_at", retryAt.UTC().Format(time.RFC3339)))
 		m.emit(Event{Kind: EventFailed, Name: set.Name, Err: err, Issuer: iss.Server(), RetryAt: retryAt})
 		if old != nil && !errors.Is(err, storage.ErrFenced) {
 			meta := old.Meta
@@ -651,10 +652,10 @@ func (m *Manager) work(ctx context.Context, st *state) {
 		if old != nil {
 			kind = EventRenewed
 		}
-		m.log.Info("certificate "+string(kind), "domain", set.Name, "issuer", iss.Server(), "serial", leaf.SerialNumber.Text(16), "not_after", leaf.NotAfter.UTC().Format(time.RFC3339))
+		m.logEvent(slog.LevelInfo, "certificate "+string(kind), kind, set.Name, leaf, iss.Server(), nil)
 		m.emit(Event{Kind: kind, Name: set.Name, Bundle: res.Bundle, Issuer: iss.Server()})
 	default:
-		m.log.Info("certificate taken from storage", "domain", set.Name, "why", res.Reason, "serial", leaf.SerialNumber.Text(16))
+		m.logEvent(slog.LevelInfo, "certificate taken from storage", EventLoaded, set.Name, leaf, res.Bundle.Meta.Server, nil, slog.String("why", res.Reason))
 		m.emit(Event{Kind: EventLoaded, Name: set.Name, Bundle: res.Bundle, Issuer: res.Bundle.Meta.Server, FromStorage: true})
 	}
 	m.Kick()

@@ -3,6 +3,7 @@ package certmgr
 import (
 	"context"
 	"crypto/x509"
+	"log/slog"
 	"strings"
 
 	"github.com/zoku/zoku/internal/storage"
@@ -87,7 +88,8 @@ func (m *Manager) reload(ctx context.Context, name string) {
 	m.mu.Lock()
 	m.served(st, b, served)
 	m.mu.Unlock()
-	m.log.Info("certificate stored by another process or node: now serving it", "domain", setName, "serial", served.SerialNumber.Text(16))
+	m.logEvent(slog.LevelInfo, "certificate stored by another process or node: now serving it", EventLoaded, setName, served, b.Meta.Server, nil,
+		slog.String("stored_by", b.Meta.StoredBy))
 	m.emit(Event{Kind: EventLoaded, Name: setName, Bundle: b, Issuer: b.Meta.Server, FromStorage: true})
 	m.Kick()
 }

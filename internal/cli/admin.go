@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"path/filepath"
+	"strings"
 
 	"github.com/zoku/zoku/internal/admin"
 	"github.com/zoku/zoku/internal/certmgr"
@@ -23,10 +24,14 @@ func newAdmin(cfg *config.Config, getenv func(string) string, logger *slog.Logge
 	if cfg.Admin.Disabled {
 		return nil
 	}
+	tokenFile := ""
+	if st := cfg.Certificates.ACME.Storage; !isStorageURL(st) {
+		tokenFile = filepath.Join(strings.TrimPrefix(st, "file:"), adminTokenFile)
+	}
 	return admin.New(admin.Options{
 		Address:   cfg.Admin.Address,
 		Token:     string(cfg.Admin.Token),
-		TokenFile: filepath.Join(cfg.Certificates.ACME.Storage, adminTokenFile),
+		TokenFile: tokenFile,
 		Logger:    logger,
 		Getenv:    getenv,
 	})
@@ -43,6 +48,7 @@ func startAdmin(ctx context.Context, s *server, a *admin.Admin) error {
 	src := admin.Sources{}
 	if s.eng != nil && s.eng.mgr != nil {
 		src.Certs = s.eng.mgr
+		src.Tokens = s.eng.store.Backend()
 	}
 	if s.rt != nil {
 		src.Routes = s.rt

@@ -213,5 +213,8 @@ func adminTokenHint(cfg *config.Config, eng *engine) string {
 	if cfg.Admin.Token != "" {
 		return "admin.token in the config"
 	}
+	if eng.store.Root() == "" {
+		return "the key admin.token in " + eng.store.Backend().String()
+	}
 	return "the file " + filepath.Join(eng.store.Root(), "admin.token")
 }

@@ -16,7 +16,7 @@ import (
 // key the spec came from, for the one-line error. The closer releases the
 // backend (the etcd connection and its locks).
 func openStore(ctx context.Context, spec, setting string) (*storage.Store, io.Closer, error) {
-	if strings.HasPrefix(spec, "etcd://") || strings.HasPrefix(spec, "etcds://") {
+	if isStorageURL(spec) {
 		o, useTLS, err := etcdstore.ParseURL(spec)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", setting, err)
@@ -40,3 +40,9 @@ func openStore(ctx context.Context, spec, setting string) (*storage.Store, io.Cl
 type nopCloser struct{}
 
 func (nopCloser) Close() error { return nil }
+
+// isStorageURL reports whether spec names a storage service rather than a
+// folder.
+func isStorageURL(spec string) bool {
+	return strings.HasPrefix(spec, "etcd://") || strings.HasPrefix(spec, "etcds://")
+}
