@@ -32,6 +32,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/zoku/zoku/internal/certmgr"
@@ -181,7 +182,10 @@ func (a *Admin) Start(ctx context.Context, src Sources) error {
 	}
 	ln, err := net.Listen("tcp", a.opts.Address)
 	if err != nil {
-		return fmt.Errorf("admin: listen on %s: %w; change admin.address or free the port", a.opts.Address, err)
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Errorf("admin.address: %s is already in use; stop what holds it or change admin.address", a.opts.Address)
+		}
+		return fmt.Errorf("admin.address: cannot listen on %s (%w); change admin.address", a.opts.Address, err)
 	}
 	srv := &http.Server{
 		Handler:           a.handler(),
@@ -279,7 +283,7 @@ func (a *Admin) resolveToken(ctx context.Context, shared TokenStore) (string, er
 			return tok, nil
 		}
 	case !errors.Is(err, fs.ErrNotExist):
-		return "", fmt.Errorf("admin: read token file: %w; fix its permissions or set admin.token", err)
+		return "", fmt.Errorf("admin: cannot read the token file %s (%v); remove what is in its place, fix its permissions, or set admin.token", path, unwrapPathErr(err))
 	}
 	tok, err := newToken()
 	if err != nil {
@@ -371,4 +375,13 @@ func (mc multiCerts) Revoke(ctx context.Context, name string, reason uint) error
 		}
 	}
 	return certmgr.ErrNotManaged
+}
+
+// unwrapPathErr drops the path from a file error (the message names it).
+func unwrapPathErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }

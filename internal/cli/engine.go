@@ -85,13 +85,14 @@ type engineOptions struct {
 // manager. The ACME account is set up on first use, so a CA that is down
 // at start does not stop the router from serving what it has. On error,
 // everything started is stopped again.
-func startEngine(ctx context.Context, env Env, cfg *config.Config, logger *slog.Logger, eo engineOptions) (e *engine, err error) {
+func startEngine(ctx context.Context, env Env, cfg *config.Config, logger *slog.Logger, eo engineOptions) (_ *engine, err error) {
 	a := cfg.Certificates.ACME
-	e = &engine{log: logger, env: env, eo: eo, http01: http01.NewSolver(), tlsalpn: tlsalpn01.NewSolver(), cache: certmgr.NewCache()}
+	// e, not the named result: "return nil, err" clears the result before
+	// the deferred cleanup runs.
+	e := &engine{log: logger, env: env, eo: eo, http01: http01.NewSolver(), tlsalpn: tlsalpn01.NewSolver(), cache: certmgr.NewCache()}
 	defer func() {
 		if err != nil {
 			e.close()
-			e = nil
 		}
 	}()
 	e.http01.Logger, e.tlsalpn.Logger = logger, logger
@@ -312,7 +313,7 @@ func (e *engine) startEmbedded(ctx context.Context, cfg *config.Config) error {
 	}
 	var err error
 	if e.ca, err = embedca.Start(ctx, opts); err != nil {
-		return fmt.Errorf("embedded CA: %w", err)
+		return fmt.Errorf("embedded CA: %w; zoku keeps its root in %s: remove or rename what is in the way, or choose another certificates.acme.storage", err, opts.StateDir)
 	}
 	return nil
 }

@@ -85,12 +85,13 @@ type server struct {
 // startServer starts everything `zoku run` runs. On error everything it
 // started is stopped again (listeners closed, files left as they were), and
 // the error is one line naming the setting at fault.
-func startServer(ctx context.Context, env Env, path string, cfg *config.Config, logger *slog.Logger, eo engineOptions) (s *server, err error) {
-	s = &server{adm: newAdmin(cfg, env.Getenv, logger)}
+func startServer(ctx context.Context, env Env, path string, cfg *config.Config, logger *slog.Logger, eo engineOptions) (_ *server, err error) {
+	// s, not the named result: "return nil, err" clears the result before
+	// the deferred cleanup runs.
+	s := &server{adm: newAdmin(cfg, env.Getenv, logger)}
 	defer func() {
 		if err != nil {
 			s.close()
-			s = nil
 		}
 	}()
 	eo.onEvent = chainEvents(eo.onEvent, s.adm.OnCertEvent)
@@ -118,7 +119,11 @@ func startServer(ctx context.Context, env Env, path string, cfg *config.Config, 
 	default:
 		f, err := os.OpenFile(cfg.AccessLog.Path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o640)
 		if err != nil {
-			return nil, fmt.Errorf("accessLog.path: cannot open %q for appending (%v); create its folder or choose another path", cfg.AccessLog.Path, unwrapPath(err))
+			fix := "create its folder or choose another path"
+			if errors.Is(err, syscall.EISDIR) {
+				fix = "it is a folder: name a file in it"
+			}
+			return nil, fmt.Errorf("accessLog.path: cannot open %q for appending (%v); %s", cfg.AccessLog.Path, unwrapPath(err), fix)
 		}
 		s.alog, alog = f, f
 	}
