@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/zoku/zoku/internal/embedca"
@@ -196,6 +197,12 @@ func TestTrustSystemStore(t *testing.T) {
 	if os.Geteuid() != 0 {
 		need.Missing(t, "root privileges (the test writes the system trust store)", "run the tests as root, as CI does")
 	}
+	// The trust store is the machine's: test processes running at the same
+	// time (two checkouts, two go test runs) take turns.
+	lock, err := os.OpenFile(filepath.Join(os.TempDir(), "zoku-trust-test.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	must(t, err)
+	must(t, syscall.Flock(int(lock.Fd()), syscall.LOCK_EX))
+	t.Cleanup(func() { _ = lock.Close() })
 	ts := systemTrustStore()
 	before := storeSnapshot(t, ts.dir)
 
