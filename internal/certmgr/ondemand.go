@@ -94,6 +94,9 @@ func (m *Manager) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, 
 	}
 	name := strings.ToLower(strings.TrimSuffix(hello.ServerName, "."))
 	ctx := hello.Context()
+	if ctx == nil {
+		ctx = context.Background() // a hello made by hand, not by a handshake
+	}
 	if err := m.permit(ctx, od, name); err != nil {
 		m.log.Debug("on-demand certificate refused", "domain", name, "error", err)
 		return nil, ErrNoCertificate

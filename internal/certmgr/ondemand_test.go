@@ -2,6 +2,7 @@ package certmgr_test
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -89,5 +90,69 @@ func TestRemovedNameIsNotRenewed(t *testing.T) {
 	}
 	if _, err := r.store.LoadCertificate(context.Background(), "drop.example.test"); err != nil {
 		t.Fatalf("files of the dropped name should stay: %v", err)
+	}
+}
+
+// TestOnDemandOneAskPerName: 100 handshakes at once for one unknown name
+// make one call to the ask endpoint, and the name is ordered once.
+func TestOnDemandOneAskPerName(t *testing.T) {
+	r := newLifecycleRig(t)
+	c := r.newCA(embedca.Options{})
+	var asked atomic.Int64
+	release := make(chan struct{})
+	ask := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		asked.Add(1)
+		<-release // hold the answer until every handshake is waiting
+	}))
+	defer ask.Close()
+	m := certmgr.New(certmgr.Options{Issuer: c.client, Store: r.store, Cache: certmgr.NewCache(),
+		OnDemand: &certmgr.OnDemand{Ask: ask.URL, RatePerMinute: 600, Wait: 60 * time.Second}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { m.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	// Count the handshakes that reached the manager.
+	var entered atomic.Int64
+	allIn := make(chan struct{})
+	const n = 100
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{GetCertificate: func(h *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		if entered.Add(1) == n {
+			close(allIn)
+		}
+		return m.GetCertificate(h)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer conn.Close(); _ = conn.(*tls.Conn).Handshake() }()
+		}
+	}()
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			_, err := handshake(ln.Addr().String(), "burst.example.test", c.CA)
+			errs <- err
+		}()
+	}
+	// Release the ask only once all 100 handshakes wait in the manager.
+	<-allIn
+	close(release)
+	for range n {
+		if err := <-errs; err != nil {
+			t.Errorf("handshake: %v", err)
+		}
+	}
+	if got := asked.Load(); got != 1 {
+		t.Errorf("ask endpoint called %d times for one name, want 1", got)
+	}
+	if got := len(c.Orders()); got != 1 {
+		t.Errorf("%d orders for one name, want 1", got)
 	}
 }
