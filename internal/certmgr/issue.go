@@ -176,6 +176,9 @@ func (m *Manager) recheck(o Order, cur *storage.Bundle) (Result, bool) {
 	if m.opts.Usable != nil && m.opts.Usable(cur) != nil {
 		return Result{}, false
 	}
+	if _, _, err := checkChain(cur); err != nil {
+		return Result{}, false
+	}
 	serial := leaf.SerialNumber.Text(16)
 	if serial != o.Seen || (!o.KeepNewerThan.IsZero() && !cur.Meta.StoredAt.Before(o.KeepNewerThan)) {
 		return Result{Action: KeptStored, Bundle: cur, Leaf: leaf, Reason: "stored by another process since"}, true

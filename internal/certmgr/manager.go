@@ -368,6 +368,9 @@ func (m *Manager) load(ctx context.Context, st *state) {
 	if err == nil && m.opts.Usable != nil {
 		unusable = m.opts.Usable(b)
 	}
+	if err == nil && unusable == nil {
+		b, unusable = m.wholeChain(ctx, b)
+	}
 	switch {
 	case unusable != nil:
 		unusable = fmt.Errorf("stored certificate not served, a new one is ordered: %w", unusable)
@@ -396,6 +399,23 @@ func (m *Manager) load(ctx context.Context, st *state) {
 		m.logEvent(slog.LevelDebug, "stored certificate loaded", EventLoaded, st.set.Name, leaf, b.Meta.Server, nil)
 		m.emit(Event{Kind: EventLoaded, Name: st.set.Name, Bundle: b, Issuer: b.Meta.Server})
 	}
+}
+
+// wholeChain returns b with a whole chain: a .crt cut after the leaf is
+// repaired from the stored issuer (and written back); a chain that cannot
+// be repaired is an error, and a new certificate is ordered.
+func (m *Manager) wholeChain(ctx context.Context, b *storage.Bundle) (*storage.Bundle, error) {
+	fixed, repaired, err := checkChain(b)
+	if err != nil {
+		return b, err
+	}
+	if repaired {
+		m.log.Warn("stored certificate file held only the leaf; serving it with its stored issuer and writing the whole chain back", "domain", b.Meta.ID)
+		if err := m.opts.Store.SaveCertificate(ctx, fixed); err != nil {
+			m.log.Warn("repaired chain not written back; served from memory", "domain", b.Meta.ID, "error", err)
+		}
+	}
+	return fixed, nil
 }
 
 // serveIfCovers parses b once and serves it when it names every domain;

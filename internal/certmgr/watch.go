@@ -69,6 +69,9 @@ func (m *Manager) reload(ctx context.Context, name string) {
 	if leaf == nil || !leafCovers(leaf, domains) || (m.opts.Usable != nil && m.opts.Usable(b) != nil) {
 		return
 	}
+	if b, _, err = checkChain(b); err != nil {
+		return
+	}
 	if cur != nil && leaf.SerialNumber.Cmp(cur.SerialNumber) == 0 {
 		// Same certificate: only its renewal information may be newer.
 		m.mu.Lock()
