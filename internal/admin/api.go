@@ -79,6 +79,33 @@ func timePtr(t time.Time) *time.Time {
 	return &t
 }
 
+// CertificateOf is the API's view of a certificate status at now; `zoku
+// list --json` prints the same (one model, one vocabulary). UsedBy is left
+// empty.
+func CertificateOf(s certmgr.Status, now time.Time) Certificate {
+	c := Certificate{
+		Name: s.Name, Domains: s.Domains, State: certState(s, now), Issuer: s.Issuer, CA: s.CA, OnDemand: s.OnDemand, Serial: s.Serial,
+		KeyType: s.KeyType, NotBefore: timePtr(s.NotBefore), NotAfter: timePtr(s.NotAfter),
+		NextRenewal: timePtr(s.NextRenewal), NextRenewalReason: s.NextReason, Pending: s.Pending,
+		Failures: s.Failures, LastError: s.LastErr,
+		UsedBy: UsedBy{Routes: []string{}, Targets: []string{}},
+	}
+	if c.Domains == nil {
+		c.Domains = []string{}
+	}
+	if s.Failures > 0 {
+		c.RetryAt = timePtr(s.RetryAt)
+	}
+	if !s.NotAfter.IsZero() {
+		left := int64(s.NotAfter.Sub(now) / time.Second)
+		c.ExpiresInSeconds = &left
+	}
+	if !s.ARIStart.IsZero() && s.ARIEnd.After(s.ARIStart) {
+		c.RenewalWindow = &Window{Start: s.ARIStart.UTC(), End: s.ARIEnd.UTC()}
+	}
+	return c
+}
+
 // certState classifies s at now.
 func certState(s certmgr.Status, now time.Time) string {
 	if s.NotAfter.IsZero() {
@@ -113,26 +140,7 @@ func (a *Admin) certificates(src Sources, now time.Time) []Certificate {
 	sts := src.Certs.Statuses()
 	out := make([]Certificate, 0, len(sts))
 	for _, s := range sts {
-		c := Certificate{
-			Name: s.Name, Domains: s.Domains, State: certState(s, now), Issuer: s.Issuer, CA: s.CA, OnDemand: s.OnDemand, Serial: s.Serial,
-			KeyType: s.KeyType, NotBefore: timePtr(s.NotBefore), NotAfter: timePtr(s.NotAfter),
-			NextRenewal: timePtr(s.NextRenewal), NextRenewalReason: s.NextReason, Pending: s.Pending,
-			Failures: s.Failures, LastError: s.LastErr,
-			UsedBy: UsedBy{Routes: []string{}, Targets: []string{}},
-		}
-		if c.Domains == nil {
-			c.Domains = []string{}
-		}
-		if s.Failures > 0 {
-			c.RetryAt = timePtr(s.RetryAt)
-		}
-		if !s.NotAfter.IsZero() {
-			left := int64(s.NotAfter.Sub(now) / time.Second)
-			c.ExpiresInSeconds = &left
-		}
-		if !s.ARIStart.IsZero() && s.ARIEnd.After(s.ARIStart) {
-			c.RenewalWindow = &Window{Start: s.ARIStart.UTC(), End: s.ARIEnd.UTC()}
-		}
+		c := CertificateOf(s, now)
 		c.UsedBy.Routes = ix.covered(s.Domains)
 		for _, t := range targets {
 			if slices.Contains(t.Certificates, s.Name) {

@@ -6,6 +6,7 @@ package certmgr
 import (
 	"crypto/x509"
 	"fmt"
+	"hash/fnv"
 	"math/rand/v2"
 	"time"
 
@@ -63,4 +64,20 @@ func Due(leaf *x509.Certificate, info *storage.RenewalInfo, now time.Time, p Pol
 	}
 	at := leaf.NotAfter.Add(-frac)
 	return Decision{Due: !now.Before(at), At: at, Reason: "lifetime rule: " + words + " of the lifetime left"}
+}
+
+// JitterOf is the fraction in [0,1) of a certificate's ARI window at which
+// it is renewed: fixed by its serial number, so every process that looks
+// at the certificate (the scheduler, `zoku list`, the admin API, the other
+// nodes of a cluster) names the same moment, and certificates issued
+// together spread over their windows.
+func JitterOf(leaf *x509.Certificate) float64 {
+	h := fnv.New64a()
+	_, _ = h.Write(leaf.SerialNumber.Bytes())
+	return float64(h.Sum64()>>11) / float64(uint64(1)<<53)
+}
+
+// AtFraction returns a Policy.Rand that picks the point f of a window.
+func AtFraction(f float64) func(int64) int64 {
+	return func(n int64) int64 { return int64(f * float64(n)) }
 }

@@ -171,6 +171,10 @@ type Manager struct {
 
 	pol atomic.Pointer[policy] // what a reload may change
 
+	// randGiven: Options.Rand was set (tests); it then also picks the
+	// point inside each ARI window, instead of the certificate's serial.
+	randGiven bool
+
 	kick chan struct{}
 	sem  chan struct{}
 	wg   sync.WaitGroup
@@ -184,6 +188,7 @@ func New(opts Options) *Manager {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	randGiven := opts.Rand != nil
 	if opts.Rand == nil {
 		opts.Rand = rand.Float64
 	}
@@ -213,7 +218,7 @@ func New(opts Options) *Manager {
 		issuers = []Issuer{opts.Issuer}
 	}
 	m := &Manager{
-		opts: opts, log: opts.Logger.With("component", "certmgr"),
+		opts: opts, log: opts.Logger.With("component", "certmgr"), randGiven: randGiven,
 		states: map[string]*state{}, byFile: map[string]*state{}, subs: map[int]func(Event){}, kick: make(chan struct{}, 1), sem: make(chan struct{}, opts.Workers),
 	}
 	p := &policy{issuers: issuers, fallbackAfter: opts.FallbackAfter, keyType: opts.KeyType, profile: opts.Profile, reuseKey: opts.ReuseKey}
@@ -393,6 +398,7 @@ func (m *Manager) load(ctx context.Context, st *state) {
 	}
 	if b != nil {
 		st.ari = freshARI(b.Meta.RenewalInfo, leaf)
+		st.jitter = m.pointFor(leaf)
 	}
 	m.mu.Unlock()
 	if b != nil {
@@ -715,11 +721,21 @@ func (m *Manager) served(st *state, b *storage.Bundle, leaf *x509.Certificate) {
 	st.lastErr = nil
 	st.bundle, st.leaf = b, leaf
 	st.ari = freshARI(b.Meta.RenewalInfo, leaf)
-	st.jitter = m.opts.Rand()
+	st.jitter = m.pointFor(leaf)
 	for _, w := range st.waiters {
 		close(w)
 	}
 	st.waiters = nil
+}
+
+// pointFor returns where inside an ARI window the certificate is renewed:
+// a fraction fixed by its serial (JitterOf), so `zoku list`, the admin API
+// and every node of a cluster agree on it; with Options.Rand set, Rand.
+func (m *Manager) pointFor(leaf *x509.Certificate) float64 {
+	if m.randGiven || leaf == nil {
+		return m.opts.Rand()
+	}
+	return JitterOf(leaf)
 }
 
 // Subscribe calls f after every event from now on (from manager

@@ -63,6 +63,26 @@ func (m *Manager) Statuses() []Status {
 	return out
 }
 
+// StoredStatus describes a stored certificate the way Statuses describes a
+// managed one, for tools that read storage without a running manager
+// (`zoku list`): same fields, same renewal point (JitterOf), same words.
+func StoredStatus(b *storage.Bundle, now time.Time) (Status, error) {
+	s := Status{Name: b.Meta.ID, Domains: b.Meta.Domains, CA: b.Meta.Server, KeyType: string(b.Meta.KeyType), LastErr: b.Meta.LastError}
+	leaf, err := b.Leaf()
+	if err != nil {
+		return s, err
+	}
+	s.Issuer, s.Serial = leaf.Issuer.CommonName, leaf.SerialNumber.Text(16)
+	s.NotBefore, s.NotAfter = leaf.NotBefore, leaf.NotAfter
+	ari := freshARI(b.Meta.RenewalInfo, leaf)
+	if ari != nil {
+		s.ARIStart, s.ARIEnd = ari.WindowStart, ari.WindowEnd
+	}
+	d := Due(leaf, ari, now, Policy{Rand: AtFraction(JitterOf(leaf))})
+	s.NextRenewal, s.NextReason = d.At, d.Reason
+	return s, nil
+}
+
 // RenewNow renews name at once, whatever its dates (the admin API's
 // POST .../renew). It returns ErrNotManaged for an unknown name.
 func (m *Manager) RenewNow(name string) error {

@@ -4,44 +4,44 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/zoku/zoku/internal/admin"
 	"github.com/zoku/zoku/internal/certmgr"
 	"github.com/zoku/zoku/internal/embedca"
 )
 
-// listEntry is one certificate in `zoku list --json`.
+// listEntry is one certificate in `zoku list --json`: the admin API's
+// certificate (same keys, same states, same renewal point), plus what only
+// storage tells.
 type listEntry struct {
-	Name        string     `json:"name"`
-	Domains     []string   `json:"domains"`
-	Issuer      string     `json:"issuer"`
-	Serial      string     `json:"serial"`
-	KeyType     string     `json:"keyType"`
-	NotBefore   time.Time  `json:"notBefore"`
-	NotAfter    time.Time  `json:"notAfter"`
-	ARIStart    *time.Time `json:"ariWindowStart,omitempty"`
-	ARIEnd      *time.Time `json:"ariWindowEnd,omitempty"`
-	NextRenewal time.Time  `json:"nextRenewal"`
-	Why         string     `json:"nextRenewalReason"`
-	Path        string     `json:"path"`
-	LastError   string     `json:"lastError,omitempty"`
+	admin.Certificate
+	// Path is the certificate file (folder storage only).
+	Path string `json:"path,omitempty"`
+	// LastAttempt is when a renewal last failed.
 	LastAttempt *time.Time `json:"lastAttempt,omitempty"`
-	Error       string     `json:"error,omitempty"`
+	// StoredAt and StoredBy say when, and by which process or node, the
+	// certificate was stored (zoku's issuing path; empty for lego's).
+	StoredAt *time.Time `json:"storedAt,omitempty"`
+	StoredBy string     `json:"storedBy,omitempty"`
+	// Error is why the stored set could not be read.
+	Error string `json:"error,omitempty"`
 	// Untrusted says why the certificate will not be served as it is
 	// (a certificate of an embedded CA root that is gone).
 	Untrusted string `json:"untrusted,omitempty"`
 }
 
 func runList(ctx context.Context, env Env, args []string) error {
-	fs := newFlagSet("list", "", "List the certificates in --path: names, issuer, expiry, ARI window, key type,\nnext renewal and the rule behind it, and the last renewal error.", env)
+	fs := newFlagSet("list", "", "List the certificates in --path: state, expiry, next renewal and the rule behind\nit, issuer, and the last renewal error. --json prints the admin API's fields.", env)
 	var (
 		path   string
 		asJSON bool
 	)
 	fs.StringVar(&path, "path", ".zoku", "storage: a folder (lego's layout), or etcd://host:2379/prefix")
-	fs.BoolVar(&asJSON, "json", false, "print JSON for scripts")
+	fs.BoolVar(&asJSON, "json", false, "print JSON for scripts (the admin API's certificate fields)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -60,29 +60,26 @@ func runList(ctx context.Context, env Env, args []string) error {
 	now := time.Now()
 	entries := make([]listEntry, 0, len(all))
 	for _, b := range all {
-		e := listEntry{Name: b.Meta.ID, Domains: b.Meta.Domains, KeyType: string(b.Meta.KeyType), Path: store.CertPaths(b.Meta.ID).Cert, LastError: b.Meta.LastError}
+		st, err := certmgr.StoredStatus(b, now)
+		e := listEntry{Certificate: admin.CertificateOf(st, now), Path: store.CertPaths(b.Meta.ID).Cert, StoredBy: b.Meta.StoredBy}
 		if !b.Meta.LastAttempt.IsZero() {
 			la := b.Meta.LastAttempt.UTC()
 			e.LastAttempt = &la
 		}
-		leaf, err := b.Leaf()
+		if !b.Meta.StoredAt.IsZero() {
+			sa := b.Meta.StoredAt.UTC()
+			e.StoredAt = &sa
+		}
 		if err != nil {
-			e.Error = err.Error()
+			e.Error, e.State = err.Error(), "unreadable"
 			entries = append(entries, e)
 			continue
 		}
-		e.Issuer, e.Serial = leaf.Issuer.CommonName, leaf.SerialNumber.Text(16)
-		e.NotBefore, e.NotAfter = leaf.NotBefore.UTC(), leaf.NotAfter.UTC()
-		if ri := b.Meta.RenewalInfo; ri != nil {
-			s, en := ri.WindowStart.UTC(), ri.WindowEnd.UTC()
-			e.ARIStart, e.ARIEnd = &s, &en
-		}
-		// The window start is shown, not a random point inside it.
-		d := certmgr.Due(leaf, b.Meta.RenewalInfo, now, certmgr.Policy{Rand: func(int64) int64 { return 0 }})
-		e.NextRenewal, e.Why = d.At.UTC(), d.Reason
 		if embeddedRoot != nil && embedca.CheckStored(b.Meta.Server, b.Certificate, embeddedRoot) != nil {
 			e.Untrusted = "does not chain to the embedded CA's root.pem; zoku run and zoku renew --server embedded order a new one"
-			e.NextRenewal, e.Why = now.UTC(), "it does not chain to the embedded CA's root"
+			e.State = "untrusted"
+			nr := now.UTC()
+			e.NextRenewal, e.NextRenewalReason = &nr, "it does not chain to the embedded CA's root"
 		}
 		entries = append(entries, e)
 	}
@@ -95,26 +92,51 @@ func runList(ctx context.Context, env Env, args []string) error {
 		fmt.Fprintf(env.Stdout, "no certificates in %s\n", path)
 		return nil
 	}
-	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tDOMAINS\tISSUER\tKEY\tEXPIRES\tARI WINDOW\tNEXT RENEWAL\tLAST ERROR")
+	return listTable(env.Stdout, entries)
+}
+
+// listTable prints one line per certificate within 120 columns: long names,
+// issuers and errors are shortened with "...", the full text is in --json.
+func listTable(w io.Writer, entries []listEntry) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tSTATE\tEXPIRES\tNEXT RENEWAL\tWHY\tISSUER\tLAST ERROR")
 	for _, e := range entries {
-		if e.Error != "" {
-			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\terror: %s\n", e.Name, e.Error)
-			continue
+		expires, next := "-", "-"
+		if e.NotAfter != nil {
+			expires = e.NotAfter.Format("2006-01-02")
 		}
-		win := "-"
-		if e.ARIStart != nil {
-			win = e.ARIStart.Format(time.RFC3339) + " to " + e.ARIEnd.Format(time.RFC3339)
+		if e.NextRenewal != nil {
+			next = e.NextRenewal.UTC().Format("2006-01-02 15:04")
 		}
-		lastErr := "-"
-		switch {
-		case e.Untrusted != "":
-			lastErr = "untrusted: " + e.Untrusted
-		case e.LastError != "":
-			lastErr = e.LastError
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s (%s)\t%s\n", e.Name, strings.Join(e.Domains, ","), e.Issuer, e.KeyType,
-			e.NotAfter.Format(time.RFC3339), win, e.NextRenewal.Format(time.RFC3339), e.Why, lastErr)
+		lastErr := firstSet(e.Error, e.Untrusted, e.LastError, "-")
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", clipTo(e.Name, 28), e.State, expires, next,
+			shortReason(e.NextRenewalReason), clipTo(firstSet(e.Issuer, "-"), 18), clipTo(lastErr, 20))
 	}
 	return tw.Flush()
+}
+
+// shortReason names the renewal rule in a word or two.
+func shortReason(r string) string {
+	switch {
+	case r == "":
+		return "-"
+	case strings.HasPrefix(r, "ARI window"):
+		return "ARI"
+	case strings.HasPrefix(r, "lifetime rule"):
+		return "lifetime"
+	case strings.HasPrefix(r, "--days"):
+		return r
+	case strings.Contains(r, "embedded CA's root"):
+		return "untrusted"
+	}
+	return clipTo(r, 12)
+}
+
+// clipTo shortens s to n runes, ending in "...".
+func clipTo(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-3]) + "..."
 }

@@ -2,12 +2,15 @@ package cli
 
 import (
 	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/zoku/zoku/internal/admin"
 	"github.com/zoku/zoku/internal/embedca"
 )
 
@@ -29,7 +32,7 @@ func TestRevokeArchivesAndListShowsCertificates(t *testing.T) {
 		t.Fatalf("list shows %d certificates, want 2", len(entries))
 	}
 	for _, e := range entries {
-		if e.Issuer == "" || e.NotAfter.IsZero() || e.ARIStart == nil || e.NextRenewal.IsZero() || !strings.Contains(e.Why, "ARI") {
+		if e.Issuer == "" || e.NotAfter == nil || e.RenewalWindow == nil || e.NextRenewal == nil || !strings.Contains(e.NextRenewalReason, "ARI") || e.State != "valid" {
 			t.Errorf("incomplete list entry: %+v", e)
 		}
 	}
@@ -38,9 +41,14 @@ func TestRevokeArchivesAndListShowsCertificates(t *testing.T) {
 		t.Errorf("entries %s/%s, %s/%s; want gone.example.test/RSA2048, keep.example.test/EC256", entries[0].Name, entries[0].KeyType, entries[1].Name, entries[1].KeyType)
 	}
 	text := mustZoku(t, "list", "--path", dir).stdout
-	for _, want := range []string{"keep.example.test", "gone.example.test", "ARI WINDOW", "Pebble Intermediate"} {
+	for _, want := range []string{"keep.example.test", "gone.example.test", "NEXT RENEWAL", "Pebble Interm"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("list lacks %q:\n%s", want, text)
+		}
+	}
+	for _, line := range strings.Split(text, "\n") {
+		if n := len([]rune(line)); n > 120 {
+			t.Errorf("list line of %d columns, want at most 120: %q", n, line)
 		}
 	}
 
@@ -60,5 +68,38 @@ func TestRevokeArchivesAndListShowsCertificates(t *testing.T) {
 	wantFailure(t, r, "--reason 2")
 	if r := mustZoku(t, "list", "--path", dir); strings.Contains(r.stdout, "gone.example.test") {
 		t.Fatalf("list still shows the revoked certificate:\n%s", r.stdout)
+	}
+}
+
+// TestListAgreesWithTheAPI: `zoku list --json` and the admin API describe a
+// certificate with the same fields and the same next renewal.
+func TestListAgreesWithTheAPI(t *testing.T) {
+	r := startRun(t, fmt.Sprintf(routerConfig, ""), true)
+	r.waitCert(t, "a.example.test")
+	var api admin.Certificate
+	for _, s := range r.srv.eng.mgr.Statuses() {
+		if s.Name == "a.example.test" {
+			api = admin.CertificateOf(s, time.Now())
+		}
+	}
+	out := mustZoku(t, "list", "--json", "--path", storageOf(r)).stdout
+	var entries []listEntry
+	if err := json.Unmarshal([]byte(out), &entries); err != nil {
+		t.Fatal(err)
+	}
+	var got *listEntry
+	for i := range entries {
+		if entries[i].Name == "a.example.test" {
+			got = &entries[i]
+		}
+	}
+	if got == nil || api.NextRenewal == nil || got.NextRenewal == nil {
+		t.Fatalf("list %+v, API %+v", got, api)
+	}
+	if !got.NextRenewal.Equal(*api.NextRenewal) || got.NextRenewalReason != api.NextRenewalReason || got.State != api.State || got.Serial != api.Serial {
+		t.Errorf("list says %v (%s, %s), the API %v (%s, %s)", got.NextRenewal, got.NextRenewalReason, got.State, api.NextRenewal, api.NextRenewalReason, api.State)
+	}
+	if (got.RenewalWindow == nil) != (api.RenewalWindow == nil) || (got.RenewalWindow != nil && *got.RenewalWindow != *api.RenewalWindow) {
+		t.Errorf("renewal windows differ: list %+v, API %+v", got.RenewalWindow, api.RenewalWindow)
 	}
 }
