@@ -284,3 +284,30 @@ func pemType(s string) string {
 	}
 	return blk.Type
 }
+
+// TestTruncatedKeyIsNotArchivedAsV4: a key file cut short (a tool killed
+// mid-write) is not a lego v4 file: saving a new set replaces it without
+// making a lego-v4 archive.
+func TestTruncatedKeyIsNotArchivedAsV4(t *testing.T) {
+	s := openTestStore(t)
+	ca := newTestCA(t, "Truncation CA")
+	b := ca.bundle(t, "cut.example.test")
+	ctx := context.Background()
+	if err := s.SaveCertificate(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	keyPath := s.CertPaths("cut.example.test").Key
+	full, err := os.ReadFile(keyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyPath, full[:len(full)/2], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveCertificate(ctx, ca.bundle(t, "cut.example.test")); err != nil {
+		t.Fatalf("SaveCertificate over a truncated key: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(s.Root(), "archives", "lego-v4")); !os.IsNotExist(err) {
+		t.Errorf("a truncated key was archived as a lego v4 file (%v)", err)
+	}
+}
