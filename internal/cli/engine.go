@@ -202,6 +202,7 @@ func (e *engine) startEmbedded(ctx context.Context, cfg *config.Config, ic *cert
 	if t := a.Challenges.TLSALPN; t != nil {
 		opts.TLSPort = cfg.EntryPoints[t.EntryPoint].Port()
 	}
+	opts.HTTPPort, opts.TLSPort = cfg.EmbeddedPorts() // target-kinds: certificates.acme.embedded.httpPort/tlsPort win over the entry points above
 	var err error
 	if e.ca, err = embedca.Start(ctx, opts); err != nil {
 		return fmt.Errorf("embedded CA: %w", err)
