@@ -10,7 +10,7 @@ import (
 // them.
 func TestEmbeddedPorts(t *testing.T) {
 	cases := []struct {
-		name, yaml       string
+		name, yaml        string
 		wantHTTP, wantTLS int
 		wantErr           string
 		line              int
