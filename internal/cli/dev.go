@@ -192,20 +192,22 @@ func printSimGuide(w io.Writer, g simGuide) {
   HTTP vserver  %s on %s: responder policy %s at priority 100 redirects to HTTPS
   SSL vserver   %s on %s: no certificate bound yet
 
-A target for it (examples/netscaler-local.yaml is this with the default flags);
-run zoku deploy from this folder, so the relative paths hold:
+A target for it (examples/netscaler-local.yaml is this, with comments, for the
+default flags); run zoku deploy from this folder, so the relative paths hold:
 
 certificates:
   acme:
-    server: embedded        # the CA inside zoku
+    server: embedded
     acceptTOS: true
     embedded:
-      httpPort: %s          # it validates HTTP-01 through %s
+      httpPort: %s
 targets:
   netscaler:
     type: netscaler
-    certificates: [{main: www.localhost}]
-    verify: {address: "%s"}
+    certificates:
+      - main: www.localhost
+    verify:
+      address: %s
     netscaler:
       url: %s
       username: %s
@@ -218,7 +220,7 @@ targets:
 ready; Ctrl-C stops it
 `, g.URL, g.User, g.PasswordFile, g.CAFile, g.Fingerprint,
 		g.Seed.HTTPVserver, g.HTTPAddr, g.Seed.RedirectPolicy, g.Seed.SSLVserver, g.SSLAddr,
-		httpPort, g.Seed.HTTPVserver, g.SSLAddr, g.URL, g.User, g.PasswordFile, g.CAFile,
+		httpPort, g.SSLAddr, g.URL, g.User, g.PasswordFile, g.CAFile,
 		g.Seed.HTTPVserver, g.Seed.RedirectPolicy, g.Seed.SSLVserver)
 }
 
