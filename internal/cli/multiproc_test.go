@@ -11,30 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zoku/zoku/internal/challenge/http01"
-	"github.com/zoku/zoku/internal/challenge/shared"
 	"github.com/zoku/zoku/internal/embedca"
-	"github.com/zoku/zoku/internal/storage"
 )
-
-// sharedAnswerer serves, on the port Pebble validates HTTP-01 at, the
-// tokens that any process on the storage at path presents: zoku processes
-// bind their own ports, and this stands for the node the CA reaches.
-func sharedAnswerer(t *testing.T, path string) int {
-	t.Helper()
-	b, err := storage.OpenFiles(path, storage.FilesOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sol := http01.NewSolver()
-	sol.Shared = &shared.Answers{Store: b, Prefix: sharedHTTP01}
-	srv, err := sol.Listen("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
-	return srv.Port()
-}
 
 // TestNoRaceConcurrentRenewOrdersOnce runs two, then four `zoku renew
 // --force` processes at the same moment on one storage folder: every

@@ -18,6 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zoku/zoku/internal/challenge/http01"
+	"github.com/zoku/zoku/internal/challenge/shared"
+	"github.com/zoku/zoku/internal/storage"
 	"github.com/zoku/zoku/internal/testkit/testenv"
 )
 
@@ -250,4 +253,82 @@ func (n *node) kill() {
 		<-n.done
 		_ = n.cmd.Wait()
 	}
+}
+
+// sharedAnswerer serves, on the port Pebble validates HTTP-01 at, the
+// tokens that any process on the storage at path presents: zoku processes
+// bind their own ports, and this stands for the node the CA reaches.
+func sharedAnswerer(t *testing.T, path string) int {
+	t.Helper()
+	b, err := storage.OpenFiles(path, storage.FilesOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return answererOn(t, b)
+}
+
+// answererOn serves the HTTP-01 tokens presented into b.
+func answererOn(t *testing.T, b storage.Backend) int {
+	t.Helper()
+	sol := http01.NewSolver()
+	sol.Shared = &shared.Answers{Store: b, Prefix: sharedHTTP01}
+	srv, err := sol.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	return srv.Port()
+}
+
+// waitAny waits until one of nodes logs a line with message msg for which
+// accept (if set) is true, counting only lines after the first after[i]
+// lines of node i; it returns the node and the line.
+func waitAny(t *testing.T, nodes []*node, after []int, msg string, accept func(map[string]any) bool, d time.Duration) (*node, map[string]any) {
+	t.Helper()
+	deadline := time.After(d)
+	for {
+		var chans []chan struct{}
+		for i, n := range nodes {
+			n.mu.Lock()
+			lines := n.lines[min(after[i], len(n.lines)):]
+			for _, l := range lines {
+				var rec map[string]any
+				if json.Unmarshal([]byte(l), &rec) == nil && rec["msg"] == msg && (accept == nil || accept(rec)) {
+					n.mu.Unlock()
+					return n, rec
+				}
+			}
+			chans = append(chans, n.changedLines)
+			n.mu.Unlock()
+		}
+		// Wake on any node's next line (fan-in over at most a handful).
+		woke := make(chan struct{}, 1)
+		stop := make(chan struct{})
+		for _, c := range chans {
+			go func() {
+				select {
+				case <-c:
+					select {
+					case woke <- struct{}{}:
+					default:
+					}
+				case <-stop:
+				}
+			}()
+		}
+		select {
+		case <-woke:
+			close(stop)
+		case <-deadline:
+			close(stop)
+			t.Fatalf("no node logged %q within %s", msg, d)
+		}
+	}
+}
+
+// lineCount is the number of log lines the node has written so far.
+func (n *node) lineCount() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.lines)
 }
