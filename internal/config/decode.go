@@ -95,7 +95,7 @@ func (d *decoder) decode(n *node, v reflect.Value, kp *keyPath) error {
 		}
 		fields := structKeys(t)
 		var ext sectioned // a target's kind sections (targetkinds.go)
-		if v.CanAddr() {
+		if t == targetType && v.CanAddr() {
 			ext, _ = v.Addr().Interface().(sectioned)
 		}
 		for _, e := range n.entries {
