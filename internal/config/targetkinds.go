@@ -16,7 +16,8 @@ import (
 // that package alone. The configuration knows the section's keys (the yaml
 // tags of the registered struct), its defaults and its checks, and nothing
 // of how a deploy runs: package deploy/kind registers both halves from one
-// call, and only the zoku program (package cli) links the kinds in.
+// call, and the zoku program links the kinds in (package cli imports
+// deploy/builtin); a config loaded without them knows no target type.
 
 // TargetKind is one type of deploy target as the configuration sees it.
 type TargetKind struct {
@@ -49,8 +50,9 @@ var kinds = struct {
 	m map[string]TargetKind
 }{m: map[string]TargetKind{}}
 
-// RegisterTargetKind adds a kind. It is meant for init functions and
-// panics, like database/sql.Register, on a name that is taken or not
+// RegisterTargetKind adds a kind. Target packages call deploy/kind.Register,
+// which calls this with the schema half. It is meant for init functions
+// and panics, like database/sql.Register, on a name that is taken or not
 // usable as a key, or without NewSection.
 func RegisterTargetKind(k TargetKind) {
 	if !validKindName(k.Name) {
