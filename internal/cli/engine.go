@@ -305,12 +305,9 @@ func (e *engine) startEmbedded(ctx context.Context, cfg *config.Config) error {
 	a := cfg.Certificates.ACME
 	opts := embedca.Options{Logger: e.log, Validity: a.Embedded.Validity.D(),
 		StateDir: embedca.StateDirIn(e.store.Root())} // the root stays across runs
-	if h := a.Challenges.HTTP; h != nil {
-		opts.HTTPPort = cfg.EntryPoints[h.EntryPoint].Port()
-	}
-	if t := a.Challenges.TLSALPN; t != nil {
-		opts.TLSPort = cfg.EntryPoints[t.EntryPoint].Port()
-	}
+	// certificates.acme.embedded.httpPort/tlsPort, else the challenge entry
+	// points' ports, else 80/443.
+	opts.HTTPPort, opts.TLSPort = cfg.EmbeddedPorts()
 	var err error
 	if e.ca, err = embedca.Start(ctx, opts); err != nil {
 		return fmt.Errorf("embedded CA: %w; zoku keeps its root in %s: remove or rename what is in the way, or choose another certificates.acme.storage", err, opts.StateDir)

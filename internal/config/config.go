@@ -261,6 +261,15 @@ type Embedded struct {
 	// with server: embedded). A short one (2m)
 	// shows renewal in action.
 	Validity Duration `yaml:"validity" toml:"validity" json:"validity"`
+	// HTTPPort is the port the embedded CA connects to on 127.0.0.1 to
+	// validate HTTP-01 (its resolver sends every name there); default:
+	// the port of challenges.http's entry point, else 80. Set it when
+	// something else answers, e.g. a load balancer of a deploy target
+	// tried on loopback (embedded.go).
+	HTTPPort int `yaml:"httpPort" toml:"httpPort" json:"httpPort,omitempty"`
+	// TLSPort is the same for TLS-ALPN-01; default: the port of
+	// challenges.tlsAlpn's entry point, else 443.
+	TLSPort int `yaml:"tlsPort" toml:"tlsPort" json:"tlsPort,omitempty"`
 }
 
 // DomainSet is one certificate: a main name and more SANs.

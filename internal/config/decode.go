@@ -94,13 +94,29 @@ func (d *decoder) decode(n *node, v reflect.Value, kp *keyPath) error {
 			return d.fail(n.pos, path, "%s must be a table of keys, not %s%s", describe(path), n.kind, lostColon(n, kp))
 		}
 		fields := structKeys(t)
+		var ext sectioned // a target's kind sections (targetkinds.go)
+		if t == targetType && v.CanAddr() {
+			ext, _ = v.Addr().Interface().(sectioned)
+		}
 		for _, e := range n.entries {
 			idx, ok := fields[e.key]
 			if !ok && kp == nil && strings.HasPrefix(e.key, "x-") {
 				continue // extension keys, a home for YAML anchors
 			}
+			if !ok && ext != nil {
+				if sv, found := ext.newSection(e.key); found {
+					if err := d.decode(e.val, sv, &keyPath{parent: kp, key: e.key, at: e.pos}); err != nil {
+						return err
+					}
+					continue
+				}
+			}
 			if !ok {
-				return d.unknownKey(e, kp.String(), fields)
+				var more []string
+				if ext != nil {
+					more = ext.sectionKeys()
+				}
+				return d.unknownKey(e, kp.String(), fields, more...)
 			}
 			if err := d.decode(e.val, v.Field(idx), &keyPath{parent: kp, key: e.key, at: e.pos}); err != nil {
 				return err
@@ -229,15 +245,18 @@ func structKeys(t reflect.Type) map[string]int {
 	return m
 }
 
-func (d *decoder) unknownKey(e *entry, path string, fields map[string]int) error {
+// unknownKey refuses e, suggesting the closest of the struct's keys and
+// more (keys the struct takes beyond its fields).
+func (d *decoder) unknownKey(e *entry, path string, fields map[string]int, more ...string) error {
 	where := "at the top level"
 	if path != "" {
 		where = "in " + path
 	}
-	keys := make([]string, 0, len(fields))
+	keys := make([]string, 0, len(fields)+len(more))
 	for k := range fields {
 		keys = append(keys, k)
 	}
+	keys = append(keys, more...)
 	slices.Sort(keys)
 	if path == "" {
 		if hint, ok := traefikKeys[e.key]; ok {

@@ -191,6 +191,11 @@ func deepCopy(v reflect.Value) reflect.Value {
 				out.SetMapIndex(it.Key(), deepCopy(it.Value()))
 			}
 		}
+	case reflect.Interface:
+		// A target's section (Target.Settings) is registered by its kind.
+		if !v.IsNil() {
+			out.Set(deepCopy(v.Elem()))
+		}
 	case reflect.Slice:
 		if !v.IsNil() {
 			out.Set(reflect.MakeSlice(v.Type(), v.Len(), v.Len()))

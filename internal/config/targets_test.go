@@ -1,4 +1,8 @@
-package config
+package config_test
+
+// The target tests load configs the way zoku does, with the target types
+// it ships registered; those packages import config, so these tests live
+// outside it.
 
 import (
 	"os"
@@ -6,7 +10,23 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/zoku/zoku/internal/config"
+	_ "github.com/zoku/zoku/internal/deploy/builtin"
+	"github.com/zoku/zoku/internal/deploy/exec"
+	"github.com/zoku/zoku/internal/deploy/haproxy"
+	"github.com/zoku/zoku/internal/deploy/netscaler"
+	"github.com/zoku/zoku/internal/deploy/nginx"
 )
+
+// getenv returns a lookup of the variables kv (name, value, ...).
+func getenv(kv ...string) func(string) string {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return func(k string) string { return m[k] }
+}
 
 // targetsBase is a valid config with one entry point and a CA; cases add
 // a targets: section.
@@ -32,11 +52,13 @@ func TestTargetDefaults(t *testing.T) {
     challenge: {exec: {present: "p", cleanup: "c"}}
     exec: {command: "push"}
 `
-	c, err := Parse("t.yaml", []byte(y), env("NS_PW", "pw"))
+	c, err := config.Parse("t.yaml", []byte(y), getenv("NS_PW", "pw"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ns, hap, web, box := c.Targets["ns"], c.Targets["hap"], c.Targets["web"], c.Targets["box"]
+	nsS, hapS := ns.Settings.(*netscaler.Settings), hap.Settings.(*haproxy.Settings)
+	webS, boxS := web.Settings.(*nginx.Settings), box.Settings.(*exec.Settings)
 	checks := []struct {
 		name      string
 		got, want any
@@ -44,41 +66,27 @@ func TestTargetDefaults(t *testing.T) {
 		{"type lower-cased", ns.Type, "netscaler"},
 		{"names normalised", ns.Certificates[0].Main, "www.example.net"},
 		{"netscaler answers with the responder", ns.Challenge.Responder, true},
-		{"session auth", ns.NetScaler.Auth, "session"},
-		{"lb vserver", ns.NetScaler.HTTPVserverType, "lb"},
-		{"priority 90", ns.NetScaler.Priority, 90},
-		{"save", *ns.NetScaler.Save, true},
-		{"certkey from the name", ns.NetScaler.CertKey, "www.example.net"},
-		{"timeout", ns.NetScaler.Timeout.D().String(), "1m0s"},
-		{"haproxy socket", hap.HAProxy.Socket, DefaultHAProxySocket},
-		{"haproxy crt-list is the dir", hap.HAProxy.CrtList, DefaultHAProxyCrtDir},
-		{"haproxy lock", hap.HAProxy.LockFile, DefaultHAProxyCrtDir + "/.zoku.lock"},
-		{"nginx files", []string{web.Nginx.CertFile, web.Nginx.KeyFile}, []string{DefaultNginxCertFile, DefaultNginxKeyFile}},
-		{"nginx commands", [][]string{web.Nginx.TestCommand, web.Nginx.ReloadCommand}, [][]string{{"nginx", "-t", "-q"}, {"nginx", "-s", "reload"}}},
-		{"nginx verifies", web.Verify.Address, DefaultNginxVerify},
-		{"nginx pid file", web.Nginx.PIDFile, DefaultNginxPIDFile},
-		{"exec timeout", box.Exec.Timeout.D(), DefaultExecTimeout},
-		{"hook timeout", box.Challenge.Exec.Timeout.D(), DefaultExecTimeout},
-		{"password redacted", string(c.Redacted().Targets["ns"].NetScaler.Password), "REDACTED"},
-		{"password kept", string(ns.NetScaler.Password), "pw"},
+		{"session auth", nsS.Auth, "session"},
+		{"lb vserver", nsS.HTTPVserverType, "lb"},
+		{"priority 90", nsS.Priority, 90},
+		{"save", *nsS.Save, true},
+		{"certkey from the name", nsS.CertKey, "www.example.net"},
+		{"timeout", nsS.Timeout.D().String(), "1m0s"},
+		{"haproxy socket", hapS.Socket, haproxy.DefaultSocket},
+		{"haproxy crt-list is the dir", hapS.CrtList, haproxy.DefaultCrtDir},
+		{"haproxy lock", hapS.LockFile, haproxy.DefaultCrtDir + "/.zoku.lock"},
+		{"nginx files", []string{webS.CertFile, webS.KeyFile}, []string{nginx.DefaultCertFile, nginx.DefaultKeyFile}},
+		{"nginx commands", [][]string{webS.TestCommand, webS.ReloadCommand}, [][]string{{"nginx", "-t", "-q"}, {"nginx", "-s", "reload"}}},
+		{"nginx verifies", web.Verify.Address, nginx.DefaultVerify},
+		{"nginx pid file", webS.PIDFile, nginx.DefaultPIDFile},
+		{"exec timeout", boxS.Timeout.D(), config.DefaultExecTimeout},
+		{"hook timeout", box.Challenge.Exec.Timeout.D(), config.DefaultExecTimeout},
+		{"password redacted", string(c.Redacted().Targets["ns"].Settings.(*netscaler.Settings).Password), "REDACTED"},
+		{"password kept", string(nsS.Password), "pw"},
 	}
 	for _, ck := range checks {
 		if !reflect.DeepEqual(ck.got, ck.want) {
 			t.Errorf("%s: got %v, want %v", ck.name, ck.got, ck.want)
-		}
-	}
-}
-
-func TestNetScalerName(t *testing.T) {
-	cases := []struct{ in, want string }{
-		{"www.example.net", "www.example.net"},
-		{"*.example.net", "_.example.net"},
-		{"a-very-long-certificate-name.example.net", "a-very-long-certificat-"},
-	}
-	for _, tc := range cases {
-		got := NetScalerName(tc.in)
-		if !strings.HasPrefix(got, tc.want) || len(got) > 31 {
-			t.Errorf("NetScalerName(%q) = %q, want %q... of at most 31 characters", tc.in, got, tc.want)
 		}
 	}
 }
@@ -99,7 +107,7 @@ func TestTargetErrors(t *testing.T) {
 		name, yaml, want string
 		line             int
 	}{
-		{"unknown type", target("netscalar", ""), `targets.t1.type "netscalar" is unknown; use one of netscaler, haproxy, nginx, exec (did you mean "netscaler"?)`, 8},
+		{"unknown type", target("netscalar", ""), `targets.t1.type "netscalar" is unknown; use one of exec, haproxy, netscaler, nginx (did you mean "netscaler"?)`, 8},
 		{"no type", targetsBase + "targets:\n  t1:\n    certificates: [{main: a.example.net}]\n", "targets.t1 has no type", 7},
 		{"bad name", targetsBase + "targets:\n  \"my target\":\n    type: exec\n", `target name "my target" may hold only`, 7},
 		{"no certificates", targetsBase + "targets:\n  t1:\n    type: exec\n    exec: {command: x}\n    challenge: {listen: \":80\"}\n", "targets.t1 has no certificates", 7},
@@ -129,8 +137,8 @@ func TestTargetErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Parse("t.yaml", []byte(tc.yaml), nil)
-			e, ok := err.(*Error)
+			_, err := config.Parse("t.yaml", []byte(tc.yaml), nil)
+			e, ok := err.(*config.Error)
 			if !ok {
 				t.Fatalf("got %v, want a *config.Error saying %q", err, tc.want)
 			}
@@ -156,10 +164,10 @@ func TestTargetExamplesLoad(t *testing.T) {
 	cases := []struct {
 		file, target, typ string
 	}{
-		{"netscaler.yaml", "netscaler", TargetNetScaler},
-		{"haproxy.yaml", "haproxy", TargetHAProxy},
-		{"nginx.yaml", "nginx", TargetNginx},
-		{"exec.yaml", "appliance", TargetExec},
+		{"netscaler.yaml", "netscaler", "netscaler"},
+		{"haproxy.yaml", "haproxy", "haproxy"},
+		{"nginx.yaml", "nginx", "nginx"},
+		{"exec.yaml", "appliance", "exec"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.file, func(t *testing.T) {
@@ -168,7 +176,7 @@ func TestTargetExamplesLoad(t *testing.T) {
 				t.Fatal(err)
 			}
 			y := strings.ReplaceAll(string(raw), "file:/etc/zoku/netscaler.password", "file:"+pw)
-			c, err := Parse(tc.file, []byte(y), nil)
+			c, err := config.Parse(tc.file, []byte(y), nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -265,6 +265,9 @@ func (c *Config) validateCertificates() error {
 			return err
 		}
 	}
+	if err := c.validateEmbeddedPorts(); err != nil { // embedded.go
+		return err
+	}
 	if d := ch.DNS; d != nil {
 		p := "certificates.acme.challenges.dns"
 		if d.Provider == "" && len(d.Providers) == 0 {

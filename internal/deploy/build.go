@@ -4,85 +4,51 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
+	"strconv"
 
 	"github.com/zoku/zoku/internal/acmeclient"
 	"github.com/zoku/zoku/internal/certmgr"
 	"github.com/zoku/zoku/internal/config"
-	"github.com/zoku/zoku/internal/deploy/exec"
-	"github.com/zoku/zoku/internal/deploy/haproxy"
 	"github.com/zoku/zoku/internal/deploy/internal/probe"
-	"github.com/zoku/zoku/internal/deploy/netscaler"
-	"github.com/zoku/zoku/internal/deploy/nginx"
+	"github.com/zoku/zoku/internal/deploy/kind"
 )
 
-// build turns one configured target into a runnable one. The config has
-// been validated; errors here are about things only building finds.
-func (r *Runner) build(name string, ct *config.Target) (*target, error) {
+// build turns one configured target of cfg into a runnable one, with the
+// constructor its kind registered. The config has been validated; errors
+// here are about things only building finds.
+func (r *Runner) build(cfg *config.Config, name string) (*target, error) {
+	ct := cfg.Targets[name]
 	t := &target{name: name, typ: ct.Type, jitter: rand.Float64()}
+	env := kind.Env{
+		Name: name, Store: r.store, AccountID: r.opts.AccountID, AccountEmail: r.opts.AccountEmail, Server: r.opts.Server,
+		Verify: kind.Verify{Timeout: config.DefaultVerifyTimeout}, Output: r.opts.Output, Logger: r.opts.Logger,
+	}
 	for _, ds := range ct.Certificates {
 		names, err := acmeclient.NormalizeDomains(append([]string{ds.Main}, ds.SANs...), ct.Challenge.DNS)
 		if err != nil {
 			return nil, err
 		}
 		t.sets = append(t.sets, certmgr.Set{Name: names[0], Domains: names})
+		env.Certificates = append(env.Certificates, names)
 	}
 	t.status = TargetStatus{Name: name, Type: ct.Type, Certificates: t.certNames()}
-	var vAddr, vName string
-	var vTimeout = config.DefaultVerifyTimeout
 	if v := ct.Verify; v != nil {
-		vAddr, vName, vTimeout = v.Address, v.ServerName, v.Timeout.D()
-		t.verify = &probe.Spec{Address: v.Address, ServerName: v.ServerName, Timeout: vTimeout}
+		env.Verify = kind.Verify{Address: v.Address, ServerName: v.ServerName, Timeout: v.Timeout.D()}
+		t.verify = &probe.Spec{Address: v.Address, ServerName: v.ServerName, Timeout: v.Timeout.D()}
 	}
-	log := r.opts.Logger
+	newTarget, ok := kind.Lookup(ct.Type)
+	if !ok {
+		return nil, fmt.Errorf("type %q is not built into this program", ct.Type)
+	}
 	var err error
-	switch ct.Type {
-	case config.TargetNetScaler:
-		n := ct.NetScaler
-		var fp []byte
-		if n.Fingerprint != "" {
-			if fp, err = config.ParseFingerprint(n.Fingerprint); err != nil {
-				return nil, err
-			}
-		}
-		if vName == "" && len(t.sets) > 0 {
-			vName = probe.ServerName(t.sets[0].Domains)
-		}
-		save := n.Save == nil || *n.Save
-		t.impl, err = netscaler.New(netscaler.Options{
-			Name: name, URL: n.URL, Username: n.Username, Password: string(n.Password), HeaderAuth: n.Auth == "header",
-			CAFile: n.CAFile, Fingerprint: fp, ServerName: n.ServerName, Insecure: n.Insecure,
-			HTTPVserver: n.HTTPVserver, HTTPVserverType: n.HTTPVserverType, SSLVserver: n.SSLVserver,
-			CertKey: n.CertKey, SNI: n.SNI, RedirectPolicy: n.RedirectPolicy, Priority: n.Priority, Save: save,
-			Timeout: n.Timeout.D(), VerifyAddress: vAddr, VerifyServerName: vName, VerifyTimeout: vTimeout, Logger: log,
-		})
-	case config.TargetHAProxy:
-		h := ct.HAProxy
-		t.impl, err = haproxy.New(haproxy.Options{
-			Name: name, Socket: h.Socket, MasterCLI: h.MasterCLI, CrtDir: h.CrtDir, CrtList: h.CrtList, LockFile: h.LockFile,
-			VerifyAddress: vAddr, VerifyServerName: vName, VerifyTimeout: vTimeout, Logger: log,
-		})
-	case config.TargetNginx:
-		n := ct.Nginx
-		t.impl, err = nginx.New(nginx.Options{
-			Name: name, CertFile: n.CertFile, KeyFile: n.KeyFile, TestCommand: n.TestCommand, ReloadCommand: n.ReloadCommand,
-			PIDFile: n.PIDFile, Timeout: n.Timeout.D(), VerifyAddress: vAddr, VerifyServerName: vName, VerifyTimeout: vTimeout, Logger: log,
-		})
-	case config.TargetExec:
-		t.impl, err = exec.New(exec.Options{
-			Name: name, Command: ct.Exec.Command, Timeout: ct.Exec.Timeout.D(), Store: r.store,
-			AccountID: r.opts.AccountID, AccountEmail: r.opts.AccountEmail, Server: r.opts.Server,
-			VerifyAddress: vAddr, VerifyServerName: vName, VerifyTimeout: vTimeout, Output: r.opts.Output, Logger: log,
-		})
-	default:
-		return nil, fmt.Errorf("unknown type %q", ct.Type)
-	}
-	if err != nil {
+	if t.impl, err = newTarget(env, ct); err != nil {
 		return nil, err
 	}
 
 	ch := ct.Challenge
 	if !ch.SkipSelfCheck && !ch.DNS {
-		t.selfCheck = &selfCheck{address: ch.SelfCheckAddress, log: r.log.With("target", name)}
+		t.selfCheck = &selfCheck{address: selfCheckAddress(cfg, ch), log: r.log.With("target", name)}
 	}
 	switch {
 	case ch.DNS:
@@ -94,7 +60,7 @@ func (r *Runner) build(name string, ct *config.Target) (*target, error) {
 		t.provider = t.wrap(&webroot{dir: ch.Webroot})
 	case ch.Exec != nil:
 		t.kind = kindExec
-		t.provider = t.wrap(&exec.Challenge{PresentCommand: ch.Exec.Present, CleanupCommand: ch.Exec.Cleanup, Timeout: ch.Exec.Timeout.D(), Output: r.opts.Output})
+		t.provider = t.wrap(&hookPair{PresentCommand: ch.Exec.Present, CleanupCommand: ch.Exec.Cleanup, Timeout: ch.Exec.Timeout.D(), Output: r.opts.Output})
 	default:
 		resp, ok := t.impl.(Responder)
 		if !ok {
@@ -120,4 +86,19 @@ func (r *Runner) build(name string, ct *config.Target) (*target, error) {
 		t.sets[i].Issuers = []certmgr.Issuer{t.issuer}
 	}
 	return t, nil
+}
+
+// selfCheckAddress is where the self-check fetches the answer: the
+// configured address, else, with the embedded CA, where that CA connects
+// (its resolver sends every name to 127.0.0.1, on the port it validates
+// HTTP-01 on); else "" (each name on port 80).
+func selfCheckAddress(cfg *config.Config, ch config.TargetChallenge) string {
+	if ch.SelfCheckAddress != "" || cfg.Certificates.ACME.Server != "embedded" {
+		return ch.SelfCheckAddress
+	}
+	port, _ := cfg.EmbeddedPorts()
+	if port == 0 {
+		port = 80
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 }

@@ -138,7 +138,7 @@ func New(opts Options) (*Runner, error) {
 func (r *Runner) buildAll(cfg *config.Config) (map[string]*target, error) {
 	out := make(map[string]*target, len(cfg.Targets))
 	for _, name := range slices.Sorted(maps.Keys(cfg.Targets)) {
-		t, err := r.build(name, cfg.Targets[name])
+		t, err := r.build(cfg, name)
 		if err != nil {
 			return nil, fmt.Errorf("deploy: target %s: %w", name, err)
 		}

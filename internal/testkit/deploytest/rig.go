@@ -16,6 +16,8 @@ import (
 	"github.com/zoku/zoku/internal/certmgr"
 	"github.com/zoku/zoku/internal/config"
 	"github.com/zoku/zoku/internal/deploy"
+	// A runner built here knows every target type zoku ships, as zoku's does.
+	_ "github.com/zoku/zoku/internal/deploy/builtin"
 	"github.com/zoku/zoku/internal/embedca"
 	"github.com/zoku/zoku/internal/storage"
 )

@@ -18,7 +18,9 @@
 // above the redirect; every SSL virtual server serves the certkey bound to
 // it, with the linked CA chain, so the served serial can be checked.
 //
-// It is for tests only; it keeps everything in memory.
+// It is for tests, and for trying a netscaler target without an appliance
+// (`zoku dev nitro-sim` serves it on fixed loopback ports); it keeps
+// everything in memory.
 package nitrosim
 
 import (
@@ -43,6 +45,16 @@ import (
 type Options struct {
 	// Username and Password are the only valid credentials.
 	Username, Password string
+	// APIListener, when set, is where the NITRO API is served (over
+	// TLS); nil means a new one on 127.0.0.1 with a free port. Close
+	// closes it.
+	APIListener net.Listener
+	// Certificate is the NSIP's own certificate; nil means a self-signed
+	// one of the httptest package.
+	Certificate *tls.Certificate
+	// VserverAddrs are the host:port virtual servers listen on, by name;
+	// a virtual server not named here gets a free port on 127.0.0.1.
+	VserverAddrs map[string]string
 }
 
 // Sim is a running simulated appliance.
@@ -114,7 +126,15 @@ func Start(opts Options) (*Sim, error) {
 		actions: map[string]*action{}, policies: map[string]*policy{},
 		features: map[string]bool{"responder": true, "ssl": true, "lb": true, "cs": true},
 	}
-	s.api = httptest.NewTLSServer(http.HandlerFunc(s.serveAPI))
+	s.api = httptest.NewUnstartedServer(http.HandlerFunc(s.serveAPI))
+	if opts.APIListener != nil {
+		_ = s.api.Listener.Close()
+		s.api.Listener = opts.APIListener
+	}
+	if opts.Certificate != nil {
+		s.api.TLS = &tls.Config{Certificates: []tls.Certificate{*opts.Certificate}}
+	}
+	s.api.StartTLS()
 	return s, nil
 }
 
@@ -150,8 +170,9 @@ func (s *Sim) Close() {
 func (s *Sim) StopAPI() { s.api.Close() }
 
 // AddVserver creates a virtual server of kind "lb" or "cs" with
-// serviceType "HTTP" or "SSL" and starts its listener on 127.0.0.1; it
-// returns the listener's host:port.
+// serviceType "HTTP" or "SSL" and starts its listener (on
+// Options.VserverAddrs[name], else a free port on 127.0.0.1); it returns
+// the listener's host:port.
 func (s *Sim) AddVserver(kind, name, serviceType string) (string, error) {
 	if kind != "lb" && kind != "cs" {
 		return "", fmt.Errorf("nitrosim: kind %q: want lb or cs", kind)
@@ -159,9 +180,13 @@ func (s *Sim) AddVserver(kind, name, serviceType string) (string, error) {
 	if serviceType != "HTTP" && serviceType != "SSL" {
 		return "", fmt.Errorf("nitrosim: service type %q: want HTTP or SSL", serviceType)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr := s.opts.VserverAddrs[name]
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("nitrosim: vserver %s: %w", name, err)
 	}
 	vs := &vserver{name: name, kind: kind, serviceType: serviceType, addr: ln.Addr().String()}
 	srv := &http.Server{Handler: s.dataPlane(vs)}
