@@ -55,6 +55,7 @@ var commands = map[string]command{
 	"dns":     {"DNS-01 helpers: 'zoku dns providers [CODE]'", runDNS},
 	"deploy":  {"obtain, renew and push certificates to the load balancers in --config (cron)", runDeploy},
 	"trust":   {"add the embedded CA's root to the system trust store (--uninstall removes it)", runTrust},
+	"storage": {"copy a storage (folder, etcd; encrypting or decrypting keys), list its keys, make a key", runStorage}, // storagecmd.go
 }
 
 // errUsage marks a usage error that has already been explained; it exits 2.

@@ -89,7 +89,7 @@ func startEngine(ctx context.Context, env Env, cfg *config.Config, logger *slog.
 	}()
 	e.http01.Logger, e.tlsalpn.Logger = logger, logger
 	acmeclient.SetLegoLogger(logger)
-	if e.store, e.closer, err = openStore(ctx, a.Storage, "certificates.acme.storage"); err != nil {
+	if e.store, e.closer, err = openStoreWith(ctx, a.Storage, "certificates.acme.storage", &cfg.Storage, env.Getenv); err != nil { // the storage section (storage.go)
 		return nil, err
 	}
 	// Challenge answers go to storage too: in a cluster, the node the CA
