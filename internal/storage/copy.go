@@ -274,11 +274,41 @@ func Copy(ctx context.Context, from, to Backend, o CopyOptions) (CopyReport, err
 		if len(ops) == 0 {
 			continue
 		}
-		if err := storeAll(ctx, to, ops); err != nil {
-			return rep, fmt.Errorf("storage: copy %s to %s: %w", s.id, to, err)
+		for _, chunk := range chunkOps(ops) {
+			if err := storeAll(ctx, to, chunk); err != nil {
+				return rep, fmt.Errorf("storage: copy %s to %s: %w", s.id, to, err)
+			}
 		}
 	}
 	return rep, nil
+}
+
+// Limits of one batch of Copy, below etcd's defaults (128 operations and
+// 1.5 MiB per transaction). A certificate set or account is far smaller;
+// only a big archived lego v4 tree is split, in order, .json files last.
+const (
+	maxCopyBatchOps   = 100
+	maxCopyBatchBytes = 1 << 20
+)
+
+// chunkOps splits ops into batches within the limits, keeping the order.
+func chunkOps(ops []Op) [][]Op {
+	var (
+		out  [][]Op
+		cur  []Op
+		size int
+	)
+	for _, op := range ops {
+		if len(cur) > 0 && (len(cur) == maxCopyBatchOps || size+len(op.Value) > maxCopyBatchBytes) {
+			out, cur, size = append(out, cur), nil, 0
+		}
+		cur = append(cur, op)
+		size += len(op.Value)
+	}
+	if len(cur) > 0 {
+		out = append(out, cur)
+	}
+	return out
 }
 
 // planKey compares one key on both sides.
