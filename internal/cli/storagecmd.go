@@ -114,6 +114,9 @@ Examples:
 		return fmt.Errorf("give --from and --to (or --config and one of them); run '%s --help'", fs.Name())
 	}
 	if sameStorage(from.spec, to.spec) {
+		if config.IsEtcdURL(from.spec) { // the URL may hold a password
+			return errors.New("--from and --to name the same etcd storage")
+		}
 		return fmt.Errorf("--from and --to name the same storage (%s)", from.spec)
 	}
 	var etcd *config.StorageEtcd

@@ -228,6 +228,7 @@ func TestStorageCopyBadInput(t *testing.T) {
 	}{
 		{"no --to", []string{"--from", src}, "give --from and --to"},
 		{"same storage", []string{"--from", src, "--to", "file:" + src + "/"}, "--from and --to name the same storage"},
+		{"same etcd storage", []string{"--from", "etcd://u:Secret-9@127.0.0.1:1/p", "--to", "etcds://u:Secret-9@127.0.0.1:1/p/"}, "--from and --to name the same etcd storage"},
 		{"short key", []string{"--from", src, "--to", dst, "--to-key", short}, "--to-key: sealed: the storage key decodes (base64) to 16 bytes; a key is 32 bytes"},
 		{"missing key file", []string{"--from", src, "--to", dst, "--to-key", filepath.Join(dir, "none")}, "cannot read the storage key file"},
 		{"unset variable", []string{"--from", src, "--to", dst, "--to-key", "env:ZOKU_NO_SUCH_VARIABLE"}, "environment variable ZOKU_NO_SUCH_VARIABLE is not set"},
@@ -235,7 +236,7 @@ func TestStorageCopyBadInput(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := zoku(t, "", false, append([]string{"storage", "copy"}, tc.args...)...)
-			if r.code == 0 || !strings.Contains(r.stderr, tc.want) || strings.Count(r.stderr, "\n") != 1 {
+			if r.code == 0 || !strings.Contains(r.stderr, tc.want) || strings.Count(r.stderr, "\n") != 1 || strings.Contains(r.stderr, "Secret-9") {
 				t.Errorf("exit %d, stderr %q; want one line containing %q", r.code, r.stderr, tc.want)
 			}
 			if _, err := os.Stat(dst); !errors.Is(err, fs.ErrNotExist) {
