@@ -56,6 +56,7 @@ var commands = map[string]command{
 	"deploy":  {"obtain, renew and push certificates to the load balancers in --config (cron)", runDeploy},
 	"trust":   {"add the embedded CA's root to the system trust store (--uninstall removes it)", runTrust},
 	"dev":     {"tools for trying zoku on this machine: 'zoku dev nitro-sim' (a simulated NetScaler)", runDev},
+	"storage": {"copy a storage (folder, etcd; encrypting or decrypting keys), list its keys, make a key", runStorage}, // storagecmd.go
 }
 
 // errUsage marks a usage error that has already been explained; it exits 2.

@@ -97,7 +97,7 @@ func startEngine(ctx context.Context, env Env, cfg *config.Config, logger *slog.
 	}()
 	e.http01.Logger, e.tlsalpn.Logger = logger, logger
 	acmeclient.SetLegoLogger(logger)
-	if e.store, e.closer, err = openStore(ctx, a.Storage, "certificates.acme.storage"); err != nil {
+	if e.store, e.closer, err = openStoreWith(ctx, a.Storage, "certificates.acme.storage", &cfg.Storage, env.Getenv); err != nil { // the storage section (storage.go)
 		return nil, err
 	}
 	// Challenge answers go to storage too: in a cluster, the node the CA
@@ -179,6 +179,8 @@ func (e *engine) plan(cfg *config.Config) (*enginePlan, error) {
 		switch {
 		case pa.Storage != a.Storage:
 			return nil, errors.New("config: certificates.acme.storage cannot change while zoku runs (it holds the certificates in service); restart zoku to use the new storage")
+		case !reflect.DeepEqual(prev.Storage, cfg.Storage):
+			return nil, errors.New("config: the storage section (etcd connection, encryption key) cannot change while zoku runs; restart zoku to use it")
 		case (pa.Server == serverEmbedded) != (a.Server == serverEmbedded) || pa.Embedded != a.Embedded:
 			return nil, errors.New("config: certificates.acme.server: switching to or from the embedded CA, or changing its settings, needs a restart")
 		case !reflect.DeepEqual(pa.Challenges.DNS, a.Challenges.DNS):

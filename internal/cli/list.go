@@ -45,7 +45,7 @@ func runList(ctx context.Context, env Env, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	store, closer, err := openStore(ctx, path, "--path")
+	store, closer, err := openStoreWith(ctx, path, "--path", nil, env.Getenv) // storage key: ZOKU_STORAGE_KEY_FILE (storage.go)
 	if err != nil {
 		return err
 	}

@@ -62,7 +62,7 @@ func runRenew(ctx context.Context, env Env, args []string) error {
 
 	explicitServer := flagGiven(fs, "server")
 	// What to renew is known before any listener is bound or CA asked.
-	store, closer, err := openStore(ctx, af.path, "--path")
+	store, closer, err := openStoreWith(ctx, af.path, "--path", nil, env.Getenv) // storage key: ZOKU_STORAGE_KEY_FILE (storage.go)
 	if err != nil {
 		return err
 	}

@@ -130,7 +130,7 @@ func openSession(ctx context.Context, env Env, af *accountFlags, cf *challengeFl
 
 	// Storage is opened (and created) only once the command line proved
 	// sound, so a typo leaves no empty folder behind.
-	store, closer, err := openStore(ctx, af.path, "--path")
+	store, closer, err := openStoreWith(ctx, af.path, "--path", nil, env.Getenv) // storage key: ZOKU_STORAGE_KEY_FILE (storage.go)
 	if err != nil {
 		return nil, err
 	}

@@ -27,6 +27,9 @@ type Config struct {
 	// Targets are load balancers zoku deploys certificates to, by name
 	// (targets.go).
 	Targets map[string]*Target `yaml:"targets" toml:"targets" json:"targets,omitempty"`
+	// Storage tunes how the storage is reached (etcd TLS and
+	// credentials) and kept (encryption at rest) (storage.go).
+	Storage Storage `yaml:"storage" toml:"storage" json:"storage"`
 
 	// Source is the file this was loaded from (not a key).
 	Source string `yaml:"-" toml:"-" json:"-"`

@@ -46,6 +46,9 @@ func (c *Config) Validate() error {
 	if err := c.validateTargets(); err != nil {
 		return err
 	}
+	if err := c.validateStorage(); err != nil {
+		return err
+	}
 	if f := c.Log.Format; f != "" && f != "text" && f != "json" {
 		return c.errAt("log.format", "log.format %q is unknown; use text or json", f)
 	}

@@ -79,7 +79,7 @@ func (s *Store) ArchiveCertificate(ctx context.Context, id string, now time.Time
 		return "", fmt.Errorf("%w (the set is saved in %q)", err, dest)
 	}
 
-	if p, ok := s.b.(Pather); ok {
+	if p, ok := findBackend[Pather](s.b); ok {
 		return p.Path(dest), nil
 	}
 

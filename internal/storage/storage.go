@@ -101,9 +101,10 @@ func Open(root string) (*Store, error) {
 // Backend returns the backend under the store.
 func (s *Store) Backend() Backend { return s.b }
 
-// Root returns the folder of a file backend, "" for other backends.
+// Root returns the folder of a file backend (also under a [Wrapper]), ""
+// for other backends.
 func (s *Store) Root() string {
-	if f, ok := s.b.(*Files); ok {
+	if f, ok := findBackend[*Files](s.b); ok {
 		return f.Root()
 	}
 	return ""
@@ -169,10 +170,11 @@ type Paths struct {
 }
 
 // CertPaths returns the files of the certificate with this ID when the
-// backend keeps files ([Pather]); for other backends every field is empty.
-// The files need not exist.
+// backend keeps files ([Pather], also under a [Wrapper]: the files then hold
+// what the wrapper wrote, e.g. sealed keys); for other backends every field
+// is empty. The files need not exist.
 func (s *Store) CertPaths(id string) Paths {
-	p, ok := s.b.(Pather)
+	p, ok := findBackend[Pather](s.b)
 	if !ok {
 		return Paths{}
 	}

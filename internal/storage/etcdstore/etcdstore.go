@@ -156,19 +156,31 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 			MinConnectTimeout: 2 * time.Second,
 		})},
 	})
+	where := strings.Join(o.Endpoints, ",")
+	prefix := strings.Trim(o.Prefix, "/") + "/"
 	if err != nil {
-		return nil, fmt.Errorf("etcd: connect to %s: %w", strings.Join(o.Endpoints, ","), err)
+		return nil, fmt.Errorf("etcd: connect to %s: %w", where, explain(err, o.Username, prefix))
+	}
+	scheme := "etcd://"
+	if o.TLS != nil {
+		scheme = "etcds://"
 	}
 	s := &Store{
-		cli: cli, prefix: strings.Trim(o.Prefix, "/") + "/", holder: o.Holder,
+		cli: cli, prefix: prefix, holder: o.Holder,
 		ttl: max(1, int(o.LeaseTTL.Round(time.Second)/time.Second)), timeout: o.RequestTimeout,
-		desc: "etcd://" + strings.Join(o.Endpoints, ",") + "/" + strings.Trim(o.Prefix, "/"),
+		desc: scheme + where + "/" + strings.Trim(o.Prefix, "/"),
 	}
 	cctx, cancel := context.WithTimeout(ctx, o.DialTimeout)
 	defer cancel()
 	if _, err := cli.Get(cctx, s.prefix+".probe"); err != nil {
 		_ = cli.Close()
-		return nil, fmt.Errorf("etcd: cannot reach %s: %w; check that etcd runs there and the address, TLS and credentials", strings.Join(o.Endpoints, ","), cleanErr(err))
+		if !errors.Is(err, context.DeadlineExceeded) {
+			return nil, fmt.Errorf("etcd: %s: %w", where, explain(err, o.Username, prefix))
+		}
+		if why := diagnose(ctx, o.Endpoints, o.TLS); why != "" {
+			return nil, fmt.Errorf("etcd: cannot reach %s: %s", where, why)
+		}
+		return nil, fmt.Errorf("etcd: cannot reach %s: %w; check that etcd runs there and the address, TLS and credentials", where, cleanErr(err))
 	}
 	return s, nil
 }
@@ -323,14 +335,25 @@ func hidden(key string) bool {
 	return strings.HasPrefix(key, ".") || strings.Contains(key, "/.")
 }
 
-// Watch reports keys changed under prefix. After a reconnect the client
-// resumes where it stopped; when etcd has compacted that history, every
-// key under prefix is reported once, so nothing is missed.
+// Watch reports keys changed under prefix from the moment it returns:
+// it reads the cluster's revision first and watches from the next one,
+// so a write made right after Watch returns is reported even if the
+// watch stream is set up later (which takes longer with auth on). After
+// a reconnect the client resumes where it stopped; when etcd has
+// compacted that history, every key under prefix is reported once, so
+// nothing is missed.
 func (s *Store) Watch(ctx context.Context, prefix string) (<-chan string, error) {
 	prefix = strings.TrimSuffix(prefix, "/")
 	if err := storage.CheckKey(prefix); err != nil {
 		return nil, err
 	}
+	gctx, cancel := s.ctx(ctx)
+	head, err := s.cli.Get(gctx, s.full(prefix)+"/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("etcd: watch %s: %w", prefix, cleanErr(err))
+	}
+	rev := head.Header.Revision + 1
 	out := make(chan string, 64)
 	go func() {
 		defer close(out)
@@ -342,7 +365,6 @@ func (s *Store) Watch(ctx context.Context, prefix string) (<-chan string, error)
 				return false
 			}
 		}
-		var rev int64
 		for ctx.Err() == nil {
 			opts := []clientv3.OpOption{clientv3.WithPrefix()}
 			if rev > 0 {

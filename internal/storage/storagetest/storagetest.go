@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -33,6 +34,7 @@ type Options struct {
 func Run(t *testing.T, o Options) {
 	t.Run("LoadMissing", func(t *testing.T) { testLoadMissing(t, o) })
 	t.Run("StoreLoad", func(t *testing.T) { testStoreLoad(t, o) })
+	t.Run("LayoutKeys", func(t *testing.T) { testLayoutKeys(t, o) })
 	t.Run("List", func(t *testing.T) { testList(t, o) })
 	t.Run("BadKeys", func(t *testing.T) { testBadKeys(t, o) })
 	t.Run("Batch", func(t *testing.T) { testBatch(t, o) })
@@ -95,6 +97,58 @@ func testStoreLoad(t *testing.T, o Options) {
 	}
 	if _, err := other.Load(ctx, key); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("Load after Delete: got %v, want fs.ErrNotExist", err)
+	}
+}
+
+// testLayoutKeys stores, lists, batches and reads back the keys of lego's
+// layout that hold secrets (which a wrapper may treat differently), with
+// binary values.
+func testLayoutKeys(t *testing.T, o Options) {
+	b, ctx := o.Open(t), ctxOf(t)
+	values := map[string][]byte{
+		"accounts/ca.example_14000/me@example.com/me@example.com.key": []byte("-----BEGIN PRIVATE KEY-----\nMC4CAQ==\n-----END PRIVATE KEY-----\n"),
+		"accounts/ca.example_14000/me@example.com/account.json":       []byte(`{"id":"me@example.com"}`),
+		"certificates/_.example.com.key":                              []byte("key"),
+		"certificates/_.example.com.pem":                              []byte("cert and key"),
+		"certificates/_.example.com.pfx":                              {0x30, 0x82, 0x00, 0xff, 0x00, 0x0a},
+		"certificates/_.example.com.crt":                              []byte("cert"),
+		"archives/certificates/_.example.com_1700000000.zip":          {'P', 'K', 3, 4, 0, 0, 0xfe},
+		"embedded-ca/root-key.pem":                                    []byte("root"),
+	}
+	keys := slices.Sorted(maps.Keys(values))
+	ops := make([]storage.Op, 0, len(keys))
+	for _, k := range keys {
+		ops = append(ops, storage.Op{Key: k, Value: values[k]})
+	}
+	if bb, ok := b.(storage.Batcher); ok {
+		if err := bb.StoreAll(ctx, ops); err != nil {
+			t.Fatalf("StoreAll: %v", err)
+		}
+	} else {
+		for _, op := range ops {
+			if err := b.Store(ctx, op.Key, op.Value); err != nil {
+				t.Fatalf("Store %s: %v", op.Key, err)
+			}
+		}
+	}
+	other := o.Open(t)
+	for _, k := range keys {
+		got, err := other.Load(ctx, k)
+		if err != nil || !bytes.Equal(got, values[k]) {
+			t.Errorf("Load(%s) = %q, %v; want %q", k, got, err, values[k])
+		}
+	}
+	got, err := other.List(ctx, "")
+	if err != nil || !slices.Equal(got, keys) {
+		t.Errorf("List(\"\") = %v, %v; want %v", got, err, keys)
+	}
+	// The empty value of a secret key stays empty.
+	const k = "certificates/empty.key"
+	if err := b.Store(ctx, k, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := other.Load(ctx, k); err != nil || len(got) != 0 {
+		t.Errorf("Load of an empty %s: %q, %v", k, got, err)
 	}
 }
 

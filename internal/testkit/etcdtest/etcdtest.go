@@ -24,6 +24,7 @@ type Server struct {
 	bin, dir   string
 	clientPort int
 	peerPort   int
+	tls        *TLSFiles // nil: plain HTTP
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
@@ -42,8 +43,15 @@ func Start(t testing.TB) *Server {
 	return s
 }
 
-// Endpoint is the client URL, http://127.0.0.1:<port>.
-func (s *Server) Endpoint() string { return "http://127.0.0.1:" + strconv.Itoa(s.clientPort) }
+// Endpoint is the client URL, http://127.0.0.1:<port> (https:// for a
+// server of StartTLS).
+func (s *Server) Endpoint() string {
+	scheme := "http"
+	if s.tls != nil {
+		scheme = "https"
+	}
+	return scheme + "://127.0.0.1:" + strconv.Itoa(s.clientPort)
+}
 
 // HostPort is 127.0.0.1:<port>, the form zoku's etcd:// URLs take.
 func (s *Server) HostPort() string { return "127.0.0.1:" + strconv.Itoa(s.clientPort) }
@@ -53,17 +61,25 @@ func (s *Server) start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.log = &bytes.Buffer{}
-	cmd := exec.Command(s.bin,
+	args := []string{
 		"--name", "test",
 		"--data-dir", s.dir,
 		"--listen-client-urls", s.Endpoint(),
 		"--advertise-client-urls", s.Endpoint(),
 		"--listen-peer-urls", peer,
 		"--initial-advertise-peer-urls", peer,
-		"--initial-cluster", "test="+peer,
+		"--initial-cluster", "test=" + peer,
 		"--initial-cluster-state", "new",
 		"--logger", "zap", "--log-level", "error",
-	)
+	}
+	client := &http.Client{Timeout: time.Second}
+	defer client.CloseIdleConnections()
+	if s.tls != nil {
+		args = append(args, "--cert-file", s.tls.ServerCert, "--key-file", s.tls.ServerKey,
+			"--client-cert-auth", "--trusted-ca-file", s.tls.CA)
+		client.Transport = &http.Transport{TLSClientConfig: s.tls.client}
+	}
+	cmd := exec.Command(s.bin, args...)
 	cmd.Stdout, cmd.Stderr = s.log, s.log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -73,7 +89,6 @@ func (s *Server) start() error {
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	// Ready when /health answers; 200 polls of 50 ms at most (10 s).
-	client := &http.Client{Timeout: time.Second}
 	for range 200 {
 		select {
 		case err := <-exited:
