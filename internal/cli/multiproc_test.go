@@ -3,7 +3,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/zoku/zoku/internal/embedca"
+	"github.com/zoku/zoku/internal/storage"
 )
 
 // TestNoRaceConcurrentRenewOrdersOnce runs two, then four `zoku renew
@@ -20,7 +20,12 @@ import (
 // the name's lock, a certificate stored after they started, and keep it).
 func TestNoRaceConcurrentRenewOrdersOnce(t *testing.T) {
 	path := t.TempDir()
-	port := sharedAnswerer(t, path)
+	b, err := storage.OpenFiles(path, storage.FilesOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, g := gatedAnswerer(t, b)
+	g.Open()
 	ca := testCA(t, embedca.Options{HTTPPort: port})
 	const n = 6
 	var names []string
@@ -36,8 +41,12 @@ func TestNoRaceConcurrentRenewOrdersOnce(t *testing.T) {
 			before := len(ca.Orders())
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
+			// The processes start "at the same moment": no validation is
+			// answered (so nothing is renewed) until every one of them is
+			// up and listening, as overlapping cron runs would be.
+			g.Close()
 			var wg sync.WaitGroup
-			outs := make([]bytes.Buffer, procs)
+			outs := make([]syncBuffer, procs)
 			errs := make([]error, procs)
 			for p := range procs {
 				wg.Add(1)
@@ -48,6 +57,10 @@ func TestNoRaceConcurrentRenewOrdersOnce(t *testing.T) {
 					errs[p] = cmd.Run()
 				}()
 			}
+			for p := range procs {
+				outs[p].waitFor(t, "http-01 server listening", time.Minute)
+			}
+			g.Open()
 			wg.Wait()
 			for p, err := range errs {
 				if err != nil {

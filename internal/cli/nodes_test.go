@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -269,15 +271,116 @@ func sharedAnswerer(t *testing.T, path string) int {
 
 // answererOn serves the HTTP-01 tokens presented into b.
 func answererOn(t testing.TB, b storage.Backend) int {
+	port, g := gatedAnswerer(t, b)
+	g.Open()
+	return port
+}
+
+// gate holds requests while closed.
+type gate struct {
+	mu   sync.Mutex
+	open chan struct{} // closed while the gate is open
+}
+
+// Open lets requests through.
+func (g *gate) Open() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	select {
+	case <-g.open:
+	default:
+		close(g.open)
+	}
+}
+
+// Close holds new requests until the next Open.
+func (g *gate) Close() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	select {
+	case <-g.open:
+		g.open = make(chan struct{})
+	default:
+	}
+}
+
+func (g *gate) wait() <-chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.open
+}
+
+// gatedAnswerer is answererOn whose answers wait while the gate is closed
+// (it starts closed): no validation, and so no order, completes before the
+// test opens it.
+func gatedAnswerer(t testing.TB, b storage.Backend) (int, *gate) {
 	t.Helper()
 	sol := http01.NewSolver()
 	sol.Shared = &shared.Answers{Store: b, Prefix: shared.HTTP01Prefix}
-	srv, err := sol.Listen("127.0.0.1:0")
+	g := &gate{open: make(chan struct{})}
+	h := sol.Handler(nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = srv.Close() })
-	return srv.Port()
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-g.wait():
+		case <-r.Context().Done():
+			return
+		}
+		h.ServeHTTP(w, r)
+	}), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { g.Open(); _ = srv.Close() })
+	return ln.Addr().(*net.TCPAddr).Port, g
+}
+
+// syncBuffer is a bytes.Buffer safe for a process writing and a test
+// reading, which can wait for a text to appear.
+type syncBuffer struct {
+	mu      sync.Mutex
+	b       bytes.Buffer
+	changed chan struct{}
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.changed != nil {
+		close(s.changed)
+		s.changed = nil
+	}
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// waitFor waits until text was written, or fails the test at the deadline.
+func (s *syncBuffer) waitFor(t testing.TB, text string, d time.Duration) {
+	t.Helper()
+	deadline := time.After(d)
+	for {
+		s.mu.Lock()
+		if strings.Contains(s.b.String(), text) {
+			s.mu.Unlock()
+			return
+		}
+		if s.changed == nil {
+			s.changed = make(chan struct{})
+		}
+		ch := s.changed
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-deadline:
+			t.Fatalf("%q not written within %s; got:\n%s", text, d, s.String())
+		}
+	}
 }
 
 // waitAny waits until one of nodes logs a line with message msg for which
