@@ -86,6 +86,9 @@ type Config struct {
 	// CertificateTimeout bounds how long to wait for the CA to issue after
 	// finalize; zero means 30 s.
 	CertificateTimeout time.Duration
+	// OverallRequestLimit caps requests per second to the CA; zero means
+	// lego's default (18).
+	OverallRequestLimit int
 	// Solvers are the challenge providers.
 	Solvers Solvers
 	// Logger receives progress lines; nil means discard.
@@ -153,6 +156,9 @@ func (c *Client) connect(ctx context.Context) error {
 	}
 	if c.cfg.CertificateTimeout > 0 {
 		lc.Certificate.Timeout = c.cfg.CertificateTimeout
+	}
+	if c.cfg.OverallRequestLimit > 0 {
+		lc.Certificate.OverallRequestLimit = c.cfg.OverallRequestLimit
 	}
 	client, err := lego.NewClient(lc)
 	if err != nil {
