@@ -40,9 +40,10 @@ func (o PFXOptions) password() string {
 // SetPFX sets the options an existing <name>.pfx is rewritten with when
 // a save asks for no .pfx of its own (Bundle.PFX nil): that file is kept
 // in step with the new certificate, encrypted with o.Password (default
-// DefaultPFXPassword) in o.Format (default: the format it has). Call it
-// before the store is shared.
-func (s *Store) SetPFX(o PFXOptions) { s.pfx = o }
+// DefaultPFXPassword) in o.Format (default: the format it has). With
+// always, every saved certificate that has a key gets a .pfx (lego's
+// --pfx for every order of a command). Call it before the store is shared.
+func (s *Store) SetPFX(o PFXOptions, always bool) { s.pfx, s.pfxAlways = o, always }
 
 // checkPFXFormat refuses a format lego does not know.
 func checkPFXFormat(format string) error {
@@ -64,10 +65,16 @@ func (s *Store) pfxPlan(id string, want *PFXOptions, old []byte) (*PFXOptions, e
 		}
 		return &o, checkPFXFormat(o.Format)
 	}
-	if old == nil {
-		return nil, nil
-	}
 	o := s.pfx
+	if old == nil {
+		if !s.pfxAlways {
+			return nil, nil
+		}
+		if o.Format == "" {
+			o.Format = DefaultPFXFormat
+		}
+		return &o, checkPFXFormat(o.Format)
+	}
 	if _, _, _, err := pkcs12.DecodeChain(old, o.password()); err != nil {
 		return nil, fmt.Errorf("storage: certificate %q: its .pfx cannot be opened with the PFX password given "+
 			"(lego's default unless --pfx.password or LEGO_PFX_PASSWORD says otherwise), so it cannot be kept in step; "+

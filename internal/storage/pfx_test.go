@@ -93,7 +93,7 @@ func TestSaveCertificatePFXWrongPassword(t *testing.T) {
 	}
 
 	// With its password, the renewal goes through and the .pfx follows.
-	s.SetPFX(PFXOptions{Password: "s3cret-pass"})
+	s.SetPFX(PFXOptions{Password: "s3cret-pass"}, false)
 	renewed := ca.bundle(t, "p.example.com")
 	if err := s.SaveCertificate(ctx, renewed); err != nil {
 		t.Fatal(err)

@@ -77,7 +77,8 @@ type Store struct {
 	now func() time.Time
 
 	// pfx rewrites an existing .pfx when a save names no options (SetPFX).
-	pfx PFXOptions
+	pfx       PFXOptions
+	pfxAlways bool
 
 	// locks serialises writers (and readers against writers) of the same
 	// account folder or certificate name within this process; other
