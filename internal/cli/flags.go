@@ -14,35 +14,64 @@ import (
 )
 
 // newFlagSet returns a flag set whose --help prints a usage line, a one
-// line description and the flags, and whose errors are returned, not printed
-// and exited on.
+// line description and the flags (spelt --flag), and whose errors are
+// returned, not printed and exited on.
 func newFlagSet(name, argsUsage, about string, env Env) *flag.FlagSet {
 	fs := flag.NewFlagSet("zoku "+name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {
 		w := env.Stdout
 		fmt.Fprintf(w, "Usage: zoku %s [flags] %s\n\n%s\n\nFlags:\n", name, argsUsage, about)
-		fs.SetOutput(w)
-		fs.PrintDefaults()
-		fs.SetOutput(io.Discard)
+		printFlags(w, fs)
 	}
-	fs.SetOutput(io.Discard)
 	return fs
 }
 
-// parse parses args; -h/--help prints usage and returns flag.ErrHelp; any
-// other problem returns a one-line error.
+// printFlags writes the flags of fs as --name, with their value type,
+// usage and default.
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		kind, usage := flag.UnquoteUsage(f)
+		dash := "--"
+		if len(f.Name) == 1 {
+			dash = "-"
+		}
+		line := "  " + dash + f.Name
+		if kind != "" {
+			line += " " + kind
+		}
+		usage = strings.ReplaceAll(usage, "\n", "\n    \t")
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "0s" {
+			usage += fmt.Sprintf(" (default %q)", f.DefValue)
+		}
+		fmt.Fprintf(w, "%s\n    \t%s\n", line, usage)
+	})
+}
+
+// usageError is a command line that cannot run: Run prints it as one line
+// on stderr and exits 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+// parse parses args; -h/--help prints usage (once) and returns
+// flag.ErrHelp; an unknown flag or a stray argument returns a usage error
+// with a hint, and prints nothing else.
 func parse(fs *flag.FlagSet, args []string) error {
+	help := fs.Usage
+	// The flag package calls Usage on every error; only --help prints it.
+	fs.Usage = func() {}
 	err := fs.Parse(args)
+	fs.Usage = help
 	if errors.Is(err, flag.ErrHelp) {
-		fs.Usage()
+		help()
 		return flag.ErrHelp
 	}
 	if err != nil {
-		return fmt.Errorf("%w; run '%s --help'", err, fs.Name())
+		return &usageError{msg: fmt.Sprintf("%s; run '%s --help'", err, fs.Name())}
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q; run '%s --help'", fs.Arg(0), fs.Name())
+		return &usageError{msg: fmt.Sprintf("unexpected argument %q; run '%s --help'", fs.Arg(0), fs.Name())}
 	}
 	return nil
 }

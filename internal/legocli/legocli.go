@@ -142,16 +142,18 @@ func Run(ctx context.Context, args []string, env Env, open Opener) int {
 
 func report(env Env, err error) int {
 	var ue *usageError
-	switch {
-	case err == nil, errors.Is(err, errHelp):
+	if err == nil || errors.Is(err, errHelp) {
 		return 0
-	case errors.As(err, &ue):
-		fmt.Fprintf(env.Stderr, "lego: %s\n", oneLine(err.Error()))
-		return 2
-	default:
-		fmt.Fprintf(env.Stderr, "lego: %s\n", oneLine(err.Error()))
-		return 1
 	}
+	msg := oneLine(err.Error())
+	if !strings.HasPrefix(msg, "lego") {
+		msg = "lego: " + msg
+	}
+	fmt.Fprintln(env.Stderr, msg)
+	if errors.As(err, &ue) {
+		return 2
+	}
+	return 1
 }
 
 // oneLine folds a multi-line error into one line.

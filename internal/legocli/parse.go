@@ -17,7 +17,7 @@ const (
 	kInt
 	kUint
 	kDuration
-	kTime  // RFC 3339 timestamp
+	kTime // RFC 3339 timestamp
 	kList // repeatable; a comma also separates values
 )
 

@@ -209,4 +209,3 @@ func (inv *invocation) loadEnvFile() error {
 	}
 	return nil
 }
-
