@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/zoku/zoku/internal/embedca"
 )
 
 func runAs(program string, args ...string) result {
@@ -63,5 +65,35 @@ func TestZokuUsage(t *testing.T) {
 				t.Errorf("%s %v: exit %d stdout %d bytes stderr %q", cmd, bad, r.code, len(r.stdout), r.stderr)
 			}
 		}
+	}
+}
+
+// zoku obtain takes lego v5's names for what it shares with lego, and a
+// deploy hook that runs on the first issuance too (lego runs one then).
+func TestObtainLegoNamesAndDeployHook(t *testing.T) {
+	hp := port(t)
+	_, ps, _ := strings.Cut(hp, ":")
+	ca := testCA(t, embedca.Options{HTTPPort: atoi(ps)})
+	dir, out := t.TempDir(), t.TempDir()
+	r := mustZoku(t, "obtain", "-s", ca.DirectoryURL(), "-a", "-m", "names@example.test", "--path", dir,
+		"--http", "--http.address", hp, "--dns.timeout", "10", "--log.format", "colored", "--log.level", "debug",
+		"-d", "names.example.test", "-c", "named", "--pem", "--pfx",
+		"--pre-hook", `echo "$LEGO_HOOK_CERT_DOMAINS" > `+out+`/pre`,
+		"--deploy-hook", `echo "$LEGO_HOOK_CERT_NAME $LEGO_HOOK_CERT_PFX_PATH" > `+out+`/deploy`,
+		"--post-hook", `touch `+out+`/post`)
+	_ = r
+	for _, ext := range []string{".crt", ".key", ".pem", ".pfx"} {
+		if _, err := os.Stat(dir + "/certificates/named" + ext); err != nil {
+			t.Errorf("%s missing: %v", ext, err)
+		}
+	}
+	if got, _ := os.ReadFile(out + "/pre"); strings.TrimSpace(string(got)) != "names.example.test" {
+		t.Errorf("pre hook saw %q", got)
+	}
+	if got, _ := os.ReadFile(out + "/deploy"); strings.TrimSpace(string(got)) != "named "+dir+"/certificates/named.pfx" {
+		t.Errorf("deploy hook saw %q", got)
+	}
+	if _, err := os.Stat(out + "/post"); err != nil {
+		t.Errorf("post hook did not run: %v", err)
 	}
 }

@@ -101,7 +101,13 @@ func Environ(ev Event) []string {
 // stdout/stderr. A non-zero exit or a timeout is an error that names the
 // hook, never its environment.
 func Run(ctx context.Context, command string, ev Event, timeout time.Duration, stdout, stderr io.Writer) error {
-	return start(ctx, []string{"/bin/sh", "-c", command}, Environ(ev), timeout, stdout, stderr, "deploy hook for "+ev.Name)
+	return RunAs(ctx, "deploy hook for "+ev.Name, command, ev, timeout, stdout, stderr)
+}
+
+// RunAs is Run for a hook that what names in errors ("pre hook for
+// a.example").
+func RunAs(ctx context.Context, what, command string, ev Event, timeout time.Duration, stdout, stderr io.Writer) error {
+	return start(ctx, []string{"/bin/sh", "-c", command}, Environ(ev), timeout, stdout, stderr, what)
 }
 
 // Fields splits a hook command the way lego does: at white space, with no

@@ -169,14 +169,20 @@ func address(f *values, name string) (string, error) {
 	return a, nil
 }
 
-// loadEnvFile reads --env-file (dotenv: NAME=value lines, '#' comments,
-// optional "export ", values in single or double quotes) into the
-// environment. Values never appear in errors.
+// loadEnvFile reads --env-file into the environment (see LoadDotenv).
 func (inv *invocation) loadEnvFile() error {
 	name := inv.flags.String("env-file")
 	if name == "" {
 		return nil
 	}
+	return LoadDotenv(name, inv.env.Setenv)
+}
+
+// LoadDotenv reads a dotenv file (NAME=value lines, '#' comments, an
+// optional "export ", values in single or double quotes) and sets each
+// variable with setenv: lego's --env-file, which DNS provider credentials
+// come from. Values never appear in errors.
+func LoadDotenv(name string, setenv func(key, value string) error) error {
 	fh, err := os.Open(name)
 	if err != nil {
 		return fmt.Errorf("--env-file: %w", err)
@@ -200,7 +206,7 @@ func (inv *invocation) loadEnvFile() error {
 		} else if i := strings.Index(v, " #"); i >= 0 {
 			v = strings.TrimSpace(v[:i])
 		}
-		if err := inv.env.Setenv(k, v); err != nil {
+		if err := setenv(k, v); err != nil {
 			return fmt.Errorf("--env-file %s line %d: set %s: %w", name, n, k, err)
 		}
 	}
