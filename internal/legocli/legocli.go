@@ -53,6 +53,9 @@ type Env struct {
 	Now func() time.Time
 	// Getwd returns the working folder (./.lego is relative to it).
 	Getwd func() (string, error)
+	// Prog names the program in error lines: "lego" (the default) when
+	// called through a link, "zoku lego" otherwise.
+	Prog string
 }
 
 // Opener opens sessions on zoku's certificate engine.
@@ -146,8 +149,10 @@ func report(env Env, err error) int {
 		return 0
 	}
 	msg := oneLine(err.Error())
-	if !strings.HasPrefix(msg, "lego") {
-		msg = "lego: " + msg
+	if rest, ok := strings.CutPrefix(msg, "lego"); ok && (strings.HasPrefix(rest, " ") || strings.HasPrefix(rest, ":")) {
+		msg = env.Prog + rest
+	} else {
+		msg = env.Prog + ": " + msg
 	}
 	fmt.Fprintln(env.Stderr, msg)
 	if errors.As(err, &ue) {
@@ -192,6 +197,9 @@ func (e Env) withDefaults() Env {
 	}
 	if e.Getwd == nil {
 		e.Getwd = os.Getwd
+	}
+	if e.Prog == "" {
+		e.Prog = "lego"
 	}
 	return e
 }
