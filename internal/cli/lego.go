@@ -126,7 +126,7 @@ func legoOpener(env Env) legocli.Opener {
 			mo.Usable = func(b *storage.Bundle) error { return s.ca.CheckStored(b.Meta.Server, b.Certificate) }
 		}
 		s.mgr = certmgr.New(mo)
-		return &legoSession{s: s}, nil
+		return &legoSession{s: s, env: senv, cf: cf}, nil
 	})
 }
 
@@ -168,7 +168,17 @@ func legoLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
 }
 
 // legoSession is a session as package legocli sees it.
-type legoSession struct{ s *session }
+type legoSession struct {
+	s   *session
+	env Env
+	cf  challengeFlags
+}
+
+// PreparePersist checks (or prints) the DNS-PERSIST-01 records of names
+// and offers the challenge, as `zoku obtain --dns-persist` does.
+func (l *legoSession) PreparePersist(ctx context.Context, names []string) error {
+	return l.s.enablePersist(ctx, l.env, &l.cf, names)
+}
 
 var _ legocli.Session = (*legoSession)(nil)
 

@@ -150,6 +150,9 @@ func (r *runner) obtain(ctx context.Context, domains []string) error {
 		return err
 	}
 	defer r.hooks.post(ctx)
+	if err := r.preparePersist(ctx, names); err != nil {
+		return err
+	}
 	o := r.order(names)
 	res, err := r.sess.OrderNow(ctx, o)
 	if err != nil {
@@ -208,6 +211,9 @@ func (r *runner) renew(ctx context.Context, cur *storage.Bundle, domains []strin
 			return err
 		}
 	}
+	if err := r.preparePersist(ctx, names); err != nil {
+		return err
+	}
 	o := r.order(names)
 	o.Renew, o.Force = true, true
 	o.Seen = leaf.SerialNumber.Text(16)
@@ -221,6 +227,23 @@ func (r *runner) renew(ctx context.Context, cur *storage.Bundle, domains []strin
 		return nil
 	}
 	return r.hooks.deploy(ctx, res.Bundle)
+}
+
+// persister is a Session that can set DNS-PERSIST-01 up for names (the
+// records are looked up, or printed for the user to publish once).
+type persister interface {
+	PreparePersist(ctx context.Context, names []string) error
+}
+
+func (r *runner) preparePersist(ctx context.Context, names []string) error {
+	if !r.inv.flags.Bool("dns-persist") {
+		return nil
+	}
+	p, ok := r.sess.(persister)
+	if !ok {
+		return errors.New("--dns-persist is not available in this session")
+	}
+	return p.PreparePersist(ctx, names)
 }
 
 // due applies lego's rule: renew when the CA's renewal information (ARI)
