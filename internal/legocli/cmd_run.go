@@ -90,6 +90,14 @@ func runRun(ctx context.Context, inv *invocation) error {
 	defer sess.Close()
 	store := sess.Store()
 	store.SetPFX(o.PFX, f.Bool("pfx"))
+	// zoku's challenge servers are up from here on; lego's delays ask that
+	// they be up this long before the CA looks.
+	if d := max(f.Duration("http.delay"), f.Duration("tls.delay")); d > 0 {
+		sess.Logger().Info("waiting before ordering (--http.delay/--tls.delay)", "wait", d.String())
+		if err := inv.env.Sleep(ctx, d); err != nil {
+			return err
+		}
+	}
 
 	cur, err := store.LoadCertificate(ctx, certID)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
