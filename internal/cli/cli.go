@@ -109,6 +109,7 @@ func Run(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "zoku: unknown command %q; run 'zoku --help' for the list\n", args[0])
 		return 2
 	}
+	noteLegoVariables(env, args[0])
 	err := cmd.run(ctx, env, args[1:])
 	var ue *usageError
 	switch {
@@ -145,4 +146,24 @@ func topUsage(w io.Writer) {
 // oneLine folds a multi-line error into one line.
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
+}
+
+// noteLegoVariables says, once, that lego's variables set in the
+// environment are read by `zoku lego` and not by zoku's own commands, so
+// that a lego user's LEGO_PATH is never silently ignored.
+func noteLegoVariables(env Env, cmd string) {
+	switch cmd {
+	case "obtain", "renew", "revoke", "list":
+	default:
+		return
+	}
+	var set []string
+	for _, v := range []string{"LEGO_PATH", "LEGO_SERVER", "LEGO_EMAIL", "LEGO_DOMAINS", "LEGO_DNS"} {
+		if env.Getenv(v) != "" {
+			set = append(set, v)
+		}
+	}
+	if len(set) > 0 {
+		fmt.Fprintf(env.Stderr, "zoku %s: note: %s set: zoku's own commands read flags; 'zoku lego run' (lego's command line) reads lego's variables\n", cmd, strings.Join(set, ", "))
+	}
 }

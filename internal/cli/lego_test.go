@@ -97,3 +97,12 @@ func TestObtainLegoNamesAndDeployHook(t *testing.T) {
 		t.Errorf("post hook did not run: %v", err)
 	}
 }
+
+// lego's variables are never ignored silently by zoku's own commands.
+func TestLegoVariablesNoted(t *testing.T) {
+	t.Setenv("LEGO_PATH", t.TempDir())
+	r := runAs("zoku", "list", "--path", t.TempDir())
+	if r.code != 0 || !strings.Contains(r.stderr, "LEGO_PATH set") || !strings.Contains(r.stderr, "zoku lego run") {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+}
