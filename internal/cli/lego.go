@@ -73,13 +73,10 @@ func legoOpener(env Env) legocli.Opener {
 		if cf.dnsTimeout <= 0 {
 			cf.dnsTimeout = defaultDNSTimeout
 		}
-		// lego writes its progress on stdout.
+		// lego writes its progress (and questions) on stdout.
 		senv := env
 		senv.Stderr = env.Stdout
 		level := legoLevel(o.LogLevel)
-		if level > slog.LevelInfo {
-			senv.Stderr = io.Discard // the listeners' info lines
-		}
 		s, err := openSession(ctx, senv, &af, &cf, false)
 		if err != nil {
 			return nil, err

@@ -3,6 +3,7 @@ package legocli
 import (
 	"bytes"
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -195,4 +196,56 @@ func normalizeBools(s string) string {
 		out = append(out, w)
 	}
 	return strings.Join(out, " ")
+}
+
+// --env-file sets each variable of a dotenv file; a bad line is named by
+// its number, never by its value.
+func TestLoadDotenv(t *testing.T) {
+	dir := t.TempDir()
+	good := dir + "/good.env"
+	writeFile(t, good, "# credentials\nexport A_TOKEN=abc\nB_SECRET=\"quoted value\"\nC='single'\nD=plain # comment\n\n")
+	got := map[string]string{}
+	set := func(k, v string) error { got[k] = v; return nil }
+	if err := LoadDotenv(good, set); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"A_TOKEN": "abc", "B_SECRET": "quoted value", "C": "single", "D": "plain"}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q", k, got[k], v)
+		}
+	}
+	bad := dir + "/bad.env"
+	writeFile(t, bad, "OK=1\nthis line has s3cret but no equals\n")
+	err := LoadDotenv(bad, set)
+	if err == nil || !strings.Contains(err.Error(), "line 2") || strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("err = %v", err)
+	}
+	if err := LoadDotenv(dir+"/missing.env", set); err == nil {
+		t.Fatal("a missing file is not an error")
+	}
+}
+
+// A flag whose behaviour differs in zoku is accepted with a note on
+// stderr; one zoku cannot offer is refused with its reason.
+func TestNotesAndRefusals(t *testing.T) {
+	var out, errb bytes.Buffer
+	inv := &invocation{env: Env{Stdout: &out, Stderr: &errb}.withDefaults()}
+	inv.flags = newValues(runFlags(), func(string) string { return "" })
+	if _, err := inv.flags.parseFlags([]string{"--no-bundle", "--enable-cn=false"}, "lego run"); err != nil {
+		t.Fatal(err)
+	}
+	if err := inv.refuseUnavailable(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(errb.String(), "note: --no-bundle") || strings.Contains(errb.String(), "enable-cn") {
+		t.Errorf("notes: %q", errb.String())
+	}
+}
+
+func writeFile(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
