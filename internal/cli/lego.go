@@ -3,11 +3,14 @@ package cli
 import (
 	"context"
 	"crypto/tls"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -85,46 +88,107 @@ func legoOpener(env Env) legocli.Opener {
 		acmeclient.SetLegoLogger(logger)
 		s.log = logger
 
-		cfg := s.issuer.Config()
-		cfg.Client.Logger = logger
-		cfg.AccountKeyType = certKeyType(o.AccountKeyType)
-		cfg.Client.UserAgent = strings.TrimSpace(o.UserAgent + " zoku")
-		cfg.Client.CertificateTimeout, cfg.Client.OverallRequestLimit = o.CertTimeout, o.OverallRequests
-		if o.HTTPTimeout > 0 || o.TLSSkipVerify {
-			hc := cfg.Client.HTTPClient
-			if hc == nil {
-				hc = lego.NewConfig(nil).HTTPClient // honours LEGO_CA_CERTIFICATES
-			}
-			c := *hc
-			if o.HTTPTimeout > 0 {
-				c.Timeout = o.HTTPTimeout
-			}
-			if tr, ok := c.Transport.(*http.Transport); ok && o.TLSSkipVerify {
-				tr = tr.Clone()
-				if tr.TLSClientConfig == nil {
-					tr.TLSClientConfig = &tls.Config{}
-				}
-				tr.TLSClientConfig.InsecureSkipVerify = true //nolint:gosec // lego's --tls-skip-verify, for tests
-				c.Transport = tr
-			}
-			cfg.Client.HTTPClient = &c
+		cl := clientFlags{
+			userAgent: o.UserAgent, httpTimeout: o.HTTPTimeout, tlsSkipVerify: o.TLSSkipVerify,
+			certTimeout: o.CertTimeout, overall: o.OverallRequests, accountKeyType: certKeyType(o.AccountKeyType),
 		}
-		if o.HTTP && o.HTTPWebroot != "" {
-			p, err := webroot.NewHTTPProvider(o.HTTPWebroot)
-			if err != nil {
-				s.close()
-				return nil, fmt.Errorf("--http.webroot: %w", err)
-			}
-			cfg.Client.Solvers.HTTP01 = p
+		if o.HTTP {
+			cl.webroot = o.HTTPWebroot
 		}
-		s.issuer = certmgr.NewACMEIssuer(cfg)
-		mo := certmgr.Options{Issuer: s.issuer, Store: s.store, Cache: certmgr.NewCache(), Logger: logger}
-		if s.ca != nil {
-			mo.Usable = func(b *storage.Bundle) error { return s.ca.CheckStored(b.Meta.Server, b.Certificate) }
+		if err := s.applyClient(cl, logger); err != nil {
+			s.close()
+			return nil, err
 		}
-		s.mgr = certmgr.New(mo)
 		return &legoSession{s: s, env: senv, cf: cf}, nil
 	})
+}
+
+// clientFlags are lego's settings of the ACME client, and its HTTP-01
+// webroot, which openSession does not read.
+type clientFlags struct {
+	userAgent      string
+	httpTimeout    time.Duration
+	tlsSkipVerify  bool
+	certTimeout    time.Duration
+	overall        int
+	webroot        string
+	accountKeyType certcrypto.KeyType
+}
+
+func (c *clientFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.userAgent, "user-agent", "", "text added to the user agent sent to the CA")
+	fs.Func("http-timeout", "time limit of each request to the CA, in seconds", seconds(&c.httpTimeout))
+	fs.BoolVar(&c.tlsSkipVerify, "tls-skip-verify", false, "do not verify the CA's TLS certificate (tests only)")
+	fs.Func("cert.timeout", "how long to wait for the CA to issue after finalize, in seconds (default 30)", seconds(&c.certTimeout))
+	fs.IntVar(&c.overall, "overall-request-limit", 0, "requests per second to the CA at most (default 18)")
+	fs.StringVar(&c.webroot, "http.webroot", "", "with --http: write the answers under this folder's .well-known/acme-challenge/ (served by your web server) instead of listening")
+}
+
+// seconds parses lego's whole seconds into d.
+func seconds(d *time.Duration) func(string) error {
+	return func(v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return errors.New("want a number of seconds")
+		}
+		*d = time.Duration(n) * time.Second
+		return nil
+	}
+}
+
+// applyClient rebuilds the session's issuer and manager with c (when it
+// sets anything), on the same store and account settings.
+func (s *session) applyClient(c clientFlags, logger *slog.Logger) error {
+	if c == (clientFlags{}) && logger == s.log {
+		return nil
+	}
+	cfg := s.issuer.Config()
+	cfg.Client.Logger = logger
+	if c.accountKeyType != "" {
+		cfg.AccountKeyType = c.accountKeyType
+	}
+	if c.userAgent != "" {
+		cfg.Client.UserAgent = c.userAgent + " zoku"
+	}
+	if c.certTimeout > 0 {
+		cfg.Client.CertificateTimeout = c.certTimeout
+	}
+	if c.overall > 0 {
+		cfg.Client.OverallRequestLimit = c.overall
+	}
+	if c.httpTimeout > 0 || c.tlsSkipVerify {
+		hc := cfg.Client.HTTPClient
+		if hc == nil {
+			hc = lego.NewConfig(nil).HTTPClient // honours LEGO_CA_CERTIFICATES
+		}
+		h := *hc
+		if c.httpTimeout > 0 {
+			h.Timeout = c.httpTimeout
+		}
+		if tr, ok := h.Transport.(*http.Transport); ok && c.tlsSkipVerify {
+			tr = tr.Clone()
+			if tr.TLSClientConfig == nil {
+				tr.TLSClientConfig = &tls.Config{}
+			}
+			tr.TLSClientConfig.InsecureSkipVerify = true //nolint:gosec // lego's --tls-skip-verify, for tests
+			h.Transport = tr
+		}
+		cfg.Client.HTTPClient = &h
+	}
+	if c.webroot != "" {
+		p, err := webroot.NewHTTPProvider(c.webroot)
+		if err != nil {
+			return fmt.Errorf("--http.webroot: %w", err)
+		}
+		cfg.Client.Solvers.HTTP01 = p
+	}
+	s.issuer = certmgr.NewACMEIssuer(cfg)
+	mo := certmgr.Options{Issuer: s.issuer, Store: s.store, Cache: certmgr.NewCache(), Logger: logger}
+	if s.ca != nil {
+		mo.Usable = func(b *storage.Bundle) error { return s.ca.CheckStored(b.Meta.Server, b.Certificate) }
+	}
+	s.mgr = certmgr.New(mo)
+	return nil
 }
 
 // defaultDNSTimeout is lego's --dns.timeout default.

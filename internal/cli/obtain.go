@@ -71,7 +71,9 @@ func runObtain(ctx context.Context, env Env, args []string) error {
 		cf  challengeFlags
 		of  orderFlags
 		out outputFlags
+		cl  clientFlags
 	)
+	cl.register(fs)
 	af.register(fs)
 	cf.register(fs)
 	of.register(fs)
@@ -108,11 +110,20 @@ func runObtain(ctx context.Context, env Env, args []string) error {
 		}
 	}
 
-	s, err := openSession(ctx, env, &af, &cf, true)
+	if cl.webroot != "" {
+		if !cf.http {
+			return &usageError{msg: "--http.webroot goes with --http; run 'zoku obtain --help'"}
+		}
+		cf.http = false // the web server answers; zoku binds nothing
+	}
+	s, err := openSession(ctx, env, &af, &cf, cl.webroot == "")
 	if err != nil {
 		return err
 	}
 	defer s.close()
+	if err := s.applyClient(cl, s.log); err != nil {
+		return err
+	}
 	out.apply(s.store)
 	if cf.persist {
 		names := req.Domains

@@ -33,7 +33,9 @@ func runRenew(ctx context.Context, env Env, args []string) error {
 		ariOff    bool
 		noReplace bool
 		out       outputFlags
+		cl        clientFlags
 	)
+	cl.register(fs)
 	af.register(fs)
 	cf.register(fs)
 	fs.Var(&names, "domains", "renew only the certificate with this name (repeatable; default: all)")
@@ -94,11 +96,20 @@ func runRenew(ctx context.Context, env Env, args []string) error {
 			af.server = srv
 		}
 	}
-	s, err := openSession(ctx, env, &af, &cf, true)
+	if cl.webroot != "" {
+		if !cf.http {
+			return &usageError{msg: "--http.webroot goes with --http; run 'zoku renew --help'"}
+		}
+		cf.http = false // the web server answers; zoku binds nothing
+	}
+	s, err := openSession(ctx, env, &af, &cf, cl.webroot == "")
 	if err != nil {
 		return err
 	}
 	defer s.close()
+	if err := s.applyClient(cl, s.log); err != nil {
+		return err
+	}
 	out.apply(s.store)
 	if cf.persist {
 		var names []string
