@@ -39,7 +39,7 @@ func runLego(ctx context.Context, args []string, env Env) int {
 	lenv := legocli.Env{
 		Stdin: env.Stdin, Stdout: env.Stdout, Stderr: env.Stderr, Getenv: env.Getenv,
 		StdinIsTerminal: env.IsTerminal, StdoutIsTerminal: env.StdoutIsTerminal, Sleep: env.Sleep,
-		Prog: "zoku lego",
+		Prog: "zoku lego", Version: versionString(),
 	}
 	if isLego(env.Program) {
 		lenv.Prog = "lego"

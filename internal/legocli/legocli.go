@@ -53,6 +53,8 @@ type Env struct {
 	Now func() time.Time
 	// Getwd returns the working folder (./.lego is relative to it).
 	Getwd func() (string, error)
+	// Version is printed by --version ("zoku v1.2.3 (lego v5.6.0)").
+	Version string
 	// Prog names the program in error lines: "lego" (the default) when
 	// called through a link, "zoku lego" otherwise.
 	Prog string

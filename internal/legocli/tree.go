@@ -81,6 +81,10 @@ func dispatch(ctx context.Context, args []string, env Env, open Opener) error {
 	root := tree()
 	cmd, path := root, "lego"
 	var inherited []*flagDef
+	if len(args) == 1 && (args[0] == "--version" || args[0] == "-v") {
+		fmt.Fprintf(env.Stdout, "lego version %s\n", env.Version)
+		return nil
+	}
 	for {
 		defs := concat(inherited, cmd.flags)
 		vals := newValues(defs, env.Getenv)
