@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/zoku/zoku/internal/storage"
@@ -28,13 +29,21 @@ func openStore(ctx context.Context, spec, setting string) (*storage.Store, io.Cl
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", setting, err)
 		}
-		return storage.New(b), b, nil
+		return withPFX(storage.New(b)), b, nil
 	}
 	f, err := storage.OpenFiles(strings.TrimPrefix(spec, "file:"), storage.FilesOptions{})
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", setting, err)
 	}
-	return storage.New(f), nopCloser{}, nil
+	return withPFX(storage.New(f)), nopCloser{}, nil
+}
+
+// withPFX gives the store the password of the .pfx files lego's --pfx left
+// (LEGO_PFX_PASSWORD, lego's variable; default lego's), so every renewal
+// keeps them in step; commands with --pfx.password set their own.
+func withPFX(st *storage.Store) *storage.Store {
+	st.SetPFX(storage.PFXOptions{Password: os.Getenv("LEGO_PFX_PASSWORD"), Format: os.Getenv("LEGO_PFX_FORMAT")}, false)
+	return st
 }
 
 type nopCloser struct{}
