@@ -16,8 +16,12 @@ import (
 )
 
 // maxArchiveEntry bounds one file read out of an archive (certificates,
-// keys and their .json are a few kilobytes).
-const maxArchiveEntry = 1 << 20
+// keys and their .json are a few kilobytes), maxArchiveEntries their
+// number (a certificate set has six files, an account two).
+const (
+	maxArchiveEntry   = 1 << 20
+	maxArchiveEntries = 16
+)
 
 // archives lists the zip archives under archives/<kind>/ (keys), sorted.
 func archives(ctx context.Context, inv *invocation, kind string) ([]string, error) {
@@ -141,6 +145,9 @@ func runArchivesRestore(ctx context.Context, inv *invocation) error {
 	dir := strings.Trim(path.Clean("/"+zr.Comment), "/")
 	if dir != "certificates" && !strings.HasPrefix(dir, "accounts/") && dir != "accounts" {
 		return fmt.Errorf("%s does not say where its files belong (comment %q); restore it by hand", key, zr.Comment)
+	}
+	if len(zr.File) > maxArchiveEntries {
+		return fmt.Errorf("%s holds %d files, more than a certificate set or account has; restore it by hand", key, len(zr.File))
 	}
 	type entry struct {
 		key  string
