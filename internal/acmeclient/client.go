@@ -17,6 +17,7 @@ import (
 	"github.com/go-acme/lego/v5/lego"
 	legolog "github.com/go-acme/lego/v5/log"
 	"github.com/go-acme/lego/v5/registration"
+	"github.com/go-acme/lego/v5/registration/zerossl"
 )
 
 // EAB holds external account binding credentials (RFC 8555 §7.3.4) that
@@ -86,6 +87,9 @@ type Config struct {
 	// CertificateTimeout bounds how long to wait for the CA to issue after
 	// finalize; zero means 30 s.
 	CertificateTimeout time.Duration
+	// OverallRequestLimit caps requests per second to the CA; zero means
+	// lego's default (18).
+	OverallRequestLimit int
 	// Solvers are the challenge providers.
 	Solvers Solvers
 	// Logger receives progress lines; nil means discard.
@@ -154,6 +158,9 @@ func (c *Client) connect(ctx context.Context) error {
 	if c.cfg.CertificateTimeout > 0 {
 		lc.Certificate.Timeout = c.cfg.CertificateTimeout
 	}
+	if c.cfg.OverallRequestLimit > 0 {
+		lc.Certificate.OverallRequestLimit = c.cfg.OverallRequestLimit
+	}
 	client, err := lego.NewClient(lc)
 	if err != nil {
 		return c.explain("cannot reach the CA at "+c.cfg.Server, err)
@@ -219,6 +226,16 @@ func (c *Client) Register(ctx context.Context, o RegisterOptions) (*acme.Extende
 	if !agreed {
 		return nil, fmt.Errorf("acme: the CA's terms of service (%s) must be accepted before an account can be registered; read them and pass --accept-tos", meta.TermsOfService)
 	}
+	if meta.ExternalAccountRequired && o.EAB == nil && zerossl.IsZeroSSL(c.cfg.Server) {
+		// As lego does: ZeroSSL hands out EAB credentials for an email
+		// address (or ZERO_SSL_ACCESS_KEY's account) through its API.
+		c.log.Info("registering account with ZeroSSL's EAB for the email", "email", c.account.Email)
+		reg, err := registration.RegisterWithZeroSSL(ctx, lc.Registration, c.account.Email)
+		if err != nil {
+			return nil, c.explain("register at ZeroSSL (external account binding for the email; or pass --eab)", err)
+		}
+		return c.registered(ctx, reg)
+	}
 	if meta.ExternalAccountRequired && o.EAB == nil {
 		return nil, errors.New("acme: this CA requires external account binding; pass --eab --kid KID --hmac-file FILE from your CA account")
 	}
@@ -241,6 +258,11 @@ func (c *Client) Register(ctx context.Context, o RegisterOptions) (*acme.Extende
 			return nil, c.explain("register account", err)
 		}
 	}
+	return c.registered(ctx, reg)
+}
+
+// registered records a new registration.
+func (c *Client) registered(ctx context.Context, reg *acme.ExtendedAccount) (*acme.ExtendedAccount, error) {
 	c.account.Registration = reg
 	c.log.Info("account registered", "account_url", reg.Location)
 	// lego keeps the kid from construction time: reconnect so requests are

@@ -13,6 +13,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Env is what a command may touch of the outside world. Tests build their
@@ -25,18 +26,31 @@ type Env struct {
 	// IsTerminal reports whether Stdin is an interactive terminal (for the
 	// terms-of-service prompt).
 	IsTerminal func() bool
+	// StdoutIsTerminal reports whether Stdout is a terminal (lego's
+	// random pause before a renewal is skipped then); nil means no.
+	StdoutIsTerminal func() bool
+	// Program is the name the binary was called by (argv[0]); "lego"
+	// (a link to zoku) makes it answer as lego.
+	Program string
+	// Sleep waits d or until ctx ends; nil means a real sleep. Tests
+	// replace it (lego's random pause before a renewal).
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // StdEnv returns the Env of the running process.
 func StdEnv() Env {
 	return Env{
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
-		Getenv: os.Getenv,
-		IsTerminal: func() bool {
-			fi, err := os.Stdin.Stat()
-			return err == nil && fi.Mode()&os.ModeCharDevice != 0
-		},
+		Getenv:           os.Getenv,
+		IsTerminal:       func() bool { return isTerminal(os.Stdin) },
+		StdoutIsTerminal: func() bool { return isTerminal(os.Stdout) },
+		Program:          os.Args[0],
 	}
+}
+
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 // command is one subcommand.
@@ -72,6 +86,19 @@ func Run(ctx context.Context, args []string, env Env) int {
 	if env.IsTerminal == nil {
 		env.IsTerminal = func() bool { return false }
 	}
+	if env.StdoutIsTerminal == nil {
+		env.StdoutIsTerminal = func() bool { return false }
+	}
+	// lego's personality: called as lego, as `zoku lego ...`, or with
+	// lego v4's shape (options first, the command last).
+	switch {
+	case isLego(env.Program):
+		return runLego(ctx, args, env)
+	case len(args) > 0 && args[0] == "lego":
+		return runLego(ctx, args[1:], env)
+	case len(args) > 1 && strings.HasPrefix(args[0], "-") && args[0] != "-h" && args[0] != "--help":
+		return runLego(ctx, args, env)
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		topUsage(env.Stdout)
 		if len(args) == 0 {
@@ -79,19 +106,23 @@ func Run(ctx context.Context, args []string, env Env) int {
 		}
 		return 0
 	}
-	args = legoStyle(args)
 	cmd, ok := commands[args[0]]
 	if !ok {
 		fmt.Fprintf(env.Stderr, "zoku: unknown command %q; run 'zoku --help' for the list\n", args[0])
 		return 2
 	}
+	noteLegoVariables(env, args[0])
 	err := cmd.run(ctx, env, args[1:])
+	var ue *usageError
 	switch {
 	case err == nil:
 		return 0
 	case errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.Is(err, errUsage):
+		return 2
+	case errors.As(err, &ue):
+		fmt.Fprintf(env.Stderr, "zoku %s: %s\n", args[0], oneLine(ue.msg))
 		return 2
 	default:
 		fmt.Fprintf(env.Stderr, "zoku %s: %s\n", args[0], oneLine(err.Error()))
@@ -110,6 +141,7 @@ func topUsage(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-8s %s\n", n, commands[n].summary)
 	}
+	fmt.Fprintf(w, "  %-8s %s\n", "lego", "lego v5's command line, word for word ('zoku lego --help'; or call zoku as 'lego')")
 	fmt.Fprintln(w, "\nRun 'zoku <command> --help' for its flags.")
 }
 
@@ -118,18 +150,22 @@ func oneLine(s string) string {
 	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
 }
 
-// legoStyle accepts lego's own command-line shape, flags first and the
-// command last (seed 000: `lego --dns iij --domains '*.example' --email ...
-// run`), and turns it into zoku's: lego's `run` (obtain) becomes `obtain`,
-// `renew` and `revoke` stay. Anything else is returned unchanged.
-func legoStyle(args []string) []string {
-	if len(args) < 2 || !strings.HasPrefix(args[0], "-") {
-		return args
+// noteLegoVariables says, once, that lego's variables set in the
+// environment are read by `zoku lego` and not by zoku's own commands, so
+// that a lego user's LEGO_PATH is never silently ignored.
+func noteLegoVariables(env Env, cmd string) {
+	switch cmd {
+	case "obtain", "renew", "revoke", "list":
+	default:
+		return
 	}
-	last := args[len(args)-1]
-	verb := map[string]string{"run": "obtain", "renew": "renew", "revoke": "revoke", "list": "list"}[last]
-	if verb == "" {
-		return args
+	var set []string
+	for _, v := range []string{"LEGO_PATH", "LEGO_SERVER", "LEGO_EMAIL", "LEGO_DOMAINS", "LEGO_DNS"} {
+		if env.Getenv(v) != "" {
+			set = append(set, v)
+		}
 	}
-	return append([]string{verb}, args[:len(args)-1]...)
+	if len(set) > 0 {
+		fmt.Fprintf(env.Stderr, "zoku %s: note: %s set: zoku's own commands read flags; 'zoku lego run' (lego's command line) reads lego's variables\n", cmd, strings.Join(set, ", "))
+	}
 }

@@ -95,7 +95,7 @@ func TestHelp(t *testing.T) {
 	if r := zoku(t, "", false, "frobnicate"); r.code != 2 || !strings.Contains(r.stderr, "unknown command") {
 		t.Fatalf("unknown command: exit %d, %q", r.code, r.stderr)
 	}
-	if r := zoku(t, "", false, "obtain", "--no-such-flag"); r.code != 1 || !strings.Contains(r.stderr, "no-such-flag") {
+	if r := zoku(t, "", false, "obtain", "--no-such-flag"); r.code != 2 || !strings.Contains(r.stderr, "no-such-flag") {
 		t.Fatalf("unknown flag: exit %d, %q", r.code, r.stderr)
 	}
 }

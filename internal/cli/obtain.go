@@ -10,8 +10,11 @@ import (
 	"os"
 	"time"
 
+	"github.com/go-acme/lego/v5/certcrypto"
+
 	"github.com/zoku/zoku/internal/acmeclient"
 	"github.com/zoku/zoku/internal/certmgr"
+	"github.com/zoku/zoku/internal/hook"
 )
 
 // orderFlags describe the certificate to order.
@@ -22,6 +25,12 @@ type orderFlags struct {
 	profile        string
 	preferredChain string
 	certName       string
+	mustStaple     bool
+	notBefore      time.Time
+	notAfter       time.Time
+	privateKey     string
+	deployHook     string
+	deployTimeout  time.Duration
 }
 
 func (o *orderFlags) register(fs *flag.FlagSet) {
@@ -33,19 +42,42 @@ func (o *orderFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.profile, "profile", "", "ACME profile the CA offers (e.g. classic, tlsserver, shortlived)")
 	fs.StringVar(&o.preferredChain, "preferred-chain", "", "prefer the chain whose root has this common name")
 	fs.StringVar(&o.certName, "cert.name", "", "storage name of the certificate (default: the first domain)")
+	fs.StringVar(&o.certName, "c", "", "short for --cert.name")
+	fs.BoolVar(&o.mustStaple, "must-staple", false, "ask for the OCSP must-staple extension")
+	fs.Func("not-before", "ask for this notBefore (RFC 3339), when the CA honours it", timeFlag(&o.notBefore))
+	fs.Func("not-after", "ask for this notAfter (RFC 3339), when the CA honours it", timeFlag(&o.notAfter))
+	fs.StringVar(&o.privateKey, "private-key", "", "PEM private key for the certificate (default: a new key)")
+	fs.StringVar(&o.deployHook, "deploy-hook", "", "shell command run after the certificate is stored, with lego, certbot and acme.sh variables")
+	fs.DurationVar(&o.deployTimeout, "deploy-hook-timeout", hook.DefaultTimeout, "time limit of the deploy hook")
+}
+
+// timeFlag parses an RFC 3339 time into t.
+func timeFlag(t *time.Time) func(string) error {
+	return func(v string) error {
+		x, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			return errors.New("want an RFC 3339 time such as 2026-03-01T00:00:00Z")
+		}
+		*t = x
+		return nil
+	}
 }
 
 func runObtain(ctx context.Context, env Env, args []string) error {
 	started := time.Now().UTC()
 	fs := newFlagSet("obtain", "", "Obtain a certificate and store it in --path (lego's layout).\n\nExample (no domain or internet needed):\n  zoku obtain --server embedded --accept-tos --email you@example.test --http --http.port 127.0.0.1:5002 -d a.example.test", env)
 	var (
-		af accountFlags
-		cf challengeFlags
-		of orderFlags
+		af  accountFlags
+		cf  challengeFlags
+		of  orderFlags
+		out outputFlags
+		cl  clientFlags
 	)
+	cl.register(fs)
 	af.register(fs)
 	cf.register(fs)
 	of.register(fs)
+	out.register(fs, env)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -68,11 +100,31 @@ func runObtain(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 
-	s, err := openSession(ctx, env, &af, &cf, true)
+	if of.privateKey != "" {
+		raw, err := os.ReadFile(of.privateKey)
+		if err != nil {
+			return fmt.Errorf("read --private-key: %w", err)
+		}
+		if req.PrivateKey, err = certcrypto.ParsePEMPrivateKey(raw); err != nil {
+			return fmt.Errorf("--private-key %s is not a PEM private key", of.privateKey)
+		}
+	}
+
+	if cl.webroot != "" {
+		if !cf.http {
+			return &usageError{msg: "--http.webroot goes with --http; run 'zoku obtain --help'"}
+		}
+		cf.http = false // the web server answers; zoku binds nothing
+	}
+	s, err := openSession(ctx, env, &af, &cf, cl.webroot == "")
 	if err != nil {
 		return err
 	}
 	defer s.close()
+	if err := s.applyClient(cl, s.log); err != nil {
+		return err
+	}
+	out.apply(s.store)
 	if cf.persist {
 		names := req.Domains
 		if req.CSR != nil {
@@ -84,7 +136,8 @@ func runObtain(ctx context.Context, env Env, args []string) error {
 	}
 	o := certmgr.Order{
 		Set: certmgr.Set{Name: req.Name, Domains: req.Domains, KeyType: req.KeyType, Profile: req.Profile},
-		CSR: req.CSR, PreferredChain: req.PreferredChain, KeepNewerThan: started,
+		CSR: req.CSR, PrivateKey: req.PrivateKey, PreferredChain: req.PreferredChain, KeepNewerThan: started,
+		MustStaple: of.mustStaple, NotBefore: of.notBefore, NotAfter: of.notAfter, WritePEM: out.pem,
 	}
 	if req.CSR != nil {
 		o.Set.Domains = csrNames(req.CSR)
@@ -99,6 +152,12 @@ func runObtain(ctx context.Context, env Env, args []string) error {
 			o.Seen = leaf.SerialNumber.Text(16)
 		}
 	}
+	ev := hook.Event{Name: o.Set.Name, Domains: o.Set.Domains, KeyType: string(o.Set.KeyType),
+		AccountID: s.issuer.AccountID(), AccountEmail: s.issuer.Email(), Server: s.issuer.Server()}
+	if err := s.runHook(ctx, env, "pre", out.preHook, ev, out.preTimeout); err != nil {
+		return err
+	}
+	defer func() { _ = s.runHook(context.WithoutCancel(ctx), env, "post", out.postHook, ev, out.postTimeout) }()
 	res, err := s.mgr.OrderNow(ctx, o)
 	if err != nil {
 		return err
@@ -112,6 +171,11 @@ func runObtain(ctx context.Context, env Env, args []string) error {
 	if s.ca != nil {
 		fmt.Fprintf(env.Stdout, "embedded CA root: %s (test CA, not trusted by anyone else)\nverify with: openssl verify -CAfile %s -untrusted %s %s\n",
 			s.embeddedRoot(), s.embeddedRoot(), p.Issuer, p.Cert)
+	}
+	if of.deployHook != "" && res.Action == certmgr.Ordered {
+		if err := s.runDeployHook(ctx, env, b, s.issuer, of.deployHook, of.deployTimeout); err != nil {
+			return fmt.Errorf("the certificate is stored, but %w", err)
+		}
 	}
 	return nil
 }

@@ -32,14 +32,22 @@ func runRenew(ctx context.Context, env Env, args []string) error {
 		hookTO    time.Duration
 		ariOff    bool
 		noReplace bool
+		out       outputFlags
+		cl        clientFlags
 	)
+	cl.register(fs)
 	af.register(fs)
 	cf.register(fs)
 	fs.Var(&names, "domains", "renew only the certificate with this name (repeatable; default: all)")
 	fs.Var(&names, "d", "short for --domains")
 	fs.Var(&names, "cert.name", "same as --domains")
+	fs.Var(&names, "c", "same as --domains")
 	fs.IntVar(&days, "days", 0, "renew when fewer than this many days are left (ignores ARI)")
+	fs.IntVar(&days, "renew-days", 0, "same as --days (lego v5's name)")
 	fs.BoolVar(&force, "force", false, "renew now, whatever the dates")
+	fs.BoolVar(&force, "renew-force", false, "same as --force (lego v5's name)")
+	fs.Func("no-random-sleep", "accepted for lego compatibility: zoku renew does not pause at random (zoku lego run does)", func(string) error { return nil })
+	out.register(fs, env)
 	fs.BoolVar(&reuseKey, "reuse-key", false, "keep the current private key (default: a fresh key)")
 	fs.StringVar(&keyType, "key-type", "", "key type of the new key (default: the current one)")
 	fs.StringVar(&hookCmd, "deploy-hook", "", "shell command run after each renewal, with lego, certbot and acme.sh variables")
@@ -88,11 +96,21 @@ func runRenew(ctx context.Context, env Env, args []string) error {
 			af.server = srv
 		}
 	}
-	s, err := openSession(ctx, env, &af, &cf, true)
+	if cl.webroot != "" {
+		if !cf.http {
+			return &usageError{msg: "--http.webroot goes with --http; run 'zoku renew --help'"}
+		}
+		cf.http = false // the web server answers; zoku binds nothing
+	}
+	s, err := openSession(ctx, env, &af, &cf, cl.webroot == "")
 	if err != nil {
 		return err
 	}
 	defer s.close()
+	if err := s.applyClient(cl, s.log); err != nil {
+		return err
+	}
+	out.apply(s.store)
 	if cf.persist {
 		var names []string
 		for _, b := range todo {
@@ -140,9 +158,20 @@ func runRenew(ctx context.Context, env Env, args []string) error {
 		}
 		s.log.Info("renewal due", "cert_name", b.Meta.ID, "reason", d.Reason)
 		set := certmgr.Set{Name: b.Meta.ID, Domains: b.Meta.Domains, KeyType: kt, Profile: b.Meta.Profile, ReuseKey: reuseKey}
+		ev := hook.Event{Name: set.Name, Domains: set.Domains, KeyType: string(b.Meta.KeyType),
+			AccountID: iss.AccountID(), AccountEmail: iss.Email(), Server: iss.Server()}
+		if err := s.runHook(ctx, env, "pre", out.preHook, ev, out.preTimeout); err != nil {
+			s.log.Error("pre-hook failed; not renewed", "cert_name", b.Meta.ID, "error", err)
+			failed = append(failed, b.Meta.ID)
+			continue
+		}
 		res, err := s.mgr.OrderNow(ctx, certmgr.Order{
 			Set: set, Seen: leaf.SerialNumber.Text(16), KeepNewerThan: started, Renew: true, Force: true, NoReplaces: noReplace, Issuer: iss,
+			WritePEM: out.pem,
 		})
+		if perr := s.runHook(context.WithoutCancel(ctx), env, "post", out.postHook, ev, out.postTimeout); perr != nil {
+			s.log.Error("post-hook failed", "cert_name", b.Meta.ID, "error", perr)
+		}
 		if err != nil {
 			s.log.Error("renewal failed; the current certificate stays", "cert_name", b.Meta.ID, "error", err)
 			failed = append(failed, b.Meta.ID)
@@ -197,6 +226,15 @@ func (s *session) runDeployHook(ctx context.Context, env Env, b *storage.Bundle,
 		AccountID: iss.AccountID(), AccountEmail: iss.Email(), Server: iss.Server(),
 	}
 	return hook.Run(ctx, cmd, ev, timeout, env.Stdout, env.Stderr)
+}
+
+// runHook runs a pre- or post-hook (kind) through the shell with the
+// certificate's variables; an empty command does nothing.
+func (s *session) runHook(ctx context.Context, env Env, kind, command string, ev hook.Event, timeout time.Duration) error {
+	if command == "" {
+		return nil
+	}
+	return hook.RunAs(ctx, kind+" hook for "+ev.Name, command, ev, timeout, env.Stdout, env.Stderr)
 }
 
 // pick selects the certificates named (by id or by any of their domains);

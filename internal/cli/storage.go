@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/zoku/zoku/internal/config"
@@ -49,7 +50,7 @@ func openStoreWith(ctx context.Context, spec, setting string, sc *config.Storage
 	if err != nil {
 		return nil, nil, err
 	}
-	return storage.New(sealed.Wrap(b, sealed.Options{Key: key})), closer, nil
+	return withPFX(storage.New(sealed.Wrap(b, sealed.Options{Key: key}))), closer, nil
 }
 
 // openBackend opens the backend of spec, applying etcd (nil: defaults) to
@@ -154,3 +155,10 @@ func (nopCloser) Close() error { return nil }
 // isStorageURL reports whether spec names a storage service rather than a
 // folder.
 func isStorageURL(spec string) bool { return config.IsEtcdURL(spec) }
+// withPFX gives the store the password of the .pfx files lego's --pfx left
+// (LEGO_PFX_PASSWORD, lego's variable; default lego's), so every renewal
+// keeps them in step; commands with --pfx.password set their own.
+func withPFX(st *storage.Store) *storage.Store {
+	st.SetPFX(storage.PFXOptions{Password: os.Getenv("LEGO_PFX_PASSWORD"), Format: os.Getenv("LEGO_PFX_FORMAT")}, false)
+	return st
+}

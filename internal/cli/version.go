@@ -14,6 +14,12 @@ func runVersion(_ context.Context, env Env, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	fmt.Fprintln(env.Stdout, versionString())
+	return nil
+}
+
+// versionString is "zoku <version> (lego <version>)".
+func versionString() string {
 	lego := "unknown"
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, d := range bi.Deps {
@@ -22,6 +28,5 @@ func runVersion(_ context.Context, env Env, args []string) error {
 			}
 		}
 	}
-	fmt.Fprintf(env.Stdout, "zoku %s (lego %s)\n", Version, lego)
-	return nil
+	return fmt.Sprintf("zoku %s (lego %s)", Version, lego)
 }

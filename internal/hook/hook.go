@@ -87,6 +87,11 @@ func Environ(ev Event) []string {
 			env = append(env, "LEGO_HOOK_CERT_PEM_PATH="+ev.Paths.PEM, "LEGO_CERT_PEM_PATH="+ev.Paths.PEM)
 		}
 	}
+	if ev.Paths.PFX != "" {
+		if _, err := os.Stat(ev.Paths.PFX); err == nil {
+			env = append(env, "LEGO_HOOK_CERT_PFX_PATH="+ev.Paths.PFX, "LEGO_CERT_PFX_PATH="+ev.Paths.PFX)
+		}
+	}
 	return env
 }
 
@@ -96,29 +101,56 @@ func Environ(ev Event) []string {
 // stdout/stderr. A non-zero exit or a timeout is an error that names the
 // hook, never its environment.
 func Run(ctx context.Context, command string, ev Event, timeout time.Duration, stdout, stderr io.Writer) error {
+	return RunAs(ctx, "deploy hook for "+ev.Name, command, ev, timeout, stdout, stderr)
+}
+
+// RunAs is Run for a hook that what names in errors ("pre hook for
+// a.example").
+func RunAs(ctx context.Context, what, command string, ev Event, timeout time.Duration, stdout, stderr io.Writer) error {
+	return start(ctx, []string{"/bin/sh", "-c", command}, Environ(ev), timeout, stdout, stderr, what)
+}
+
+// Fields splits a hook command the way lego does: at white space, with no
+// quoting and no shell, the first word being the program.
+func Fields(command string) []string { return strings.Fields(command) }
+
+// Exec runs a hook command the way lego does: split by Fields and started
+// directly (no shell: no pipes, quotes or variables in the command), with
+// the process environment plus env, bounded by timeout (zero means
+// DefaultTimeout). what names the hook in errors ("pre hook"). An empty
+// command does nothing.
+func Exec(ctx context.Context, command string, env []string, timeout time.Duration, stdout, stderr io.Writer, what string) error {
+	argv := Fields(command)
+	if len(argv) == 0 {
+		return nil
+	}
+	return start(ctx, argv, env, timeout, stdout, stderr, what)
+}
+
+// start runs argv in a process group of its own, so a timeout stops what
+// it started too.
+func start(ctx context.Context, argv, env []string, timeout time.Duration, stdout, stderr io.Writer, what string) error {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", command)
-	cmd.Env = append(os.Environ(), Environ(ev)...)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
-	// The hook gets its own process group so a timeout stops what the shell
-	// started too, not only the shell.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
 	err := cmd.Run()
 	if ctx.Err() == context.DeadlineExceeded {
-		return fmt.Errorf("hook: deploy hook for %s timed out after %s", ev.Name, timeout)
+		return fmt.Errorf("hook: %s timed out after %s", what, timeout)
 	}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
-		return fmt.Errorf("hook: deploy hook for %s exited with status %d", ev.Name, ee.ExitCode())
+		return fmt.Errorf("hook: %s exited with status %d", what, ee.ExitCode())
 	}
 	if err != nil {
-		return fmt.Errorf("hook: deploy hook for %s: %w", ev.Name, err)
+		return fmt.Errorf("hook: %s: %w", what, err)
 	}
 	return nil
 }

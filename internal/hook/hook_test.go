@@ -3,6 +3,8 @@ package hook
 import (
 	"bytes"
 	"context"
+	"io"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -45,5 +47,31 @@ func TestEnvironNeverHoldsKeyMaterial(t *testing.T) {
 		if strings.Contains(kv, "PRIVATE KEY") {
 			t.Fatalf("key material in hook environment: %s", kv)
 		}
+	}
+}
+
+// lego splits a hook at white space and runs it without a shell: quotes
+// and $VARS reach the program as they are written.
+func TestExecSplitsLikeLego(t *testing.T) {
+	dir := t.TempDir()
+	out := dir + "/args"
+	script := dir + "/h.sh"
+	if err := os.WriteFile(script, []byte("#!/bin/sh\nprintf '%s|' \"$@\" > "+out+"\nprintf '%s' \"$LEGO_HOOK_CERT_NAME\" >> "+out+"\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	err := Exec(context.Background(), script+`  "a b"   $HOME  'c'`, []string{"LEGO_HOOK_CERT_NAME=x.example"}, time.Second*10, io.Discard, io.Discard, "deploy hook")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(out)
+	if want := `"a|b"|$HOME|'c'|x.example`; string(got) != want {
+		t.Fatalf("hook saw %q, want %q", got, want)
+	}
+	if err := Exec(context.Background(), "   ", nil, time.Second, io.Discard, io.Discard, "pre hook"); err != nil {
+		t.Fatalf("empty hook: %v", err)
+	}
+	err = Exec(context.Background(), dir+"/missing-program", nil, time.Second, io.Discard, io.Discard, "pre hook")
+	if err == nil || !strings.Contains(err.Error(), "hook: pre hook") {
+		t.Fatalf("missing program: %v", err)
 	}
 }

@@ -85,6 +85,10 @@ type Bundle struct {
 	// then key), like lego's --pem. An existing .pem is always refreshed, and
 	// LoadCertificate sets WritePEM when a .pem exists.
 	WritePEM bool
+	// PFX, when set, makes SaveCertificate also write <name>.pfx (lego's
+	// --pfx) with these options. An existing .pfx is kept in step without
+	// it (see Store.SetPFX).
+	PFX *PFXOptions
 }
 
 // Leaf parses and returns the first certificate of b.Certificate.
@@ -111,6 +115,7 @@ type preparedSet struct {
 	key    []byte // nil without a private key
 	leaf   *x509.Certificate
 	pem    bool
+	pfx    *PFXOptions
 }
 
 // prepare validates b completely and builds the files to write. Nothing on
@@ -142,6 +147,15 @@ func prepare(b *Bundle) (*preparedSet, error) {
 	}
 
 	p := &preparedSet{name: name, meta: b.Meta, cert: encodeCertificates(certs), leaf: leaf, pem: b.WritePEM}
+
+	if b.PFX != nil {
+		if err := checkPFXFormat(b.PFX.Format); err != nil {
+			return nil, err
+		}
+		if b.PrivateKey == nil {
+			return nil, fmt.Errorf("storage: certificate %q: a .pfx needs the private key, and this certificate has none (ordered from a CSR); drop --pfx", id)
+		}
+	}
 
 	if len(b.IssuerCertificate) > 0 {
 		issuers, err := parseCertificates(b.IssuerCertificate)
@@ -191,9 +205,16 @@ func prepare(b *Bundle) (*preparedSet, error) {
 // archives/lego-v4/<unix>/certificates/. Keys the new set no longer has (an
 // issuer file when there is no issuer; a key and .pem when there is no
 // private key and the stored key does not match the new leaf) are removed
-// in the same batch; a stored key that does match is kept. An existing
-// <name>.pfx is left alone. A ctx from [WithFence] makes the write happen
-// only while that lock is held.
+// in the same batch; a stored key that does match is kept.
+//
+// <name>.pem and <name>.pfx stay in step with the certificate: each is
+// written when asked for (WritePEM, PFX) and rewritten whenever it exists.
+// An existing .pfx is re-encrypted with the store's PFX options (SetPFX;
+// lego's default password and the file's own format unless set); when that
+// password does not open it, the save fails and nothing is written, rather
+// than leave a stale .pfx behind. Without a private key both are removed.
+// A ctx from [WithFence] makes the write happen only while that lock is
+// held.
 func (s *Store) SaveCertificate(ctx context.Context, b *Bundle) error {
 	p, err := prepare(b)
 	if err != nil {
@@ -227,6 +248,23 @@ func (s *Store) SaveCertificate(ctx context.Context, b *Bundle) error {
 		}
 	}
 
+	oldPFX, err := s.loadPFX(ctx, keys)
+	if err != nil {
+		return err
+	}
+
+	var pfxData []byte
+	if p.key != nil {
+		if p.pfx, err = s.pfxPlan(p.meta.ID, b.PFX, oldPFX); err != nil {
+			return err
+		}
+		if p.pfx != nil {
+			if pfxData, err = encodePFX(p, p.pfx); err != nil {
+				return err
+			}
+		}
+	}
+
 	metaJSON, err := json.MarshalIndent(&p.meta, "", "\t")
 	if err != nil {
 		return fmt.Errorf("storage: certificate %q: encode metadata: %w", p.meta.ID, err)
@@ -242,6 +280,9 @@ func (s *Store) SaveCertificate(ctx context.Context, b *Bundle) error {
 		if p.pem {
 			ops = append(ops, Op{Key: keys.pem, Value: slices.Concat(p.cert, p.key)})
 		}
+		if pfxData != nil {
+			ops = append(ops, Op{Key: keys.pfx, Value: pfxData})
+		}
 	}
 
 	ops = append(ops, Op{Key: keys.json, Value: append(metaJSON, '\n')})
@@ -251,7 +292,7 @@ func (s *Store) SaveCertificate(ctx context.Context, b *Bundle) error {
 	}
 
 	if p.key == nil {
-		ops = append(ops, Op{Key: keys.key, Delete: true}, Op{Key: keys.pem, Delete: true})
+		ops = append(ops, Op{Key: keys.key, Delete: true}, Op{Key: keys.pem, Delete: true}, Op{Key: keys.pfx, Delete: true})
 	}
 
 	return storeAll(ctx, s.b, ops)

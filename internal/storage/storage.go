@@ -76,6 +76,10 @@ type Store struct {
 	// Tests in this package replace it.
 	now func() time.Time
 
+	// pfx rewrites an existing .pfx when a save names no options (SetPFX).
+	pfx       PFXOptions
+	pfxAlways bool
+
 	// locks serialises writers (and readers against writers) of the same
 	// account folder or certificate name within this process; other
 	// processes are kept apart by the backend's own atomic writes and, for
@@ -167,6 +171,8 @@ type Paths struct {
 	JSON string
 	// PEM is <name>.pem: certificate and key in one file (lego's --pem).
 	PEM string
+	// PFX is <name>.pfx: key, leaf and issuers in PKCS#12 (lego's --pfx).
+	PFX string
 }
 
 // CertPaths returns the files of the certificate with this ID when the
@@ -179,7 +185,7 @@ func (s *Store) CertPaths(id string) Paths {
 		return Paths{}
 	}
 	k := certKeysOf(SanitizedName(id))
-	return Paths{Cert: p.Path(k.cert), Issuer: p.Path(k.issuer), Key: p.Path(k.key), JSON: p.Path(k.json), PEM: p.Path(k.pem)}
+	return Paths{Cert: p.Path(k.cert), Issuer: p.Path(k.issuer), Key: p.Path(k.key), JSON: p.Path(k.json), PEM: p.Path(k.pem), PFX: p.Path(k.pfx)}
 }
 
 // certKeys are the keys of one certificate set.
