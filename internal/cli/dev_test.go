@@ -29,7 +29,7 @@ func TestDevUsage(t *testing.T) {
 		{[]string{"dev", "--help"}, 0, "nitro-sim  run a simulated NetScaler", ""},
 		{[]string{"dev", "nitro"}, 2, "", `zoku dev: unknown tool "nitro"; run 'zoku dev --help' for the list`},
 		{[]string{"dev", "nitro-sim", "--help"}, 0, "Usage: zoku dev nitro-sim", ""},
-		{[]string{"dev", "nitro-sim", "extra"}, 1, "", `unexpected argument "extra"`},
+		{[]string{"dev", "nitro-sim", "extra"}, 2, "", `unexpected argument "extra"`},
 		{[]string{"dev", "nitro-sim", "--listen", "0.0.0.0:7440"}, 1, "", `--listen "0.0.0.0:7440": the simulator listens on loopback only`},
 		{[]string{"dev", "nitro-sim", "--ssl", "192.0.2.1:443"}, 1, "", `--ssl "192.0.2.1:443": the simulator listens on loopback only`},
 		{[]string{"dev", "nitro-sim", "--http", "127.0.0.1:7443"}, 1, "", "--listen, --http and --ssl must be three different addresses"},

@@ -156,8 +156,12 @@ func TestQuickstartSurvivesRestarts(t *testing.T) {
 	must(t, err)
 	must(t, ca.Close())
 	list := mustZoku(t, "list", "--path", q.storage)
-	if !strings.Contains(list.stdout, "untrusted: does not chain to the embedded CA's root.pem") {
+	if !strings.Contains(list.stdout, "untrusted") {
 		t.Errorf("zoku list does not flag the certificate of the old root:\n%s", list.stdout)
+	}
+	listJSON := mustZoku(t, "list", "--json", "--path", q.storage)
+	if !strings.Contains(listJSON.stdout, "does not chain to the embedded CA's root.pem") || !strings.Contains(listJSON.stdout, `"state": "untrusted"`) {
+		t.Errorf("zoku list --json does not say why:\n%s", listJSON.stdout)
 	}
 	kind, logs := q.run(t, curl)
 	if kind != certmgr.EventObtained {
