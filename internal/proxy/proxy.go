@@ -1,8 +1,17 @@
 // Package proxy serves one configured service: a static reply, or a pool of
-// backend servers behind net/http/httputil.ReverseProxy.
+// backend servers.
 //
-// httputil.ReverseProxy does the HTTP work; this package adds balancing,
-// retries and health through three of its hooks, and leaves the rest alone:
+// Requests from HTTP/1.x clients to plain http:// servers take the
+// HTTP/1.1 fast path (fastpath.go): forwarded on the handler's goroutine
+// over the service's own kept-alive connections, with net/http's parser
+// reading the answers and the behaviour of httputil.ReverseProxy described
+// below. HTTP/2 clients, upgrades (WebSocket), Expect: 100-continue,
+// request trailers and https:// servers go through httputil.ReverseProxy
+// and http.Transport.
+//
+// On that path, httputil.ReverseProxy does the HTTP work; this package adds
+// balancing, retries and health through three of its hooks, and leaves the
+// rest alone:
 //
 //   - Rewrite points the outgoing request at the server chosen for this
 //     try (SetURL, keeping the client's Host as Caddy and Traefik do) and
@@ -42,6 +51,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
@@ -94,6 +104,10 @@ type Service struct {
 	tryTimeout time.Duration
 	passive    *health.Passive // nil: passive health off
 
+	// fast: every server is plain http:// without a path, so requests
+	// the fast path takes go over it (fastpath.go).
+	fast bool
+
 	reg       *health.Registry
 	transport *http.Transport
 	rp        *httputil.ReverseProxy
@@ -109,6 +123,9 @@ type upstream struct {
 	weight int
 	state  *health.Server
 	now    func() time.Time
+	// conns are the fast path's kept-alive connections; nil when the
+	// server cannot take the fast path.
+	conns *connPool
 }
 
 var _ balance.Backend = (*upstream)(nil)
@@ -182,7 +199,19 @@ func NewService(name string, cfg *config.Service, reg *health.Registry, opts Opt
 			return nil, fmt.Errorf("proxy: service %q: server %s has weight %d; use 1 or more", name, u, srv.Weight)
 		}
 		https = https || u.Scheme == "https"
-		s.ups = append(s.ups, &upstream{url: u, key: u.String(), weight: max(srv.Weight, 1), now: s.now})
+		up := &upstream{url: u, key: u.String(), weight: max(srv.Weight, 1), now: s.now}
+		if u.Scheme == "http" && (u.Path == "" || u.Path == "/") && u.RawPath == "" && u.RawQuery == "" && !u.ForceQuery {
+			addr := u.Host
+			if u.Port() == "" {
+				addr = net.JoinHostPort(u.Hostname(), "80")
+			}
+			up.conns = newConnPool(addr)
+		}
+		s.ups = append(s.ups, up)
+	}
+	s.fast = true
+	for _, up := range s.ups {
+		s.fast = s.fast && up.conns != nil
 	}
 
 	s.transport = newTransport(opts.TLSClientConfig, https)
@@ -191,7 +220,7 @@ func NewService(name string, cfg *config.Service, reg *health.Registry, opts Opt
 		Transport:      tryTransport{base: s.transport},
 		ModifyResponse: s.modifyResponse,
 		ErrorHandler:   s.errorHandler,
-		BufferPool:     &bufferPool{},
+		BufferPool:     copyBuffers,
 		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 
@@ -251,6 +280,11 @@ func (s *Service) Close() error {
 		s.release()
 		if s.transport != nil {
 			s.transport.CloseIdleConnections()
+		}
+		for _, u := range s.ups {
+			if u.conns != nil {
+				u.conns.close()
+			}
 		}
 	})
 	return nil

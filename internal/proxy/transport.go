@@ -38,7 +38,10 @@ func newTransport(tlsConfig *tls.Config, https bool) *http.Transport {
 	}
 }
 
-// bufferPool recycles ReverseProxy's copy buffers.
+// copyBuffers are the body copy buffers of both paths.
+var copyBuffers = &bufferPool{}
+
+// bufferPool recycles copy buffers.
 type bufferPool struct {
 	pool sync.Pool
 }
