@@ -60,11 +60,13 @@ func (c *upConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// fastDialer dials every fast-path connection.
+var fastDialer = &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
+
 // connPool keeps one server's idle connections, most recently used first
 // out, and closes those idle longer than idleConnTimeout.
 type connPool struct {
-	addr   string
-	dialer *net.Dialer
+	addr string
 
 	mu     sync.Mutex
 	idle   []*upConn // guarded by mu; the newest last
@@ -73,7 +75,7 @@ type connPool struct {
 }
 
 func newConnPool(addr string) *connPool {
-	return &connPool{addr: addr, dialer: &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}}
+	return &connPool{addr: addr}
 }
 
 // get returns an idle connection, or nil when there is none.
@@ -91,7 +93,7 @@ func (p *connPool) get() *upConn {
 
 // dial opens a new connection; ctx (the client's request) cancels it.
 func (p *connPool) dial(ctx context.Context) (*upConn, error) {
-	nc, err := p.dialer.DialContext(ctx, "tcp", p.addr)
+	nc, err := fastDialer.DialContext(ctx, "tcp", p.addr)
 	if err != nil {
 		return nil, err
 	}

@@ -110,11 +110,16 @@ func (s *Service) tryFast(w http.ResponseWriter, r *http.Request, u *upstream, b
 			}
 		}
 		res.gotConn = true
-		resp, bw, err := s.roundTrip(ctx, w, c, r, body)
+		// The client going away cuts the connection, whatever it is
+		// waiting for.
+		cc := c.conn
+		stop := context.AfterFunc(ctx, func() { _ = cc.SetDeadline(aLongTimeAgo) })
+		resp, bw, err := s.roundTrip(w, c, r, body)
 		if err == nil {
-			s.relay(w, r, u, c, resp, bw, res)
+			s.relay(w, r, u, c, resp, bw, stop, res)
 			return
 		}
+		stop()
 		_ = c.conn.Close()
 		bodyLeft := bw == nil || bw.cancel()
 		// A kept-alive connection the server had already closed: make the
@@ -192,9 +197,8 @@ func (b *bodyWriter) cancel() bool { return b.gate.CompareAndSwap(0, 2) }
 // roundTrip writes r to c and reads the answer's headers. A request body
 // is written by a goroutine of its own (the returned bodyWriter, nil
 // without a body), so that a server answering before it has read the
-// whole body is heard. The try timeout runs as a connection deadline, and
-// the client going away cuts the connection.
-func (s *Service) roundTrip(ctx context.Context, w http.ResponseWriter, c *upConn, r *http.Request, body *trackedBody) (*http.Response, *bodyWriter, error) {
+// whole body is heard. The try timeout runs as a connection deadline.
+func (s *Service) roundTrip(w http.ResponseWriter, c *upConn, r *http.Request, body *trackedBody) (*http.Response, *bodyWriter, error) {
 	_ = c.conn.SetDeadline(time.Now().Add(s.tryTimeout))
 	c.nread, c.limit = 0, maxResponseHeaderBytes
 	writeHead(c.bw, r, s)
@@ -207,12 +211,7 @@ func (s *Service) roundTrip(ctx context.Context, w http.ResponseWriter, c *upCon
 		bw = &bodyWriter{}
 		bw.start(c, r.ContentLength, body)
 	}
-	stop := context.AfterFunc(ctx, func() { _ = c.conn.SetDeadline(aLongTimeAgo) })
 	resp, err := readFinal(c, r, w)
-	if !stop() && err == nil {
-		// The client went away; the deadline is poisoned either way.
-		err = errFastClosed
-	}
 	if err != nil {
 		return nil, bw, err
 	}
@@ -393,14 +392,24 @@ type writerOnly struct{ io.Writer }
 
 // relay sends the server's answer resp to the client and gives the
 // connection back to the pool when the exchange ended cleanly.
-func (s *Service) relay(w http.ResponseWriter, r *http.Request, u *upstream, c *upConn, resp *http.Response, bw *bodyWriter, res *fastTry) {
-	res.responded, res.status, res.headersAt = true, resp.StatusCode, time.Now()
+// stop ends the watch on the client going away.
+func (s *Service) relay(w http.ResponseWriter, r *http.Request, u *upstream, c *upConn, resp *http.Response, bw *bodyWriter, stop func() bool, res *fastTry) {
 	// The try timeout ends with the headers, as it did for the transport.
 	_ = c.conn.SetDeadline(time.Time{})
+	if r.Context().Err() != nil {
+		// The client left just now; the watch may have fired before the
+		// deadline was cleared.
+		stop()
+		_ = c.conn.Close()
+		res.err = errFastClosed
+		return
+	}
+	res.responded, res.status, res.headersAt = true, resp.StatusCode, time.Now()
 	s.notePassive(u, resp.StatusCode)
 
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		// No upgrade was asked for (upgrades take the net/http path).
+		stop()
 		_ = c.conn.Close()
 		res.responded = false
 		res.err = errors.New("proxy: server switched protocols though no upgrade was requested")
@@ -421,8 +430,6 @@ func (s *Service) relay(w http.ResponseWriter, r *http.Request, u *upstream, c *
 	}
 	w.WriteHeader(resp.StatusCode)
 
-	// Stop on the client going away while streaming, too.
-	stop := context.AfterFunc(r.Context(), func() { _ = c.conn.SetReadDeadline(aLongTimeAgo) })
 	err := copyBody(w, resp, flushEvery(resp))
 	clientGone := !stop()
 	if err != nil || clientGone {
@@ -471,12 +478,26 @@ func flushEvery(resp *http.Response) bool {
 	if resp.ContentLength == -1 {
 		return true
 	}
-	ct := resp.Header.Get("Content-Type")
-	if ct == "" {
+	return isEventStream(resp.Header["Content-Type"])
+}
+
+// isEventStream reports whether a Content-Type is text/event-stream, as
+// mime.ParseMediaType would read it, without allocating.
+func isEventStream(ct []string) bool {
+	if len(ct) == 0 {
 		return false
 	}
-	base, _, _ := mime.ParseMediaType(ct)
-	return base == "text/event-stream"
+	const es = "text/event-stream"
+	v := strings.TrimLeft(ct[0], " \t")
+	if len(v) < len(es) || !strings.EqualFold(v[:len(es)], es) {
+		return false
+	}
+	rest := strings.TrimLeft(v[len(es):], " \t")
+	if rest != "" && rest[0] != ';' {
+		return false
+	}
+	base, _, err := mime.ParseMediaType(ct[0]) // rare: confirm
+	return err == nil && base == es
 }
 
 // copyBody copies resp's body to w, reading it to its end (which fills

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"mime"
 	"net"
 	"net/http"
 	"runtime/debug"
@@ -487,4 +488,14 @@ func rawAnswers(t *testing.T, addr, req string) string {
 		out = append(out, fmt.Sprintf("%s %q %v", resp.Status, body, err != nil))
 	}
 	return strings.Join(out, " | ")
+}
+
+func TestIsEventStream(t *testing.T) {
+	for _, ct := range []string{"", "text/plain", "text/event-streams", "text/event", "text/event-stream-x", "text/event-stream; charset=utf-8", "Text/Event-Stream", " text/event-stream ", "text/event-stream;;", "text/event-stream junk"} {
+		base, _, err := mime.ParseMediaType(ct)
+		want := err == nil && base == "text/event-stream"
+		if got := isEventStream([]string{ct}); got != want {
+			t.Errorf("isEventStream(%q) = %v, want %v", ct, got, want)
+		}
+	}
 }

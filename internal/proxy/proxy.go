@@ -58,6 +58,7 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/zoku/zoku/internal/config"
@@ -95,7 +96,10 @@ type Service struct {
 	static *staticReply // set for a static service; the rest is then unused
 	opts   Options
 	now    func() time.Time
-	log    *slog.Logger
+
+	baseLog *slog.Logger
+	logOnce sync.Once
+	log     *slog.Logger // baseLog with the service's name; see logger
 
 	ups        []*upstream
 	pool       []balance.Backend // ups, as the selector sees them
@@ -108,10 +112,11 @@ type Service struct {
 	// the fast path takes go over it (fastpath.go).
 	fast bool
 
-	reg       *health.Registry
-	transport *http.Transport
-	rp        *httputil.ReverseProxy
-	checker   *health.Checker // nil: no active check
+	reg     *health.Registry
+	https   bool // some server is https://
+	nhOnce  sync.Once
+	nh      atomic.Pointer[netHTTP] // built on first use; see netHTTP
+	checker *health.Checker         // nil: no active check
 
 	closeOnce sync.Once
 }
@@ -146,14 +151,13 @@ func NewService(name string, cfg *config.Service, reg *health.Registry, opts Opt
 	if cfg == nil {
 		return nil, fmt.Errorf("proxy: service %q has no configuration", name)
 	}
-	s := &Service{name: name, opts: opts, now: opts.Now, log: opts.Logger}
+	s := &Service{name: name, opts: opts, now: opts.Now, baseLog: opts.Logger}
 	if s.now == nil {
 		s.now = time.Now
 	}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
+	if s.baseLog == nil {
+		s.baseLog = slog.New(slog.DiscardHandler)
 	}
-	s.log = s.log.With("component", "proxy", "service", name)
 
 	if cfg.Static != nil {
 		if len(cfg.Servers) > 0 {
@@ -214,15 +218,7 @@ func NewService(name string, cfg *config.Service, reg *health.Registry, opts Opt
 		s.fast = s.fast && up.conns != nil
 	}
 
-	s.transport = newTransport(opts.TLSClientConfig, https)
-	s.rp = &httputil.ReverseProxy{
-		Rewrite:        s.rewrite,
-		Transport:      tryTransport{base: s.transport},
-		ModifyResponse: s.modifyResponse,
-		ErrorHandler:   s.errorHandler,
-		BufferPool:     copyBuffers,
-		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-	}
+	s.https = https
 
 	if reg == nil {
 		reg = health.NewRegistry()
@@ -236,7 +232,7 @@ func NewService(name string, cfg *config.Service, reg *health.Registry, opts Opt
 	}
 	if hc := cfg.HealthCheck; hc != nil {
 		active := health.Active{Path: hc.Path, Interval: time.Duration(hc.Interval), Timeout: time.Duration(hc.Timeout), ExpectedStatus: hc.ExpectedStatus}
-		c, err := health.NewChecker(active, servers, health.CheckerOptions{Transport: s.transport, Now: s.now, Logger: s.log})
+		c, err := health.NewChecker(active, servers, health.CheckerOptions{Transport: s.netHTTP().transport, Now: s.now, Logger: s.logger()})
 		if err != nil {
 			s.release()
 			return nil, fmt.Errorf("proxy: service %q: %w", name, err)
@@ -245,6 +241,39 @@ func NewService(name string, cfg *config.Service, reg *health.Registry, opts Opt
 		c.Start()
 	}
 	return s, nil
+}
+
+// netHTTP is the net/http way to the servers, for what the fast path does
+// not take: one http.Transport per Service behind httputil.ReverseProxy.
+// Built on first use, so that services that never need it (most, with
+// plain http:// servers) cost no more than their configuration.
+type netHTTP struct {
+	transport *http.Transport
+	rp        *httputil.ReverseProxy
+}
+
+// netHTTP returns the service's net/http machinery, building it once.
+func (s *Service) netHTTP() *netHTTP {
+	s.nhOnce.Do(func() {
+		nh := &netHTTP{transport: newTransport(s.opts.TLSClientConfig, s.https)}
+		nh.rp = &httputil.ReverseProxy{
+			Rewrite:        s.rewrite,
+			Transport:      tryTransport{base: nh.transport},
+			ModifyResponse: s.modifyResponse,
+			ErrorHandler:   s.errorHandler,
+			BufferPool:     copyBuffers,
+			ErrorLog:       slog.NewLogLogger(s.logger().Handler(), slog.LevelWarn),
+		}
+		s.nh.Store(nh)
+	})
+	return s.nh.Load()
+}
+
+// logger returns the service's logger (built on first use: a config of
+// many services logs for few of them).
+func (s *Service) logger() *slog.Logger {
+	s.logOnce.Do(func() { s.log = s.baseLog.With("component", "proxy", "service", s.name) })
+	return s.log
 }
 
 // parseServerURL accepts an absolute http:// or https:// URL without user
@@ -278,8 +307,8 @@ func (s *Service) Close() error {
 			s.checker.Close()
 		}
 		s.release()
-		if s.transport != nil {
-			s.transport.CloseIdleConnections()
+		if nh := s.nh.Load(); nh != nil {
+			nh.transport.CloseIdleConnections()
 		}
 		for _, u := range s.ups {
 			if u.conns != nil {

@@ -173,7 +173,7 @@ func (s *Service) serveProxy(w http.ResponseWriter, r *http.Request, out *outcom
 			s.fail(w, out, u, err, attempt)
 			return
 		}
-		s.log.Debug("retrying on another server", "upstream", u.key, "attempt", attempt, "error", err)
+		s.logger().Debug("retrying on another server", "upstream", u.key, "attempt", attempt, "error", err)
 		i = next
 	}
 }
@@ -220,7 +220,7 @@ func (s *Service) serveFast(w http.ResponseWriter, r *http.Request, out *outcome
 			s.fail(w, out, u, err, attempt)
 			return
 		}
-		s.log.Debug("retrying on another server", "upstream", u.key, "attempt", attempt, "error", err)
+		s.logger().Debug("retrying on another server", "upstream", u.key, "attempt", attempt, "error", err)
 		i = next
 	}
 }
@@ -257,7 +257,7 @@ func (s *Service) try(ctx context.Context, w http.ResponseWriter, r *http.Reques
 	}
 	u.state.StartRequest()
 	defer u.state.EndRequest()
-	s.rp.ServeHTTP(w, out)
+	s.netHTTP().rp.ServeHTTP(w, out)
 }
 
 // retryable reports whether a failed try may be made again elsewhere:
@@ -278,14 +278,14 @@ func (s *Service) fail(w http.ResponseWriter, out *outcome, u *upstream, err err
 		status, text = http.StatusGatewayTimeout, "gateway timeout: service "+s.name+" did not answer in time"
 	}
 	out.status = status
-	s.log.Warn("proxy request failed", "upstream", u.key, "attempts", attempts, "status", status, "error", err)
+	s.logger().Warn("proxy request failed", "upstream", u.key, "attempts", attempts, "status", status, "error", err)
 	http.Error(w, text, status)
 }
 
 // recordFailure feeds passive health and logs when it takes u out.
 func (s *Service) recordFailure(u *upstream, err error) {
 	if u.state.RecordFailure(s.now(), s.passive, err) {
-		s.log.Warn("upstream taken out by passive health", "upstream", u.key, "cooldown", s.passive.Cooldown, "error", err)
+		s.logger().Warn("upstream taken out by passive health", "upstream", u.key, "cooldown", s.passive.Cooldown, "error", err)
 	}
 }
 

@@ -44,7 +44,7 @@ type table struct {
 	tls, alpn map[string]*tls.Config
 	// hosts indexes routes by host for constant-time lookup: "a.b.c" for
 	// exact hosts (its list also holds the wildcard routes that cover it,
-	// merged in match order), "*.b.c" for wildcard routes.
+	// merged in match order), ".b.c" for the wildcard routes "*.b.c".
 	hosts map[string][]*route
 	// eps are the entry points' compiled plans, indexed by the router's
 	// entry point index; nil for entry points not in this config.
@@ -110,27 +110,37 @@ func newTable(cfg *config.Config) *table {
 func indexHosts(routes []*route) map[string][]*route {
 	hosts := make(map[string][]*route, len(routes))
 	for _, rt := range routes { // in match order, so every list is too
-		hosts[rt.host] = append(hosts[rt.host], rt)
+		k := indexKey(rt)
+		hosts[k] = append(hosts[k], rt)
 	}
 	for h, list := range hosts {
-		if strings.HasPrefix(h, "*.") {
+		if strings.HasPrefix(h, ".") {
 			continue
 		}
-		if wild := hosts[wildcardOf(h)]; len(wild) > 0 {
+		if wild := hosts[parentOf(h)]; len(wild) > 0 {
 			hosts[h] = mergeOrdered(list, wild)
 		}
 	}
 	return hosts
 }
 
-// wildcardOf returns the wildcard pattern that covers host ("*.b.c" for
-// "a.b.c"), or "" when host has a single label.
-func wildcardOf(host string) string {
+// indexKey is rt's key in the host index: its host, or for "*.b.c" the
+// suffix ".b.c" that every host it covers ends with.
+func indexKey(rt *route) string {
+	if rt.wildcard {
+		return rt.host[1:]
+	}
+	return rt.host
+}
+
+// parentOf returns the index key of the wildcard routes that may cover
+// host (".b.c" for "a.b.c"), or "" when host has a single label.
+func parentOf(host string) string {
 	i := strings.IndexByte(host, '.')
 	if i <= 0 {
 		return ""
 	}
-	return "*" + host[i:]
+	return host[i:]
 }
 
 // mergeOrdered merges two lists sorted by match order.
@@ -161,7 +171,7 @@ func (t *table) matchHost(ep string, host, path string, req *http.Request) *rout
 	}
 	list, ok := t.hosts[host]
 	if !ok {
-		w := wildcardOf(host)
+		w := parentOf(host)
 		if w == "" {
 			return nil
 		}
