@@ -8,6 +8,7 @@
 # time, and time including callees).
 #
 # Usage: bench/profile.sh ZOKU_BINARY [tls|plain] [SECONDS]
+# PERF_KEEP=FILE keeps the perf data for perf report -i FILE.
 # Needs: wrk, perf (Debian: linux-perf), openssl, curl, Go; the backend is
 # the shared proxy harness's (ZOKU_BENCH_WORK/bin/backend, built by its -s).
 # Ports: 127.0.0.1:18443 (TLS), :18080 (plain), :19000 (backend), so it
@@ -54,7 +55,8 @@ wait $PERF || true
 t1=$(awk '{print $14+$15}' /proc/$ZPID/stat)
 echo "zoku CPU seconds: $(awk -v t=$((t1 - t0)) -v k="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / k }')"
 echo "--- self"
-perf report -i "$OUT/perf.data" --no-children --sort symbol --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -25
+perf report -i "$OUT/perf.data" --no-children --sort symbol --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -25 || true
 echo "--- with callees"
-perf report -i "$OUT/perf.data" --children --sort symbol --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -40
+perf report -i "$OUT/perf.data" --children --sort symbol --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -60 || true
+if [ -n "${PERF_KEEP:-}" ]; then cp "$OUT/perf.data" "$PERF_KEEP"; fi
 rm -rf "$OUT"

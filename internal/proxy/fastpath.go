@@ -114,7 +114,7 @@ func (s *Service) tryFast(w http.ResponseWriter, r *http.Request, u *upstream, b
 		// waiting for.
 		cc := c.conn
 		stop := context.AfterFunc(ctx, func() { _ = cc.SetDeadline(aLongTimeAgo) })
-		resp, bw, err := s.roundTrip(w, c, r, body)
+		resp, bw, err := s.roundTrip(w, c, r, u, body)
 		if err == nil {
 			s.relay(w, r, u, c, resp, bw, stop, res)
 			return
@@ -198,10 +198,10 @@ func (b *bodyWriter) cancel() bool { return b.gate.CompareAndSwap(0, 2) }
 // is written by a goroutine of its own (the returned bodyWriter, nil
 // without a body), so that a server answering before it has read the
 // whole body is heard. The try timeout runs as a connection deadline.
-func (s *Service) roundTrip(w http.ResponseWriter, c *upConn, r *http.Request, body *trackedBody) (*http.Response, *bodyWriter, error) {
+func (s *Service) roundTrip(w http.ResponseWriter, c *upConn, r *http.Request, u *upstream, body *trackedBody) (*http.Response, *bodyWriter, error) {
 	_ = c.conn.SetDeadline(time.Now().Add(s.tryTimeout))
 	c.nread, c.limit = 0, maxResponseHeaderBytes
-	writeHead(c.bw, r, s)
+	writeHead(c.bw, r, u, s.trustedPeer(r.RemoteAddr))
 	var bw *bodyWriter
 	if body == nil {
 		if err := c.bw.Flush(); err != nil {
@@ -245,8 +245,9 @@ func readFinal(c *upConn, r *http.Request, w http.ResponseWriter) (*http.Respons
 }
 
 // writeHead writes the request line and headers of r, as ReverseProxy
-// and http.Transport would send them to server u.
-func writeHead(bw *bufio.Writer, r *http.Request, s *Service) {
+// and http.Transport would send them to server u; trusted: the peer is a
+// trusted proxy (see setForwarded).
+func writeHead(bw *bufio.Writer, r *http.Request, u *upstream, trusted bool) {
 	bw.WriteString(r.Method)
 	bw.WriteByte(' ')
 	if p := r.URL.EscapedPath(); p != "" {
@@ -259,7 +260,11 @@ func writeHead(bw *bufio.Writer, r *http.Request, s *Service) {
 		bw.WriteString(r.URL.RawQuery)
 	}
 	bw.WriteString(" HTTP/1.1\r\nHost: ")
-	bw.WriteString(removeZone(r.Host))
+	if r.Host != "" {
+		bw.WriteString(removeZone(r.Host))
+	} else {
+		bw.WriteString(u.url.Host) // an HTTP/1.0 client sent none
+	}
 	bw.WriteString("\r\n")
 	if ua := r.Header["User-Agent"]; len(ua) > 0 && ua[0] != "" {
 		writeField(bw, "User-Agent", ua[0])
@@ -272,7 +277,6 @@ func writeHead(bw *bufio.Writer, r *http.Request, s *Service) {
 	case r.ContentLength < 0:
 		bw.WriteString("Transfer-Encoding: chunked\r\n")
 	}
-	trusted := s.trustedPeer(r.RemoteAddr)
 	conn := r.Header["Connection"]
 	for k, vv := range r.Header {
 		if skipRequestHeader(k, trusted) || (len(conn) > 0 && httpguts.HeaderValuesContainsToken(conn, k)) {
@@ -362,8 +366,9 @@ func removeZone(host string) string {
 // writeBody sends the request body after the head that bw holds: n bytes,
 // or chunked when n is negative.
 func writeBody(bw *bufio.Writer, n int64, body io.Reader) error {
-	buf := copyBuffers.Get()
-	defer copyBuffers.Put(buf)
+	bp := copyBuffers.get()
+	defer copyBuffers.put(bp)
+	buf := *bp
 	if n >= 0 {
 		m, err := io.CopyBuffer(bw, io.LimitReader(body, n), buf)
 		if err != nil {
@@ -394,8 +399,12 @@ type writerOnly struct{ io.Writer }
 // connection back to the pool when the exchange ended cleanly.
 // stop ends the watch on the client going away.
 func (s *Service) relay(w http.ResponseWriter, r *http.Request, u *upstream, c *upConn, resp *http.Response, bw *bodyWriter, stop func() bool, res *fastTry) {
-	// The try timeout ends with the headers, as it did for the transport.
-	_ = c.conn.SetDeadline(time.Time{})
+	// The try timeout ends with the headers, as it did for the transport;
+	// when the whole body is already read in, nothing more will wait on
+	// the connection, and the next try sets a deadline of its own.
+	if bw != nil || !bodyBuffered(c, resp) {
+		_ = c.conn.SetDeadline(time.Time{})
+	}
 	if r.Context().Err() != nil {
 		// The client left just now; the watch may have fired before the
 		// deadline was cleared.
@@ -472,6 +481,11 @@ func (s *Service) relay(w http.ResponseWriter, r *http.Request, u *upstream, c *
 	}
 }
 
+// bodyBuffered reports whether resp's body is all in c's read buffer.
+func bodyBuffered(c *upConn, resp *http.Response) bool {
+	return resp.Body == http.NoBody || resp.ContentLength >= 0 && int64(c.br.Buffered()) >= resp.ContentLength
+}
+
 // flushEvery reports whether every write of resp's body must be flushed to
 // the client at once: server-sent events, and bodies of unknown length.
 func flushEvery(resp *http.Response) bool {
@@ -506,8 +520,13 @@ func copyBody(w http.ResponseWriter, resp *http.Response, flush bool) error {
 	if resp.Body == http.NoBody {
 		return nil
 	}
-	buf := copyBuffers.Get()
-	defer copyBuffers.Put(buf)
+	pool := copyBuffers
+	if resp.ContentLength >= 0 && resp.ContentLength <= smallBufferSize {
+		pool = smallBuffers
+	}
+	bp := pool.get()
+	defer pool.put(bp)
+	buf := *bp
 	var rc *http.ResponseController
 	if flush {
 		rc = http.NewResponseController(w)

@@ -499,3 +499,21 @@ func TestIsEventStream(t *testing.T) {
 		}
 	}
 }
+
+// TestFastPathHTTP10WithoutHost: a request without a Host header reaches
+// the server with the server's own host name, on both paths.
+func TestFastPathHTTP10WithoutHost(t *testing.T) {
+	var answers [2]string
+	for i, fast := range []bool{true, false} {
+		b := startBackend(t, "b", func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, "host=%s xfh=%s", r.Host, r.Header.Get("X-Forwarded-Host"))
+		})
+		svc := newService(t, &config.Service{Servers: servers(b.url())}, nil, Options{})
+		svc.fast = fast
+		f := startFront(t, svc)
+		answers[i] = strings.ReplaceAll(rawAnswers(t, f.Listener.Addr().String(), "GET /x HTTP/1.0\r\n\r\n"), b.addr, "SERVER")
+	}
+	if answers[0] != answers[1] || !strings.Contains(answers[0], "host=SERVER ") {
+		t.Errorf("fast path: %q\nnet/http path: %q", answers[0], answers[1])
+	}
+}
