@@ -17,6 +17,9 @@ const (
 	// (and any 1xx answers before it), as http.Transport's default does.
 	maxResponseHeaderBytes = 10 << 20
 	connBufferSize         = 4 << 10
+	// checkIdleAfter is how long a connection may sit idle before it is
+	// checked for a close by the server when taken from the pool.
+	checkIdleAfter = time.Second
 )
 
 // errHeaderTooLarge ends a response whose headers exceed
@@ -67,6 +70,9 @@ var fastDialer = &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
 // out, and closes those idle longer than idleConnTimeout.
 type connPool struct {
 	addr string
+	// checkAfter: connections idle this long are checked before use
+	// (checkIdleAfter; tests lower it).
+	checkAfter time.Duration
 
 	mu     sync.Mutex
 	idle   []*upConn // guarded by mu; the newest last
@@ -75,20 +81,44 @@ type connPool struct {
 }
 
 func newConnPool(addr string) *connPool {
-	return &connPool{addr: addr}
+	return &connPool{addr: addr, checkAfter: checkIdleAfter}
 }
 
-// get returns an idle connection, or nil when there is none.
+// get returns an idle connection, or nil when there is none. A connection
+// that sat idle for a while is first checked: one the server closed in
+// the meantime (as servers with short keep-alive timeouts do), or that has
+// unexpected bytes waiting, is closed instead of used. http.Transport
+// learns of such closes from its read goroutine; this pool has none.
 func (p *connPool) get() *upConn {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if n := len(p.idle); n > 0 {
+	for {
+		p.mu.Lock()
+		n := len(p.idle)
+		if n == 0 {
+			p.mu.Unlock()
+			return nil
+		}
 		c := p.idle[n-1]
 		p.idle[n-1] = nil
 		p.idle = p.idle[:n-1]
-		return c
+		p.mu.Unlock()
+		if time.Since(c.idleAt) < p.checkAfter || c.usable() {
+			return c
+		}
+		_ = c.conn.Close()
 	}
-	return nil
+}
+
+// usable reports whether an idle connection can carry a request: nothing
+// is buffered and the server has neither closed it nor sent anything.
+func (c *upConn) usable() bool {
+	if c.br.Buffered() > 0 {
+		return false
+	}
+	// A try may have left its deadline on the connection.
+	if err := c.conn.SetDeadline(time.Time{}); err != nil {
+		return false
+	}
+	return peekIdle(c.conn)
 }
 
 // dial opens a new connection; ctx (the client's request) cancels it.

@@ -465,13 +465,15 @@ func (s *Service) relay(w http.ResponseWriter, r *http.Request, u *upstream, c *
 	}
 	reuse := !resp.Close
 	if bw != nil {
-		select {
-		case werr := <-bw.done:
-			reuse = reuse && werr == nil
-		default:
-			// The server answered before taking the whole body: this
-			// connection's framing is lost.
-			reuse = false
+		if reuse {
+			// The server keeps the connection, so it takes the rest of
+			// the body (if it answered early): the writer ends once the
+			// client has sent it all, as net/http's server would wait for
+			// it too before the client's next request.
+			reuse = <-bw.done == nil
+		} else {
+			// The server will close: stop sending the body.
+			_ = c.conn.Close()
 		}
 	}
 	if reuse {
