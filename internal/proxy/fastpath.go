@@ -201,7 +201,11 @@ func (b *bodyWriter) cancel() bool { return b.gate.CompareAndSwap(0, 2) }
 func (s *Service) roundTrip(w http.ResponseWriter, c *upConn, r *http.Request, u *upstream, body *trackedBody) (*http.Response, *bodyWriter, error) {
 	_ = c.conn.SetDeadline(time.Now().Add(s.tryTimeout))
 	c.nread, c.limit = 0, maxResponseHeaderBytes
-	writeHead(c.bw, r, u, s.trustedPeer(r.RemoteAddr))
+	n := int64(0) // the body's length as sent: -1 chunked
+	if body != nil {
+		n = r.ContentLength
+	}
+	writeHead(c.bw, r, n, u, s.trustedPeer(r.RemoteAddr))
 	var bw *bodyWriter
 	if body == nil {
 		if err := c.bw.Flush(); err != nil {
@@ -209,7 +213,7 @@ func (s *Service) roundTrip(w http.ResponseWriter, c *upConn, r *http.Request, u
 		}
 	} else {
 		bw = &bodyWriter{}
-		bw.start(c, r.ContentLength, body)
+		bw.start(c, n, body)
 	}
 	resp, err := readFinal(c, r, w)
 	if err != nil {
@@ -245,9 +249,9 @@ func readFinal(c *upConn, r *http.Request, w http.ResponseWriter) (*http.Respons
 }
 
 // writeHead writes the request line and headers of r, as ReverseProxy
-// and http.Transport would send them to server u; trusted: the peer is a
-// trusted proxy (see setForwarded).
-func writeHead(bw *bufio.Writer, r *http.Request, u *upstream, trusted bool) {
+// and http.Transport would send them to server u, for a body of n bytes
+// (-1: chunked); trusted: the peer is a trusted proxy (see setForwarded).
+func writeHead(bw *bufio.Writer, r *http.Request, n int64, u *upstream, trusted bool) {
 	bw.WriteString(r.Method)
 	bw.WriteByte(' ')
 	if p := r.URL.EscapedPath(); p != "" {
@@ -270,11 +274,11 @@ func writeHead(bw *bufio.Writer, r *http.Request, u *upstream, trusted bool) {
 		writeField(bw, "User-Agent", ua[0])
 	}
 	switch {
-	case r.ContentLength > 0, r.ContentLength == 0 && r.Method != http.MethodGet && r.Method != http.MethodHead:
+	case n > 0, n == 0 && r.Method != http.MethodGet && r.Method != http.MethodHead:
 		bw.WriteString("Content-Length: ")
-		bw.WriteString(strconv.FormatInt(r.ContentLength, 10))
+		bw.WriteString(strconv.FormatInt(n, 10))
 		bw.WriteString("\r\n")
-	case r.ContentLength < 0:
+	case n < 0:
 		bw.WriteString("Transfer-Encoding: chunked\r\n")
 	}
 	conn := r.Header["Connection"]

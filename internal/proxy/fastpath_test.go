@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"runtime/debug"
 	"sort"
 	"strings"
@@ -515,5 +516,27 @@ func TestFastPathHTTP10WithoutHost(t *testing.T) {
 	}
 	if answers[0] != answers[1] || !strings.Contains(answers[0], "host=SERVER ") {
 		t.Errorf("fast path: %q\nnet/http path: %q", answers[0], answers[1])
+	}
+}
+
+// TestFastPathUnknownLengthWithoutBody: a request claiming a body of
+// unknown length but carrying none reaches the server as an empty body
+// (Content-Length: 0 on the fast path, an empty chunked body on the
+// net/http path), not as a chunked body that never ends.
+func TestFastPathUnknownLengthWithoutBody(t *testing.T) {
+	b := startBackend(t, "b", func(w http.ResponseWriter, r *http.Request) {
+		n, err := io.Copy(io.Discard, r.Body)
+		fmt.Fprintf(w, "%d %v", n, err)
+	})
+	for _, fast := range []bool{true, false} {
+		svc := newService(t, &config.Service{Servers: servers(b.url()), TryTimeout: config.Duration(testWait)}, nil, Options{})
+		svc.fast = fast
+		req := httptest.NewRequest(http.MethodPost, "http://app.example/", nil)
+		req.ContentLength = -1
+		rec := httptest.NewRecorder()
+		svc.ServeHTTP(rec, req)
+		if rec.Code != 200 || rec.Body.String() != "0 <nil>" {
+			t.Errorf("fast %v: %d %q, want 200 %q", fast, rec.Code, rec.Body.String(), "0 <nil>")
+		}
 	}
 }
