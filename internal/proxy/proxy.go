@@ -1,8 +1,17 @@
 // Package proxy serves one configured service: a static reply, or a pool of
-// backend servers behind net/http/httputil.ReverseProxy.
+// backend servers.
 //
-// httputil.ReverseProxy does the HTTP work; this package adds balancing,
-// retries and health through three of its hooks, and leaves the rest alone:
+// Requests from HTTP/1.x clients to plain http:// servers take the
+// HTTP/1.1 fast path (fastpath.go): forwarded on the handler's goroutine
+// over the service's own kept-alive connections, with net/http's parser
+// reading the answers and the behaviour of httputil.ReverseProxy described
+// below. HTTP/2 clients, upgrades (WebSocket), Expect: 100-continue,
+// request trailers and https:// servers go through httputil.ReverseProxy
+// and http.Transport.
+//
+// On that path, httputil.ReverseProxy does the HTTP work; this package adds
+// balancing, retries and health through three of its hooks, and leaves the
+// rest alone:
 //
 //   - Rewrite points the outgoing request at the server chosen for this
 //     try (SetURL, keeping the client's Host as Caddy and Traefik do) and
@@ -42,12 +51,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
 	"net/url"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/zoku/zoku/internal/config"
@@ -85,7 +96,10 @@ type Service struct {
 	static *staticReply // set for a static service; the rest is then unused
 	opts   Options
 	now    func() time.Time
-	log    *slog.Logger
+
+	baseLog *slog.Logger
+	logOnce sync.Once
+	log     *slog.Logger // baseLog with the service's name; see logger
 
 	ups        []*upstream
 	pool       []balance.Backend // ups, as the selector sees them
@@ -94,10 +108,15 @@ type Service struct {
 	tryTimeout time.Duration
 	passive    *health.Passive // nil: passive health off
 
-	reg       *health.Registry
-	transport *http.Transport
-	rp        *httputil.ReverseProxy
-	checker   *health.Checker // nil: no active check
+	// fast: every server is plain http:// without a path, so requests
+	// the fast path takes go over it (fastpath.go).
+	fast bool
+
+	reg     *health.Registry
+	https   bool // some server is https://
+	nhOnce  sync.Once
+	nh      atomic.Pointer[netHTTP] // built on first use; see netHTTP
+	checker *health.Checker         // nil: no active check
 
 	closeOnce sync.Once
 }
@@ -109,6 +128,9 @@ type upstream struct {
 	weight int
 	state  *health.Server
 	now    func() time.Time
+	// conns are the fast path's kept-alive connections; nil when the
+	// server cannot take the fast path.
+	conns *connPool
 }
 
 var _ balance.Backend = (*upstream)(nil)
@@ -129,14 +151,13 @@ func NewService(name string, cfg *config.Service, reg *health.Registry, opts Opt
 	if cfg == nil {
 		return nil, fmt.Errorf("proxy: service %q has no configuration", name)
 	}
-	s := &Service{name: name, opts: opts, now: opts.Now, log: opts.Logger}
+	s := &Service{name: name, opts: opts, now: opts.Now, baseLog: opts.Logger}
 	if s.now == nil {
 		s.now = time.Now
 	}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
+	if s.baseLog == nil {
+		s.baseLog = slog.New(slog.DiscardHandler)
 	}
-	s.log = s.log.With("component", "proxy", "service", name)
 
 	if cfg.Static != nil {
 		if len(cfg.Servers) > 0 {
@@ -182,18 +203,22 @@ func NewService(name string, cfg *config.Service, reg *health.Registry, opts Opt
 			return nil, fmt.Errorf("proxy: service %q: server %s has weight %d; use 1 or more", name, u, srv.Weight)
 		}
 		https = https || u.Scheme == "https"
-		s.ups = append(s.ups, &upstream{url: u, key: u.String(), weight: max(srv.Weight, 1), now: s.now})
+		up := &upstream{url: u, key: u.String(), weight: max(srv.Weight, 1), now: s.now}
+		if u.Scheme == "http" && (u.Path == "" || u.Path == "/") && u.RawPath == "" && u.RawQuery == "" && !u.ForceQuery {
+			addr := u.Host
+			if u.Port() == "" {
+				addr = net.JoinHostPort(u.Hostname(), "80")
+			}
+			up.conns = newConnPool(addr)
+		}
+		s.ups = append(s.ups, up)
+	}
+	s.fast = true
+	for _, up := range s.ups {
+		s.fast = s.fast && up.conns != nil
 	}
 
-	s.transport = newTransport(opts.TLSClientConfig, https)
-	s.rp = &httputil.ReverseProxy{
-		Rewrite:        s.rewrite,
-		Transport:      tryTransport{base: s.transport},
-		ModifyResponse: s.modifyResponse,
-		ErrorHandler:   s.errorHandler,
-		BufferPool:     &bufferPool{},
-		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-	}
+	s.https = https
 
 	if reg == nil {
 		reg = health.NewRegistry()
@@ -207,7 +232,7 @@ func NewService(name string, cfg *config.Service, reg *health.Registry, opts Opt
 	}
 	if hc := cfg.HealthCheck; hc != nil {
 		active := health.Active{Path: hc.Path, Interval: time.Duration(hc.Interval), Timeout: time.Duration(hc.Timeout), ExpectedStatus: hc.ExpectedStatus}
-		c, err := health.NewChecker(active, servers, health.CheckerOptions{Transport: s.transport, Now: s.now, Logger: s.log})
+		c, err := health.NewChecker(active, servers, health.CheckerOptions{Transport: s.netHTTP().transport, Now: s.now, Logger: s.logger()})
 		if err != nil {
 			s.release()
 			return nil, fmt.Errorf("proxy: service %q: %w", name, err)
@@ -216,6 +241,39 @@ func NewService(name string, cfg *config.Service, reg *health.Registry, opts Opt
 		c.Start()
 	}
 	return s, nil
+}
+
+// netHTTP is the net/http way to the servers, for what the fast path does
+// not take: one http.Transport per Service behind httputil.ReverseProxy.
+// Built on first use, so that services that never need it (most, with
+// plain http:// servers) cost no more than their configuration.
+type netHTTP struct {
+	transport *http.Transport
+	rp        *httputil.ReverseProxy
+}
+
+// netHTTP returns the service's net/http machinery, building it once.
+func (s *Service) netHTTP() *netHTTP {
+	s.nhOnce.Do(func() {
+		nh := &netHTTP{transport: newTransport(s.opts.TLSClientConfig, s.https)}
+		nh.rp = &httputil.ReverseProxy{
+			Rewrite:        s.rewrite,
+			Transport:      tryTransport{base: nh.transport},
+			ModifyResponse: s.modifyResponse,
+			ErrorHandler:   s.errorHandler,
+			BufferPool:     copyBuffers,
+			ErrorLog:       slog.NewLogLogger(s.logger().Handler(), slog.LevelWarn),
+		}
+		s.nh.Store(nh)
+	})
+	return s.nh.Load()
+}
+
+// logger returns the service's logger (built on first use: a config of
+// many services logs for few of them).
+func (s *Service) logger() *slog.Logger {
+	s.logOnce.Do(func() { s.log = s.baseLog.With("component", "proxy", "service", s.name) })
+	return s.log
 }
 
 // parseServerURL accepts an absolute http:// or https:// URL without user
@@ -249,8 +307,13 @@ func (s *Service) Close() error {
 			s.checker.Close()
 		}
 		s.release()
-		if s.transport != nil {
-			s.transport.CloseIdleConnections()
+		if nh := s.nh.Load(); nh != nil {
+			nh.transport.CloseIdleConnections()
+		}
+		for _, u := range s.ups {
+			if u.conns != nil {
+				u.conns.close()
+			}
 		}
 	})
 	return nil

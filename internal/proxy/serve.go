@@ -65,8 +65,15 @@ type outcome struct {
 // ServeHTTP answers r: the static reply, or the answer of a backend chosen
 // by the service's strategy, with retries as the package doc describes.
 // With no available server it answers 503; when every try failed, 504 if
-// the last one timed out and 502 otherwise.
+// the last one timed out and 502 otherwise. A *Stats in r's context (see
+// WithStats) is filled in.
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.ServeWithStats(w, r, statsFrom(r.Context()))
+}
+
+// ServeWithStats is ServeHTTP reporting to st (which may be nil) instead
+// of a Stats in the request context; st is filled before it returns.
+func (s *Service) ServeWithStats(w http.ResponseWriter, r *http.Request, st *Stats) {
 	var rec *recorder
 	if s.opts.Observer != nil {
 		rec = &recorder{ResponseWriter: w}
@@ -74,9 +81,9 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var out outcome
 	// Deferred so that Stats and the Observer also see requests that
-	// ReverseProxy aborts with http.ErrAbortHandler mid-body.
+	// are aborted with http.ErrAbortHandler mid-body.
 	defer func() {
-		if st := statsFrom(r.Context()); st != nil {
+		if st != nil {
 			st.Server, st.Attempts, st.UpstreamDuration = out.server, out.attempts, out.upstream
 		}
 		if rec != nil {
@@ -101,15 +108,19 @@ func (s *Service) serveProxy(w http.ResponseWriter, r *http.Request, out *outcom
 		http.Error(w, "no healthy server for service "+s.name, http.StatusServiceUnavailable)
 		return
 	}
+	var body *trackedBody
+	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
+		body = &trackedBody{rc: r.Body}
+	}
+	if s.fast && fastEligible(r) {
+		s.serveFast(w, r, out, i, body)
+		return
+	}
 
 	ts := &tryState{}
 	ts.trace.GotConn = func(httptrace.GotConnInfo) { ts.gotConn.Store(true) }
 	ctx := context.WithValue(r.Context(), stateKey{}, ts)
 	ctx = httptrace.WithClientTrace(ctx, &ts.trace)
-	var body *trackedBody
-	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
-		body = &trackedBody{rc: r.Body}
-	}
 
 	start := time.Now()
 	var tried []bool
@@ -157,21 +168,75 @@ func (s *Service) serveProxy(w http.ResponseWriter, r *http.Request, out *outcom
 		}
 		s.recordFailure(u, err)
 
-		next := -1
-		if attempt <= s.retries && s.retryable(r, ts, body) {
-			if tried == nil {
-				tried = make([]bool, len(s.ups))
-			}
-			tried[i] = true
-			next = s.sel.Select(exclude(s.pool, tried))
-		}
+		next := s.nextServer(r, i, attempt, &tried, ts.gotConn.Load(), body)
 		if next < 0 {
 			s.fail(w, out, u, err, attempt)
 			return
 		}
-		s.log.Debug("retrying on another server", "upstream", u.key, "attempt", attempt, "error", err)
+		s.logger().Debug("retrying on another server", "upstream", u.key, "attempt", attempt, "error", err)
 		i = next
 	}
+}
+
+// serveFast is serveProxy's loop of tries over the HTTP/1.1 fast path
+// (fastpath.go), starting on server i.
+func (s *Service) serveFast(w http.ResponseWriter, r *http.Request, out *outcome, i int, body *trackedBody) {
+	start := time.Now()
+	var tried []bool
+	var res fastTry
+	for attempt := 1; ; attempt++ {
+		u := s.ups[i]
+		out.server, out.attempts = u.key, attempt
+		reqBody := body
+		if body != nil && body.read.Load() && r.GetBody != nil {
+			b, err := r.GetBody()
+			if err != nil {
+				s.fail(w, out, u, fmt.Errorf("proxy: replay request body: %w", err), attempt-1)
+				return
+			}
+			reqBody = &trackedBody{rc: b}
+		}
+		s.tryFast(w, r, u, reqBody, &res)
+		if res.responded {
+			out.status = res.status
+			out.upstream = res.headersAt.Sub(start)
+		} else {
+			out.upstream = time.Since(start)
+		}
+		if res.err == nil || res.responded {
+			return
+		}
+		if r.Context().Err() != nil {
+			out.status = statusClientClosed
+			return
+		}
+		err := res.err
+		if res.timedOut {
+			err = errTryTimeout
+		}
+		s.recordFailure(u, err)
+		next := s.nextServer(r, i, attempt, &tried, res.gotConn, body)
+		if next < 0 {
+			s.fail(w, out, u, err, attempt)
+			return
+		}
+		s.logger().Debug("retrying on another server", "upstream", u.key, "attempt", attempt, "error", err)
+		i = next
+	}
+}
+
+// nextServer picks the server of the next try after try number attempt on
+// server i failed, or returns -1 when there is to be none. tried marks
+// the servers already tried.
+func (s *Service) nextServer(r *http.Request, i, attempt int, tried *[]bool, gotConn bool, body *trackedBody) int {
+	if attempt > s.retries || !retryable(r, gotConn, body) {
+		return -1
+	}
+	if *tried == nil {
+		*tried = make([]bool, len(s.ups))
+	}
+	(*tried)[i] = true
+	return s.sel.Select(exclude(s.pool, *tried))
 }
 
 // try makes one attempt on u with body (nil: r's own, empty, body); ctx
@@ -192,18 +257,18 @@ func (s *Service) try(ctx context.Context, w http.ResponseWriter, r *http.Reques
 	}
 	u.state.StartRequest()
 	defer u.state.EndRequest()
-	s.rp.ServeHTTP(w, out)
+	s.netHTTP().rp.ServeHTTP(w, out)
 }
 
-// retryable reports whether the failed try may be made again elsewhere:
+// retryable reports whether a failed try may be made again elsewhere:
 // nothing was sent, or the method is idempotent and the body can be sent
 // again.
-func (s *Service) retryable(r *http.Request, ts *tryState, body *trackedBody) bool {
+func retryable(r *http.Request, gotConn bool, body *trackedBody) bool {
 	replayable := body == nil || !body.read.Load() || r.GetBody != nil
 	if !replayable {
 		return false
 	}
-	return !ts.gotConn.Load() || idempotent(r.Method)
+	return !gotConn || idempotent(r.Method)
 }
 
 // fail answers the client after the last try failed.
@@ -213,14 +278,14 @@ func (s *Service) fail(w http.ResponseWriter, out *outcome, u *upstream, err err
 		status, text = http.StatusGatewayTimeout, "gateway timeout: service "+s.name+" did not answer in time"
 	}
 	out.status = status
-	s.log.Warn("proxy request failed", "upstream", u.key, "attempts", attempts, "status", status, "error", err)
+	s.logger().Warn("proxy request failed", "upstream", u.key, "attempts", attempts, "status", status, "error", err)
 	http.Error(w, text, status)
 }
 
 // recordFailure feeds passive health and logs when it takes u out.
 func (s *Service) recordFailure(u *upstream, err error) {
 	if u.state.RecordFailure(s.now(), s.passive, err) {
-		s.log.Warn("upstream taken out by passive health", "upstream", u.key, "cooldown", s.passive.Cooldown, "error", err)
+		s.logger().Warn("upstream taken out by passive health", "upstream", u.key, "cooldown", s.passive.Cooldown, "error", err)
 	}
 }
 
@@ -267,13 +332,18 @@ func (s *Service) modifyResponse(resp *http.Response) error {
 		return nil
 	}
 	ts.responded, ts.status, ts.headersAt = true, resp.StatusCode, time.Now()
-	switch resp.StatusCode {
-	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		s.recordFailure(ts.cur, fmt.Errorf("proxy: backend answered %d", resp.StatusCode))
-	default:
-		ts.cur.state.RecordSuccess()
-	}
+	s.notePassive(ts.cur, resp.StatusCode)
 	return nil
+}
+
+// notePassive feeds passive health with a server's answer.
+func (s *Service) notePassive(u *upstream, status int) {
+	switch status {
+	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		s.recordFailure(u, fmt.Errorf("proxy: backend answered %d", status))
+	default:
+		u.state.RecordSuccess()
+	}
 }
 
 // tryTransport ends a try that has no response headers within the try

@@ -38,21 +38,40 @@ func newTransport(tlsConfig *tls.Config, https bool) *http.Transport {
 	}
 }
 
-// bufferPool recycles ReverseProxy's copy buffers.
+// Body copy buffers: large ones for bodies of unknown or large size (both
+// paths), small ones for the fast path's small bodies of known length, so
+// that a short answer does not hold 32 KiB while it is relayed.
+var (
+	copyBuffers  = &bufferPool{size: copyBufferSize}
+	smallBuffers = &bufferPool{size: smallBufferSize}
+)
+
+// smallBufferSize is the size of the small copy buffers.
+const smallBufferSize = 4 << 10
+
+// bufferPool recycles copy buffers of one size. Get and Put serve
+// httputil.ReverseProxy; get and put, which do not allocate, the fast
+// path.
 type bufferPool struct {
+	size int
 	pool sync.Pool
 }
 
-func (b *bufferPool) Get() []byte {
-	if buf, ok := b.pool.Get().(*[]byte); ok {
-		return *buf
-	}
-	return make([]byte, copyBufferSize)
-}
+func (b *bufferPool) Get() []byte { return *b.get() }
 
 func (b *bufferPool) Put(buf []byte) {
-	if cap(buf) == copyBufferSize {
-		buf = buf[:copyBufferSize]
+	if cap(buf) == b.size {
+		buf = buf[:b.size]
 		b.pool.Put(&buf)
 	}
 }
+
+func (b *bufferPool) get() *[]byte {
+	if buf, ok := b.pool.Get().(*[]byte); ok {
+		return buf
+	}
+	buf := make([]byte, b.size)
+	return &buf
+}
+
+func (b *bufferPool) put(buf *[]byte) { b.pool.Put(buf) }

@@ -4,10 +4,10 @@ import (
 	"crypto/tls"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/zoku/zoku/internal/config"
@@ -19,24 +19,26 @@ import (
 var forwardedHeaders = []string{"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Forwarded-Port", "X-Real-Ip", "Forwarded"}
 
 // handler is the entry point's request path: ACME challenges first (plain
-// entry points), then the redirect, then routing.
+// entry points), then the redirect, then routing. It reads only the
+// current table's compiled plan for the entry point.
 func (r *Router) handler(ep string) http.Handler {
+	idx := r.epIndex(ep)
 	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		t := r.tab.Load()
 		if t == nil {
 			http.Error(w, "zoku is shutting down", http.StatusServiceUnavailable)
 			return
 		}
-		epc := t.cfg.EntryPoints[ep]
-		if epc == nil {
+		p := t.plan(idx, ep)
+		if p == nil {
 			http.Error(w, "entry point removed", http.StatusServiceUnavailable)
 			return
 		}
-		if epc.Redirect != nil {
-			r.redirect(w, req, t.cfg, epc)
+		if p.redirect {
+			p.redirectTo(w, req)
 			return
 		}
-		r.route(w, req, t, ep, epc)
+		r.route(w, req, t, p)
 	})
 	if r.deps.Challenges != nil {
 		// Challenges pass before the redirect: a CA asks over plain HTTP.
@@ -45,86 +47,82 @@ func (r *Router) handler(ep string) http.Handler {
 	return h
 }
 
-// redirect sends the client to the same host, path and query on the
+// redirectTo sends the client to the same host, path and query on the
 // target entry point (308 permanent by default).
-func (r *Router) redirect(w http.ResponseWriter, req *http.Request, cfg *config.Config, epc *config.EntryPoint) {
-	scheme, port, code := cfg.RedirectTarget(epc)
+func (p *epPlan) redirectTo(w http.ResponseWriter, req *http.Request) {
 	host := hostOnly(req.Host)
 	if strings.Contains(host, ":") {
 		host = "[" + host + "]"
 	}
-	if !(scheme == "https" && port == 443) && !(scheme == "http" && port == 80) && port != 0 {
-		host += ":" + strconv.Itoa(port)
-	}
-	http.Redirect(w, req, scheme+"://"+host+req.URL.RequestURI(), code)
+	http.Redirect(w, req, p.redirectScheme+"://"+host+p.redirectPort+req.URL.RequestURI(), p.redirectCode)
 }
 
+// exchange is one request's state in the router, pooled: the response
+// recorder and the proxy's report.
+type exchange struct {
+	rec recorder
+	st  proxy.Stats
+}
+
+var exchanges = sync.Pool{New: func() any { return new(exchange) }}
+
 // route serves one request through its route's service and logs it.
-func (r *Router) route(w http.ResponseWriter, req *http.Request, t *table, ep string, epc *config.EntryPoint) {
+func (r *Router) route(w http.ResponseWriter, req *http.Request, t *table, p *epPlan) {
 	start := time.Now()
-	rw := &recorder{ResponseWriter: w, status: http.StatusOK}
-	rt := t.match(ep, req.Host, req.URL.Path)
-	if !r.trusted(epc, req.RemoteAddr) {
+	x := exchanges.Get().(*exchange)
+	x.rec = recorder{ResponseWriter: w, status: http.StatusOK}
+	x.st = proxy.Stats{}
+	rw := &x.rec
+	host := hostOnly(req.Host)
+	rt := t.matchHost(p.name, host, req.URL.Path, req)
+	if !p.trusts(req.RemoteAddr) {
 		for _, h := range forwardedHeaders {
-			req.Header.Del(h)
+			delete(req.Header, h)
 		}
 	}
-	if epc.MaxBodyBytes > 0 && req.Body != nil {
-		req.Body = http.MaxBytesReader(rw, req.Body, epc.MaxBodyBytes)
+	if p.maxBody > 0 && req.Body != nil {
+		req.Body = http.MaxBytesReader(rw, req.Body, p.maxBody)
 	}
-	if epc.TLS != nil && epc.HSTS != nil {
-		rw.Header().Set("Strict-Transport-Security", hstsValue(epc.HSTS))
+	if p.hsts != nil {
+		rw.Header()["Strict-Transport-Security"] = p.hsts
 	}
-	routeName, svcName, server := "", "", ""
+	routeName, svcName := "", ""
 	switch {
 	case rt == nil:
-		http.Error(rw, "404 page not found: no route for "+hostOnly(req.Host)+req.URL.Path, http.StatusNotFound)
+		http.Error(rw, "404 page not found: no route for "+host+req.URL.Path, http.StatusNotFound)
 	default:
 		routeName, svcName = rt.name, rt.service
-		for k, v := range rt.headers {
-			rw.Header()[k] = v
+		if rt.headers != nil {
+			h := rw.Header()
+			for k, v := range rt.headers {
+				h[k] = v
+			}
 		}
-		ctx, st := proxy.WithStats(req.Context())
-		t.services[rt.service].ServeHTTP(rw, req.WithContext(ctx))
-		server = st.Server
+		serve := rt.serve
+		if serve == nil {
+			serve = serveOf(t.services[rt.service])
+		}
+		serve(rw, req, &x.st)
 	}
 	if r.deps.OnRequest != nil {
-		r.deps.OnRequest(RequestRecord{EntryPoint: ep, Route: routeName, Service: svcName, Server: server,
+		r.deps.OnRequest(RequestRecord{EntryPoint: p.name, Route: routeName, Service: svcName, Server: x.st.Server,
 			Method: req.Method, Status: rw.status, Bytes: rw.bytes, Duration: time.Since(start)})
 	}
 	if r.alog != nil {
 		r.alog.LogAttrs(req.Context(), slog.LevelInfo, "request",
-			slog.String("entry_point", ep), slog.String("route", routeName), slog.String("service", svcName),
-			slog.String("server", server), slog.String("client", req.RemoteAddr),
+			slog.String("entry_point", p.name), slog.String("route", routeName), slog.String("service", svcName),
+			slog.String("server", x.st.Server), slog.String("client", req.RemoteAddr),
 			slog.String("method", req.Method), slog.String("host", req.Host), slog.String("path", req.URL.Path),
 			slog.String("proto", req.Proto), slog.Int("status", rw.status), slog.Int64("bytes", rw.bytes),
 			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
 		)
 	}
-}
-
-func (r *Router) trusted(epc *config.EntryPoint, remote string) bool {
-	if len(epc.TrustedProxies) == 0 {
-		return false
-	}
-	host, _, err := net.SplitHostPort(remote)
-	if err != nil {
-		return false
-	}
-	ip := net.ParseIP(host)
-	for _, p := range epc.TrustedProxies {
-		if _, n, err := net.ParseCIDR(p); err == nil && n.Contains(ip) {
-			return true
-		}
-		if pip := net.ParseIP(p); pip != nil && pip.Equal(ip) {
-			return true
-		}
-	}
-	return false
+	x.rec = recorder{}
+	exchanges.Put(x)
 }
 
 func hstsValue(h *config.HSTS) string {
-	v := fmt.Sprintf("max-age=%d", int64(h.MaxAge.D().Seconds()))
+	v := "max-age=" + strconv.FormatInt(int64(h.MaxAge.D().Seconds()), 10)
 	if h.IncludeSubdomains {
 		v += "; includeSubDomains"
 	}

@@ -87,6 +87,9 @@ type Router struct {
 
 	mu  sync.Mutex
 	eps map[string]*entryPoint // guarded by mu
+
+	idxMu sync.Mutex
+	epIdx map[string]int // entry point name -> index in table.eps; guarded by idxMu
 }
 
 // New returns a router with no entry points; call Apply.
@@ -124,7 +127,12 @@ func (r *Router) Apply(ctx context.Context, cfg *config.Config) error {
 		}
 		services[name] = s
 	}
-	next := &table{cfg: cfg, routes: compileRoutes(cfg), services: services, tls: map[string]*tls.Config{}, alpn: map[string]*tls.Config{}}
+	next := newTable(cfg)
+	next.services, next.tls, next.alpn = services, map[string]*tls.Config{}, map[string]*tls.Config{}
+	if err := r.compile(next); err != nil {
+		closeAll(services)
+		return err
+	}
 	for name, epc := range cfg.EntryPoints {
 		if epc.TLS == nil {
 			continue

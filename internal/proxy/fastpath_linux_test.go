@@ -1,0 +1,137 @@
+package proxy
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/zoku/zoku/internal/config"
+)
+
+// TestFastPathIdleConnectionClosedByServer: a server that closes kept-alive
+// connections once idle (as many do after a few seconds) must not cost a
+// POST, which cannot be sent twice: the pool sees the close before use.
+func TestFastPathIdleConnectionClosedByServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	closed := make(chan struct{}, 10)
+	go func() {
+		for range 10 {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				_ = c.SetDeadline(time.Now().Add(testWait))
+				if req, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
+					_, _ = io.Copy(io.Discard, req.Body)
+					_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				}
+				c.Close() // idle too long, as far as this server cares
+				closed <- struct{}{}
+			}()
+		}
+	}()
+	svc := newService(t, &config.Service{Servers: servers("http://" + ln.Addr().String()), Retries: intp(0)}, nil, Options{})
+	pool := svc.ups[0].conns
+	pool.checkAfter = 0
+	f := startFront(t, svc)
+	for i := range 3 {
+		if code, body := f.do(t, http.MethodPost, "/", "payload"); code != 200 || body != "ok" {
+			t.Fatalf("POST %d: %d %q", i, code, body)
+		}
+		f.nextStats(t)
+		select {
+		case <-closed:
+		case <-time.After(testWait):
+			t.Fatal("the server did not close its connection")
+		}
+		waitReadable(t, pool)
+	}
+}
+
+// waitReadable waits until the pool's idle connection has something to
+// read (here: the server's close), without consuming it.
+func waitReadable(t *testing.T, p *connPool) {
+	t.Helper()
+	p.mu.Lock()
+	if len(p.idle) != 1 {
+		p.mu.Unlock()
+		t.Fatalf("%d idle connections, want 1", len(p.idle))
+	}
+	nc := p.idle[0].conn
+	p.mu.Unlock()
+	_ = nc.SetReadDeadline(time.Now().Add(testWait))
+	rc, err := nc.(syscall.Conn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b [1]byte
+	if err := rc.Read(func(fd uintptr) bool {
+		_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		return !errors.Is(err, syscall.EAGAIN)
+	}); err != nil {
+		t.Fatalf("wait for the server's close: %v", err)
+	}
+}
+
+// TestConnPoolDropsClosedIdle: a pooled connection the server closed, or
+// on which it sent unasked bytes, is not handed out; a quiet open one is.
+func TestConnPoolDropsClosedIdle(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	serverSide := make(chan net.Conn, 3)
+	go func() {
+		for range 3 {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			serverSide <- c
+		}
+	}()
+	p := newConnPool(ln.Addr().String())
+	p.checkAfter = 0
+	t.Cleanup(p.close)
+	for _, tc := range []struct {
+		name   string
+		server func(net.Conn)
+		want   bool
+	}{
+		{"open and quiet", func(net.Conn) {}, true},
+		{"closed by the server", func(c net.Conn) { c.Close() }, false},
+		{"unasked bytes", func(c net.Conn) { _, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\n") }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := p.dial(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			sc := <-serverSide
+			t.Cleanup(func() { sc.Close() })
+			tc.server(sc)
+			p.put(c)
+			if !tc.want {
+				waitReadable(t, p)
+			}
+			got := p.get()
+			if (got != nil) != tc.want {
+				t.Fatalf("get() = %v, want a connection: %v", got, tc.want)
+			}
+			if got != nil {
+				got.conn.Close()
+			}
+		})
+	}
+}
