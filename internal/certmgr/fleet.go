@@ -1,0 +1,668 @@
+package certmgr
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/zoku/zoku/internal/storage"
+)
+
+// This file publishes what this node serves into the shared storage, so
+// that the admin API of any node can show the whole fleet in one call
+// (GET /api/v1/fleet); fleetread.go reads it back. Layout, one folder per
+// node under nodes/:
+//
+//	nodes/<node>/status.json           heartbeat: identity, counts, the shard list
+//	nodes/<node>/certs-<n>-<i>.json.gz  certificates, hashed into n shards
+//	nodes/<node>/targets.json.gz        deploy targets
+//
+// The heartbeat is small (about 1 KB whatever the number of certificates)
+// and rewritten every interval; a shard is rewritten only when its
+// content changes, and every shard once an hour (a node whose folder was
+// removed while it was away puts it back). Shards hold at most
+// maxShardCerts certificates so that none comes near etcd's request limit
+// (1.5 MiB by default): 100,000 certificates are 128 shards.
+
+// FleetSchema is the version of the documents under nodes/; a reader
+// skips documents of a newer schema.
+const FleetSchema = 1
+
+// Node states in the fleet view.
+const (
+	NodeLive    = "live"
+	NodeStale   = "stale"   // no heartbeat for three intervals
+	NodeStopped = "stopped" // it said goodbye when it stopped
+)
+
+const (
+	nodesDir         = "nodes"
+	statusFile       = "status.json"
+	targetsFile      = "targets.json.gz"
+	maxShardCerts    = 1000
+	fullRewriteEvery = time.Hour
+	refreshEvery     = time.Minute
+	gcEvery          = 5 * time.Minute
+	maxReasonLen     = 200
+	maxErrorLen      = 500
+	// minStaleAfter keeps a node with a very short interval (tests) from
+	// flapping between live and stale.
+	minStaleAfter = 30 * time.Second
+)
+
+// NodeStatus is one node as it published itself under nodes/<node>/.
+type NodeStatus struct {
+	// Schema is FleetSchema of the writer.
+	Schema int `json:"schema"`
+	// ID names the node: the manager's Holder, "<hostname>:<pid>" unless
+	// set; the same name appears as StoredBy and as lock holder.
+	ID string `json:"id"`
+	// Version is the zoku version the node runs.
+	Version string `json:"version,omitempty"`
+	// Started is when the node started publishing.
+	Started time.Time `json:"started"`
+	// Heartbeat is when the node last published (its clock).
+	Heartbeat time.Time `json:"heartbeat"`
+	// IntervalSeconds is how often the node publishes.
+	IntervalSeconds float64 `json:"intervalSeconds"`
+	// AdminURL is the node's admin listener, if it has one.
+	AdminURL string `json:"adminUrl,omitempty"`
+	// Stopped is set by a node that shut down cleanly.
+	Stopped bool `json:"stopped,omitempty"`
+	// CertificateCount and Failing count the node's certificates and
+	// those whose last order failed.
+	CertificateCount int `json:"certificateCount"`
+	Failing          int `json:"failing"`
+	// Shards list the certificate documents; TargetShard the targets'.
+	Shards      []ShardRef `json:"shards"`
+	TargetShard *ShardRef  `json:"targetShard,omitempty"`
+
+	// Certificates (sorted by name) and Targets are filled from the
+	// shards by Nodes and Self.
+	Certificates []NodeCert   `json:"-"`
+	Targets      []NodeTarget `json:"-"`
+	// ReadError says what could not be read of this node (a shard that is
+	// missing or damaged); what could be read is shown.
+	ReadError string `json:"-"`
+	// Self is set on the node that answers.
+	Self bool `json:"-"`
+}
+
+// ShardRef names one shard document and the SHA-256 (hex, 32 digits) of
+// its uncompressed JSON: a reader loads only shards it has not seen.
+type ShardRef struct {
+	Key    string `json:"key"`
+	Digest string `json:"digest"`
+	Count  int    `json:"count"`
+}
+
+// NodeCert is one certificate as a node serves it. Times are UTC, to the
+// second; zero when unknown.
+type NodeCert struct {
+	Name string `json:"name"`
+	// Serial (hex) of the certificate the node serves; empty when none.
+	Serial      string    `json:"serial,omitempty"`
+	NotAfter    time.Time `json:"notAfter,omitzero"`
+	NextRenewal time.Time `json:"nextRenewal,omitzero"`
+	// NextReason says why then, in words.
+	NextReason string    `json:"nextReason,omitempty"`
+	Failures   int       `json:"failures,omitempty"`
+	RetryAt    time.Time `json:"retryAt,omitzero"`
+	LastError  string    `json:"lastError,omitempty"`
+}
+
+// NodeTarget is one deploy target as a node runs it; it has the fields
+// of deploy.TargetStatus, so either converts to the other.
+type NodeTarget struct {
+	Name         string    `json:"name"`
+	Type         string    `json:"type"`
+	Certificates []string  `json:"certificates"`
+	LastDeploy   time.Time `json:"lastDeploy"`
+	LastSuccess  time.Time `json:"lastSuccess"`
+	LastResult   string    `json:"lastResult"`
+	LastError    string    `json:"lastError,omitempty"`
+	Failures     int       `json:"failures"`
+	ServedSerial string    `json:"servedSerial,omitempty"`
+	NextRun      time.Time `json:"nextRun"`
+}
+
+// State is NodeStopped for a node that said so, NodeStale when its
+// heartbeat is older than three of its intervals (30 s at least) at now,
+// else NodeLive. Nodes are assumed to keep their clocks in step (NTP), as
+// certificate validity needs anyway.
+func (n NodeStatus) State(now time.Time) string {
+	switch {
+	case n.Self:
+		return NodeLive
+	case n.Stopped:
+		return NodeStopped
+	case now.Sub(n.Heartbeat) > n.StaleAfter():
+		return NodeStale
+	}
+	return NodeLive
+}
+
+// StaleAfter is how old the node's heartbeat may grow before it shows as
+// stale: three of its intervals, 30 s at least.
+func (n NodeStatus) StaleAfter() time.Duration {
+	return max(time.Duration(3*n.IntervalSeconds*float64(time.Second)), minStaleAfter)
+}
+
+// FleetOptions configure a Fleet. Manager is required.
+type FleetOptions struct {
+	// Manager is the node's certificate manager: its Holder is the node's
+	// ID, its store the shared storage, its statuses what is published.
+	Manager *Manager
+	// Targets, when set, returns the node's deploy targets.
+	Targets func() []NodeTarget
+	// Version is the zoku version published.
+	Version string
+	// AdminURL, when set, returns the node's admin URL ("" for none).
+	AdminURL func() string
+	// Interval between heartbeats; zero means 10 s. Certificate events
+	// publish sooner (one second apart at most).
+	Interval time.Duration
+	// StoppedTTL is how long the documents of a node that stopped cleanly
+	// stay; zero means one hour. StaleTTL is the same for a node that
+	// vanished; zero means 24 hours. Live nodes remove older ones.
+	StoppedTTL, StaleTTL time.Duration
+	// Logger; nil discards.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Fleet publishes this node's status into the shared storage and reads
+// every node's. Create it with NewFleet; Start publishes in the
+// background until Close.
+type Fleet struct {
+	opts    FleetOptions
+	log     *slog.Logger
+	m       *Manager
+	id      string
+	dir     string // nodes/<node>
+	started time.Time
+	kick    chan struct{}
+
+	dirty atomic.Bool // a certificate event came since the last look
+
+	pubMu       sync.Mutex        // serialises publish
+	written     map[string]string // guarded by pubMu; key -> digest stored
+	certRefs    []ShardRef        // guarded by pubMu; the certificate shards stored
+	certCount   int               // guarded by pubMu
+	certFailing int               // guarded by pubMu
+	lastEncode  time.Time         // guarded by pubMu; last look at the certificates
+	lastFull    time.Time         // guarded by pubMu; last rewrite of every shard
+	lastGC      time.Time         // guarded by pubMu
+	failing     bool              // guarded by pubMu; the last publish failed (logged once)
+
+	cacheMu sync.Mutex
+	cache   map[string]cachedShard // guarded by cacheMu; shard key -> last read
+
+	runMu  sync.Mutex
+	cancel context.CancelFunc // guarded by runMu
+	done   chan struct{}      // guarded by runMu
+}
+
+// NewFleet returns a Fleet for opts.Manager's node. It does no I/O.
+func NewFleet(opts FleetOptions) *Fleet {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Interval <= 0 {
+		opts.Interval = 10 * time.Second
+	}
+	if opts.StoppedTTL <= 0 {
+		opts.StoppedTTL = time.Hour
+	}
+	if opts.StaleTTL <= 0 {
+		opts.StaleTTL = 24 * time.Hour
+	}
+	id := opts.Manager.Holder()
+	return &Fleet{
+		opts: opts, log: opts.Logger.With("component", "fleet"), m: opts.Manager, id: id,
+		dir: nodesDir + "/" + nodeDirName(id), started: opts.Now().UTC(), kick: make(chan struct{}, 1),
+		written: map[string]string{}, cache: map[string]cachedShard{},
+	}
+}
+
+// Holder is the name this manager gives itself in what it stores
+// (StoredBy) and in the fleet view.
+func (m *Manager) Holder() string { return m.opts.Holder }
+
+// ID is the node's name in the fleet view.
+func (f *Fleet) ID() string { return f.id }
+
+// nodeDirName turns a node ID into one key segment: letters, digits, '.',
+// '-' and '_' are kept (but not a leading '.'), anything else becomes '-',
+// and a short hash of the ID follows when anything changed, so that two
+// IDs never share a folder.
+func nodeDirName(id string) string {
+	var b strings.Builder
+	for _, r := range id {
+		if r < utf8.RuneSelf && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_') {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('-')
+		}
+	}
+	s := b.String()
+	if len(s) > 100 {
+		s = s[:100]
+	}
+	// Storage backends hide names that start with a dot (their temporary
+	// files).
+	if strings.HasPrefix(s, ".") {
+		s = "-" + s[1:]
+	}
+	if s != id || s == "" {
+		sum := sha256.Sum256([]byte(id))
+		s += "." + hex.EncodeToString(sum[:4])
+	}
+	return s
+}
+
+// Start publishes at once, then every Interval and after each
+// certificate event, until Close.
+func (f *Fleet) Start(ctx context.Context) {
+	f.runMu.Lock()
+	defer f.runMu.Unlock()
+	if f.cancel != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	f.cancel, f.done = cancel, make(chan struct{})
+	unsub := f.m.Subscribe(func(Event) { f.dirty.Store(true); f.Kick() })
+	go func() {
+		defer close(f.done)
+		defer unsub()
+		defer f.recoverPanic()
+		f.run(ctx)
+	}()
+}
+
+// Close stops publishing, marks the node stopped in storage (5 s at
+// most) and waits. It is safe on a nil or unstarted Fleet.
+func (f *Fleet) Close() error {
+	if f == nil {
+		return nil
+	}
+	f.runMu.Lock()
+	cancel, done := f.cancel, f.done
+	f.cancel = nil
+	f.runMu.Unlock()
+	if cancel == nil {
+		return nil
+	}
+	cancel()
+	<-done
+	ctx, stop := context.WithTimeout(context.Background(), 5*time.Second)
+	defer stop()
+	return f.publish(ctx, false, true)
+}
+
+// Kick asks for a publish soon (one second after the last at the
+// earliest).
+func (f *Fleet) Kick() {
+	select {
+	case f.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (f *Fleet) recoverPanic() {
+	if r := recover(); r != nil {
+		f.log.Error("panic in fleet publishing", "panic", r)
+	}
+}
+
+func (f *Fleet) run(ctx context.Context) {
+	const minGap = time.Second
+	tick := time.NewTicker(f.opts.Interval)
+	defer tick.Stop()
+	for {
+		_ = f.publish(ctx, false, false)
+		last := time.Now()
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case <-f.kick:
+			// Events come in bursts (a restart loads every certificate):
+			// one publish per second at most.
+			if wait := minGap - time.Since(last); wait > 0 {
+				t := time.NewTimer(wait)
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					return
+				case <-t.C:
+				}
+			}
+		}
+	}
+}
+
+// PublishNow writes this node's status now, certificates included, and
+// returns the storage's error, if any.
+func (f *Fleet) PublishNow(ctx context.Context) error { return f.publish(ctx, true, false) }
+
+// encodedShard is one shard ready to store.
+type encodedShard struct {
+	key    string
+	digest string
+	count  int
+	raw    []byte // uncompressed JSON
+}
+
+// publish writes the heartbeat, after the certificate shards when
+// refresh is set, an event came, or the last look at the certificates
+// is older than refreshEvery; then it removes shards no longer listed,
+// and every gcEvery other nodes' documents past their TTL. Looking at
+// the certificates costs about 2.5 µs each (JSON), so 100,000 of them are
+// not encoded every heartbeat.
+func (f *Fleet) publish(ctx context.Context, refresh, stopped bool) error {
+	f.pubMu.Lock()
+	defer f.pubMu.Unlock()
+	now := f.opts.Now().UTC()
+	b := f.m.opts.Store.Backend()
+	full := now.Sub(f.lastFull) >= fullRewriteEvery
+	if f.dirty.Swap(false) || refresh || stopped || full || now.Sub(f.lastEncode) >= refreshEvery {
+		certs, failing := f.certs()
+		shards, err := encodeCertShards(f.dir, certs)
+		if err == nil {
+			err = f.storeShards(ctx, b, shards, full)
+		}
+		if err != nil {
+			f.dirty.Store(true) // look again at the next heartbeat
+			return f.publishFailed(err)
+		}
+		f.certRefs = f.certRefs[:0]
+		for _, sh := range shards {
+			f.certRefs = append(f.certRefs, ShardRef{Key: sh.key, Digest: sh.digest, Count: sh.count})
+		}
+		f.certCount, f.certFailing, f.lastEncode = len(certs), failing, now
+	}
+	hdr := f.header(now)
+	hdr.Stopped = stopped
+	hdr.CertificateCount, hdr.Failing = f.certCount, f.certFailing
+	hdr.Shards = slices.Clone(f.certRefs)
+	keep := map[string]bool{}
+	for _, ref := range hdr.Shards {
+		keep[ref.Key] = true
+	}
+	if targets := f.targets(); targets != nil {
+		raw, err := json.Marshal(targets)
+		if err != nil {
+			return f.publishFailed(err)
+		}
+		sh := encodedShard{key: f.dir + "/" + targetsFile, digest: digestOf(raw), count: len(targets), raw: raw}
+		if err := f.storeShards(ctx, b, []encodedShard{sh}, full); err != nil {
+			return f.publishFailed(err)
+		}
+		hdr.TargetShard = &ShardRef{Key: sh.key, Digest: sh.digest, Count: sh.count}
+		keep[sh.key] = true
+	}
+	raw, err := json.MarshalIndent(hdr, "", "  ")
+	if err != nil {
+		return f.publishFailed(err)
+	}
+	if err := b.Store(ctx, f.dir+"/"+statusFile, append(raw, '\n')); err != nil {
+		return f.publishFailed(err)
+	}
+	if full {
+		f.lastFull = now
+	}
+	for key := range f.written {
+		if !keep[key] {
+			if err := b.Delete(ctx, key); err == nil {
+				delete(f.written, key)
+			}
+		}
+	}
+	if f.failing {
+		f.failing = false
+		f.log.Info("fleet status published again", "node", f.id)
+	}
+	if !stopped && now.Sub(f.lastGC) >= gcEvery {
+		f.lastGC = now
+		f.removeGone(ctx, now)
+	}
+	return nil
+}
+
+// storeShards stores the shards whose digest differs from the one last
+// stored (all of them when full); callers hold pubMu.
+func (f *Fleet) storeShards(ctx context.Context, b storage.Backend, shards []encodedShard, full bool) error {
+	for _, sh := range shards {
+		if !full && f.written[sh.key] == sh.digest {
+			continue
+		}
+		z, err := gzipBytes(sh.raw)
+		if err != nil {
+			return err
+		}
+		if err := b.Store(ctx, sh.key, z); err != nil {
+			delete(f.written, sh.key)
+			return err
+		}
+		f.written[sh.key] = sh.digest
+	}
+	return nil
+}
+
+// publishFailed logs the first of a run of failures and returns err.
+func (f *Fleet) publishFailed(err error) error {
+	err = fmt.Errorf("certmgr: fleet: publish: %w", err)
+	if !f.failing {
+		f.failing = true
+		f.log.Warn("cannot publish this node's status; other nodes will show it as stale", "node", f.id, "error", err)
+	}
+	return err
+}
+
+// header is this node's identity and heartbeat, without certificates.
+func (f *Fleet) header(now time.Time) NodeStatus {
+	s := NodeStatus{
+		Schema: FleetSchema, ID: f.id, Version: f.opts.Version, Started: f.started, Heartbeat: now,
+		IntervalSeconds: f.opts.Interval.Seconds(), Shards: []ShardRef{},
+	}
+	if f.opts.AdminURL != nil {
+		s.AdminURL = f.opts.AdminURL()
+	}
+	return s
+}
+
+// certs is what the manager serves now, sorted by name, and how many of
+// them failed their last order.
+func (f *Fleet) certs() ([]NodeCert, int) {
+	sts := f.m.Statuses()
+	out := make([]NodeCert, 0, len(sts))
+	failing := 0
+	for _, st := range sts {
+		c := NodeCert{
+			Name: st.Name, Serial: st.Serial, NotAfter: sec(st.NotAfter), NextRenewal: sec(st.NextRenewal),
+			NextReason: clip(st.NextReason, maxReasonLen), Failures: st.Failures, LastError: clip(st.LastErr, maxErrorLen),
+		}
+		if st.Failures > 0 {
+			c.RetryAt = sec(st.RetryAt)
+			failing++
+		}
+		out = append(out, c)
+	}
+	return out, failing
+}
+
+// targets is the node's deploy targets now; nil without Options.Targets.
+func (f *Fleet) targets() []NodeTarget {
+	if f.opts.Targets == nil {
+		return nil
+	}
+	out := []NodeTarget{}
+	for _, t := range f.opts.Targets() {
+		t.Certificates = slices.Clone(t.Certificates)
+		if t.Certificates == nil {
+			t.Certificates = []string{}
+		}
+		t.LastError = clip(t.LastError, maxErrorLen)
+		t.LastDeploy, t.LastSuccess, t.NextRun = sec(t.LastDeploy), sec(t.LastSuccess), sec(t.NextRun)
+		out = append(out, t)
+	}
+	return out
+}
+
+// Self is this node's status as it is now (not as last published).
+func (f *Fleet) Self() NodeStatus {
+	s := f.header(f.opts.Now().UTC())
+	s.Certificates, s.Failing = f.certs()
+	s.CertificateCount, s.Targets, s.Self = len(s.Certificates), f.targets(), true
+	return s
+}
+
+// encodeCertShards hashes certs (sorted by name) into a power-of-two
+// number of shards of at most maxShardCerts each, and encodes each one.
+func encodeCertShards(dir string, certs []NodeCert) ([]encodedShard, error) {
+	n := 1
+	for n*maxShardCerts < len(certs) {
+		n *= 2
+	}
+	parts := make([][]NodeCert, n)
+	for _, c := range certs {
+		i := 0
+		if n > 1 {
+			h := fnv.New32a()
+			_, _ = h.Write([]byte(c.Name))
+			i = int(h.Sum32() % uint32(n))
+		}
+		parts[i] = append(parts[i], c)
+	}
+	out := make([]encodedShard, 0, n)
+	for i, p := range parts {
+		if p == nil {
+			p = []NodeCert{}
+		}
+		raw, err := json.Marshal(p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, encodedShard{key: fmt.Sprintf("%s/certs-%d-%d.json.gz", dir, n, i), digest: digestOf(raw), count: len(p), raw: raw})
+	}
+	return out, nil
+}
+
+func digestOf(raw []byte) string {
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:16])
+}
+
+func gzipBytes(raw []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := zw.Write(raw); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// removeGone deletes the documents of other nodes that stopped more than
+// StoppedTTL ago or vanished more than StaleTTL ago. Documents it cannot
+// read or of a newer schema are left alone.
+func (f *Fleet) removeGone(ctx context.Context, now time.Time) {
+	b := f.m.opts.Store.Backend()
+	keys, err := b.List(ctx, nodesDir)
+	if err != nil {
+		return
+	}
+	byDir := map[string][]string{}
+	for _, k := range keys {
+		if dir, ok := nodeDirOf(k); ok {
+			byDir[dir] = append(byDir[dir], k)
+		}
+	}
+	for dir, ks := range byDir {
+		if dir == f.dir {
+			continue
+		}
+		hdr, err := loadHeader(ctx, b, dir+"/"+statusFile)
+		if err != nil || hdr.Schema > FleetSchema {
+			continue
+		}
+		ttl := f.opts.StaleTTL
+		if hdr.Stopped {
+			ttl = f.opts.StoppedTTL
+		}
+		if now.Sub(hdr.Heartbeat) <= ttl {
+			continue
+		}
+		// The heartbeat goes last, so a half-removed node is never listed.
+		slices.SortFunc(ks, func(x, y string) int {
+			return boolInt(strings.HasSuffix(x, "/"+statusFile)) - boolInt(strings.HasSuffix(y, "/"+statusFile))
+		})
+		for _, k := range ks {
+			if err := b.Delete(ctx, k); err != nil {
+				break
+			}
+		}
+		f.log.Info("removed the status of a node gone for long", "node", hdr.ID, "heartbeat", hdr.Heartbeat.UTC().Format(time.RFC3339), "stopped", hdr.Stopped)
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// nodeDirOf returns "nodes/<node>" for a key under it.
+func nodeDirOf(key string) (string, bool) {
+	rest, ok := strings.CutPrefix(key, nodesDir+"/")
+	if !ok {
+		return "", false
+	}
+	node, _, ok := strings.Cut(rest, "/")
+	if !ok || node == "" {
+		return "", false
+	}
+	return nodesDir + "/" + node, true
+}
+
+// sec drops what is below the second and the location: smaller documents.
+func sec(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.UTC().Truncate(time.Second)
+}
+
+// clip shortens s to at most n bytes, on a rune boundary, marking the cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
