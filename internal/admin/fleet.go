@@ -56,7 +56,7 @@ const (
 const (
 	fleetDefaultLimit = 1000
 	fleetMaxLimit     = 5000
-	fleetConcurrency  = 8
+	fleetConcurrency  = 16
 	fleetTimeout      = 30 * time.Second
 	fleetNodesTimeout = 5 * time.Second
 )

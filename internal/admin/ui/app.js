@@ -6,6 +6,10 @@
 'use strict';
 
 const REFRESH_MS = 5000;
+// The fleet view reads storage for every certificate shown: read it every
+// third refresh (nodes publish every 10 s anyway).
+const FLEET_MS = 15000;
+let fleetAt = 0, lastFleet = null;
 const STALE_MS = 3 * REFRESH_MS;
 const KEY = 'zokuToken';
 let lastOK = 0;
@@ -229,7 +233,10 @@ async function refresh() {
   const login = document.getElementById('login');
   if (!token) { login.hidden = false; stale('no token'); return; }
   try {
-    const [c, r, s, t, f] = await Promise.all([...['certificates', 'routes', 'services', 'targets'].map(p => api(p, token)), fleetOf(token)]);
+    const fleetDue = Date.now() - fleetAt >= FLEET_MS;
+    const [c, r, s, t, f] = await Promise.all([...['certificates', 'routes', 'services', 'targets'].map(p => api(p, token)),
+      fleetDue ? fleetOf(token) : Promise.resolve(lastFleet)]);
+    if (fleetDue) { fleetAt = Date.now(); lastFleet = f; }
     const now = Date.parse(c.now);
     login.hidden = true;
     // Worst first, then soonest expiry: trouble is at the top.
