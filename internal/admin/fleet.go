@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -299,12 +300,8 @@ func (a *Admin) fleetView(ctx context.Context, fl Fleet, q fleetQuery) FleetView
 		stored, storedErr, lockOf, v.Locks = a.readStored(ctx, fl, want, page, q.locks)
 	}
 	if n := len(storedErr); n > 0 && !storageDown {
-		var first string
-		for name, e := range storedErr {
-			first = name + ": " + e
-			break
-		}
-		v.Warnings = append(v.Warnings, fmt.Sprintf("the stored state of %d certificates could not be read (%s)", n, first))
+		first := slices.Min(slices.Collect(maps.Keys(storedErr)))
+		v.Warnings = append(v.Warnings, fmt.Sprintf("the stored state of %d certificates could not be read (%s: %s)", n, first, storedErr[first]))
 	}
 
 	for _, name := range page {

@@ -334,3 +334,46 @@ func TestFleetOnEtcd(t *testing.T) {
 		t.Errorf("after etcd came back: %s, want %s", got, want)
 	}
 }
+
+// TestCellStates: how a node's certificate and a target's served serials
+// compare with the stored certificate.
+func TestCellStates(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	stored := &FleetStored{Serial: "0abc", NotAfter: t0}
+	cells := []struct {
+		name   string
+		c      certmgr.NodeCert
+		stored *FleetStored
+		want   string
+	}{
+		{"same serial", certmgr.NodeCert{Serial: "0abc", NotAfter: t0}, stored, CellCurrent},
+		{"same serial, other case", certmgr.NodeCert{Serial: "0ABC", NotAfter: t0}, stored, CellCurrent},
+		{"older", certmgr.NodeCert{Serial: "01", NotAfter: t0.Add(-time.Hour)}, stored, CellBehind},
+		{"newer", certmgr.NodeCert{Serial: "02", NotAfter: t0.Add(time.Hour)}, stored, CellAhead},
+		{"same expiry, other serial", certmgr.NodeCert{Serial: "03", NotAfter: t0}, stored, CellDiffers},
+		{"serves none", certmgr.NodeCert{}, stored, CellNone},
+		{"nothing stored", certmgr.NodeCert{Serial: "0abc", NotAfter: t0}, nil, CellUnknown},
+	}
+	for _, tc := range cells {
+		if got := cellState(tc.c, tc.stored); got != tc.want {
+			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
+		}
+	}
+	st := map[string]certmgr.StoredCert{"a": {Serial: "0a"}, "b": {Serial: "0b"}}
+	targets := []struct {
+		name string
+		t    certmgr.NodeTarget
+		want string
+	}{
+		{"all current", certmgr.NodeTarget{Certificates: []string{"a", "b"}, ServedSerial: "0a,0b"}, CellCurrent},
+		{"one behind", certmgr.NodeTarget{Certificates: []string{"a", "b"}, ServedSerial: "0a,01"}, CellBehind},
+		{"never deployed", certmgr.NodeTarget{Certificates: []string{"a"}}, CellNone},
+		{"serials do not match the certificates", certmgr.NodeTarget{Certificates: []string{"a", "b"}, ServedSerial: "0a"}, CellUnknown},
+		{"nothing stored", certmgr.NodeTarget{Certificates: []string{"c"}, ServedSerial: "0c"}, CellUnknown},
+	}
+	for _, tc := range targets {
+		if got := targetState(tc.t, st); got != tc.want {
+			t.Errorf("target %s: %s, want %s", tc.name, got, tc.want)
+		}
+	}
+}

@@ -30,11 +30,13 @@ import (
 //	nodes/<node>/targets.json.gz        deploy targets
 //
 // The heartbeat is small (about 1 KB whatever the number of certificates)
-// and rewritten every interval; a shard is rewritten only when its
-// content changes, and every shard once an hour (a node whose folder was
+// and rewritten every interval. The certificates are looked at after each
+// certificate event and every refreshEvery (next renewals move with ARI
+// answers, which are no events); a shard is rewritten only when its
+// content changed, and every shard once an hour (a node whose folder was
 // removed while it was away puts it back). Shards hold at most
 // maxShardCerts certificates so that none comes near etcd's request limit
-// (1.5 MiB by default): 100,000 certificates are 128 shards.
+// (1.5 MiB by default): 100,000 certificates are 128 shards of about 45 KB.
 
 // FleetSchema is the version of the documents under nodes/; a reader
 // skips documents of a newer schema.
