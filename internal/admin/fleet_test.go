@@ -327,9 +327,17 @@ func TestFleetOnEtcd(t *testing.T) {
 		t.Errorf("with etcd down: %+v; want no stored state, its error, and node-a still serving %s", c, serial)
 	}
 
-	// etcd back: the next heartbeats bring node-b back into view.
+	// etcd back: the next heartbeats bring node-b back into view (each
+	// given time for its client to reconnect).
 	srv.Restart(t)
-	publish(t, a, b)
+	for _, n := range []*rig{a, b} {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := n.fleet.PublishNow(ctx)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	if got, want := fleet(t, a.url, "").nodeStates(), "node-a=live node-b=live"; got != want {
 		t.Errorf("after etcd came back: %s, want %s", got, want)
 	}
