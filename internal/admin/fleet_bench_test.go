@@ -58,29 +58,25 @@ func storeCertificates(b *testing.B, store *storage.Store, n int) []certmgr.Set 
 // lock holder, on a file storage and on etcd.
 func BenchmarkFleetView(b *testing.B) {
 	const n = 1000
+	// Each backend opens one storage (a folder, an etcd server) per run,
+	// and a handle on it per node.
 	backends := []struct {
-		name string
-		open func(b *testing.B, holder string) *storage.Store
+		name  string
+		start func(b *testing.B) func(holder string) *storage.Store
 	}{
-		{"files", func() func(*testing.B, string) *storage.Store {
-			var dir string
-			return func(b *testing.B, holder string) *storage.Store {
-				if dir == "" {
-					dir = b.TempDir()
-				}
+		{"files", func(b *testing.B) func(string) *storage.Store {
+			dir := b.TempDir()
+			return func(holder string) *storage.Store {
 				f, err := storage.OpenFiles(dir, storage.FilesOptions{Holder: holder})
 				if err != nil {
 					b.Fatal(err)
 				}
 				return storage.New(f)
 			}
-		}()},
-		{"etcd", func() func(*testing.B, string) *storage.Store {
-			var srv *etcdtest.Server
-			return func(b *testing.B, holder string) *storage.Store {
-				if srv == nil {
-					srv = etcdtest.Start(b)
-				}
+		}},
+		{"etcd", func(b *testing.B) func(string) *storage.Store {
+			srv := etcdtest.Start(b)
+			return func(holder string) *storage.Store {
 				es, err := etcdstore.Open(context.Background(), etcdstore.Options{Endpoints: []string{srv.HostPort()}, Prefix: "bench", Holder: holder})
 				if err != nil {
 					b.Fatal(err)
@@ -88,12 +84,13 @@ func BenchmarkFleetView(b *testing.B) {
 				b.Cleanup(func() { _ = es.Close() })
 				return storage.New(es)
 			}
-		}()},
+		}},
 	}
 	for _, be := range backends {
 		b.Run(fmt.Sprintf("%s/%d-certificates-2-nodes", be.name, n), func(b *testing.B) {
 			ctx := context.Background()
-			sa, sb := be.open(b, "node-a"), be.open(b, "node-b")
+			open := be.start(b)
+			sa, sb := open("node-a"), open("node-b")
 			sets := storeCertificates(b, sa, n)
 			var fa *certmgr.Fleet
 			for _, node := range []struct {

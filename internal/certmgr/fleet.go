@@ -51,6 +51,7 @@ const (
 
 const (
 	nodesDir         = "nodes"
+	certificatesDir  = "certificates" // the lego layout's, as lockName
 	statusFile       = "status.json"
 	targetsFile      = "targets.json.gz"
 	maxShardCerts    = 1000

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -220,21 +222,41 @@ type StoredCert struct {
 	LastAttempt time.Time
 }
 
-// Stored reads the stored certificate of name. A certificate never
-// stored gives an error wrapping fs.ErrNotExist.
+// Stored reads the stored certificate of name: its .json and its chain
+// (the lego layout; the private key is not read). A certificate never
+// stored gives an error wrapping fs.ErrNotExist. The two reads are not
+// one snapshot: a renewal stored between them shows the new serial with
+// the old metadata until the next read.
 func (f *Fleet) Stored(ctx context.Context, name string) (StoredCert, error) {
-	b, err := f.m.opts.Store.LoadCertificate(ctx, name)
+	file := storage.SanitizedName(name)
+	if file == "" || strings.HasPrefix(file, ".") {
+		return StoredCert{}, fmt.Errorf("certmgr: fleet: %q is no certificate name: %w", name, fs.ErrNotExist)
+	}
+	b := f.m.opts.Store.Backend()
+	raw, err := b.Load(ctx, certificatesDir+"/"+file+".json")
 	if err != nil {
 		return StoredCert{}, err
 	}
-	leaf, err := b.Leaf()
+	var meta storage.CertMeta
+	if err := json.Unmarshal(raw, &meta); err != nil {
+		return StoredCert{}, fmt.Errorf("certmgr: fleet: %s.json: %w", file, err)
+	}
+	chain, err := b.Load(ctx, certificatesDir+"/"+file+".crt")
 	if err != nil {
 		return StoredCert{}, err
+	}
+	block, _ := pem.Decode(chain)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return StoredCert{}, fmt.Errorf("certmgr: fleet: %s.crt holds no PEM certificate", file)
+	}
+	leaf, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return StoredCert{}, fmt.Errorf("certmgr: fleet: %s.crt: %w", file, err)
 	}
 	return StoredCert{
 		Serial: leaf.SerialNumber.Text(16), NotBefore: leaf.NotBefore.UTC(), NotAfter: leaf.NotAfter.UTC(),
-		StoredAt: b.Meta.StoredAt, StoredBy: b.Meta.StoredBy, Server: b.Meta.Server,
-		LastError: clip(b.Meta.LastError, maxErrorLen), LastAttempt: b.Meta.LastAttempt,
+		StoredAt: meta.StoredAt, StoredBy: meta.StoredBy, Server: meta.Server,
+		LastError: clip(meta.LastError, maxErrorLen), LastAttempt: meta.LastAttempt,
 	}, nil
 }
 
