@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 )
@@ -37,7 +38,7 @@ func fleetCerts(n int) []NodeCert {
 // even, and that every certificate lands in exactly one shard.
 func TestFleetShardsBounded(t *testing.T) {
 	certs := fleetCerts(100_000)
-	shards, err := encodeCertShards("nodes/n", certs)
+	shards, err := encodeCertShards("nodes/n", certs, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +72,7 @@ func BenchmarkFleetEncode(b *testing.B) {
 			certs := fleetCerts(n)
 			var raw, z, biggest int
 			for b.Loop() {
-				shards, err := encodeCertShards("nodes/n", certs)
+				shards, err := encodeCertShards("nodes/n", certs, nil)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -96,7 +97,7 @@ func BenchmarkFleetEncode(b *testing.B) {
 // BenchmarkFleetDecode10k reads a 10,000-certificate node document back
 // (gunzip and JSON of every shard), as a reader does on a cache miss.
 func BenchmarkFleetDecode10k(b *testing.B) {
-	shards, err := encodeCertShards("nodes/n", fleetCerts(10_000))
+	shards, err := encodeCertShards("nodes/n", fleetCerts(10_000), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -130,8 +131,34 @@ func BenchmarkFleetDecode10k(b *testing.B) {
 func BenchmarkFleetJSONOnly10k(b *testing.B) {
 	certs := fleetCerts(10_000)
 	for b.Loop() {
-		if _, err := encodeCertShards("nodes/n", certs); err != nil {
+		if _, err := encodeCertShards("nodes/n", certs, nil); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkFleetLookUnchanged10k is a look at 10,000 certificates of
+// which none changed since the last one: sharding and comparing, no
+// encoding.
+func BenchmarkFleetLookUnchanged10k(b *testing.B) {
+	certs := fleetCerts(10_000)
+	shards, err := encodeCertShards("nodes/n", certs, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	prev := map[string]encodedShard{}
+	for _, sh := range shards {
+		prev[sh.key] = sh
+	}
+	for b.Loop() {
+		again, err := encodeCertShards("nodes/n", slices.Clone(certs), prev)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, sh := range again {
+			if sh.raw != nil {
+				b.Fatalf("shard %s encoded again", sh.key)
+			}
 		}
 	}
 }

@@ -83,6 +83,40 @@ func TestFleetPublishAndRead(t *testing.T) {
 		t.Errorf("host-a state %s, want live", a.State(time.Now()))
 	}
 
+	// A new certificate rewrites its shard only, and the reader sees it.
+	revs := func() map[string]int64 {
+		out := map[string]int64{}
+		for _, k := range keysUnder(t, store.Backend(), "nodes") {
+			if strings.Contains(k, "host-a") && strings.Contains(k, "/certs-") {
+				ki, err := store.Backend().Stat(ctx, k)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out[k] = ki.Revision
+			}
+		}
+		return out
+	}
+	before := revs()
+	more := append(sets(1500), certmgr.Set{Name: "extra.shard.example.test", Domains: []string{"extra.shard.example.test"}})
+	ma.Manage(ctx, more)
+	if err := fa.PublishNow(ctx); err != nil {
+		t.Fatal(err)
+	}
+	after := revs()
+	changed := 0
+	for k, r := range after {
+		if before[k] != r {
+			changed++
+		}
+	}
+	if len(after) != 2 || changed != 1 {
+		t.Errorf("after adding one certificate: %d of %d shards rewritten, want 1 of 2", changed, len(after))
+	}
+	if nodes, _ = fb.Nodes(ctx); len(nodes[0].Certificates) != 1501 {
+		t.Errorf("host-a shows %d certificates after adding one, want 1501", len(nodes[0].Certificates))
+	}
+
 	// Shrink: one shard, and the two of the old split are gone.
 	ma.Manage(ctx, sets(10))
 	if err := fa.PublishNow(ctx); err != nil {
