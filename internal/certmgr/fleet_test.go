@@ -134,6 +134,23 @@ func TestFleetPublishAndRead(t *testing.T) {
 	if nodes, _ = fb.Nodes(ctx); len(nodes[0].Certificates) != 10 {
 		t.Errorf("host-a shows %d certificates after shrinking, want 10", len(nodes[0].Certificates))
 	}
+	// A later process with the same ID (a container restarted with its
+	// hostname and pid) removes what the first left.
+	ma2, fa2 := fleetNode(t, store, "host-a:1", nil)
+	ma2.Manage(ctx, sets(1500))
+	if err := fa2.PublishNow(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for _, k := range keysUnder(t, store.Backend(), "nodes") {
+		if strings.Contains(k, "host-a") && !strings.Contains(k, "/certs-2-") && !strings.HasSuffix(k, "/status.json") {
+			left = append(left, k)
+		}
+	}
+	if len(left) != 0 {
+		t.Errorf("keys of the earlier host-a:1 left: %v", left)
+	}
+
 	// A clean stop says so.
 	fa.Start(ctx)
 	if err := fa.Close(); err != nil {

@@ -101,6 +101,15 @@ func (f *Fleet) publish(ctx context.Context, refresh, stopped bool) error {
 	}
 	if full {
 		f.lastFull = now
+		// Shards an earlier process of the same ID left (a container
+		// restarted with its hostname and pid) are known to no one else.
+		if keys, err := b.List(ctx, f.dir); err == nil {
+			for _, k := range keys {
+				if !keep[k] && k != f.dir+"/"+statusFile {
+					f.written[k] = ""
+				}
+			}
+		}
 	}
 	for key := range f.written {
 		if !keep[key] {
