@@ -228,33 +228,7 @@ func (a *Admin) fleetView(ctx context.Context, fl Fleet, q fleetQuery) FleetView
 	if storageDown {
 		v.Warnings = append(v.Warnings, "only this node is shown, and nothing stored: "+err.Error())
 	}
-	states := make(map[string]string, len(nodes))
-	byName := map[string][]cellSource{}
-	for _, n := range nodes {
-		st := n.State(now)
-		states[n.ID] = st
-		if n.Self {
-			v.Self = n.ID
-		}
-		fn := FleetNode{ID: n.ID, State: st, Self: n.Self, Version: n.Version, AdminURL: n.AdminURL,
-			Started: timePtr(n.Started), Heartbeat: timePtr(n.Heartbeat), StaleAfterSeconds: n.StaleAfter().Seconds(),
-			Certificates: n.CertificateCount, Failing: n.Failing, ReadError: n.ReadError}
-		if !n.Heartbeat.IsZero() {
-			fn.HeartbeatAgeSeconds = max(0, now.Sub(n.Heartbeat).Seconds())
-		}
-		v.Nodes = append(v.Nodes, fn)
-		switch st {
-		case certmgr.NodeLive:
-			v.Summary.Live++
-		case certmgr.NodeStale:
-			v.Summary.Stale++
-		case certmgr.NodeStopped:
-			v.Summary.Stopped++
-		}
-		for _, c := range n.Certificates {
-			byName[c.Name] = append(byName[c.Name], cellSource{node: n.ID, live: st == certmgr.NodeLive, c: c})
-		}
-	}
+	byName, states := v.addNodes(nodes, now)
 	v.Summary.Nodes = len(nodes)
 	names := make([]string, 0, len(byName))
 	for name, cells := range byName {
@@ -292,7 +266,11 @@ func (a *Admin) fleetView(ctx context.Context, fl Fleet, q fleetQuery) FleetView
 		lockOf    map[string]string
 	)
 	if storageDown {
-		v.Locks = LocksPartial
+		if q.locks {
+			v.Locks = LocksPartial
+		} else {
+			v.Locks = LocksSkipped
+		}
 		for _, name := range page {
 			storedErr[name] = "not read: the storage did not answer"
 		}
@@ -342,6 +320,39 @@ type cellSource struct {
 	node string
 	live bool
 	c    certmgr.NodeCert
+}
+
+// addNodes lists nodes in v and counts them by state; it returns every
+// node's certificates by name, and each node's state.
+func (v *FleetView) addNodes(nodes []certmgr.NodeStatus, now time.Time) (map[string][]cellSource, map[string]string) {
+	states := make(map[string]string, len(nodes))
+	byName := map[string][]cellSource{}
+	for _, n := range nodes {
+		st := n.State(now)
+		states[n.ID] = st
+		if n.Self {
+			v.Self = n.ID
+		}
+		fn := FleetNode{ID: n.ID, State: st, Self: n.Self, Version: n.Version, AdminURL: n.AdminURL,
+			Started: timePtr(n.Started), Heartbeat: timePtr(n.Heartbeat), StaleAfterSeconds: n.StaleAfter().Seconds(),
+			Certificates: n.CertificateCount, Failing: n.Failing, ReadError: n.ReadError}
+		if !n.Heartbeat.IsZero() {
+			fn.HeartbeatAgeSeconds = max(0, now.Sub(n.Heartbeat).Seconds())
+		}
+		v.Nodes = append(v.Nodes, fn)
+		switch st {
+		case certmgr.NodeLive:
+			v.Summary.Live++
+		case certmgr.NodeStale:
+			v.Summary.Stale++
+		case certmgr.NodeStopped:
+			v.Summary.Stopped++
+		}
+		for _, c := range n.Certificates {
+			byName[c.Name] = append(byName[c.Name], cellSource{node: n.ID, live: st == certmgr.NodeLive, c: c})
+		}
+	}
+	return byName, states
 }
 
 // serialsDiffer reports whether the live nodes do not all serve the same

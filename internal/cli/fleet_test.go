@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/zoku/zoku/internal/admin"
+	"github.com/zoku/zoku/internal/challenge/http01"
+	"github.com/zoku/zoku/internal/challenge/shared"
 	"github.com/zoku/zoku/internal/embedca"
 	"github.com/zoku/zoku/internal/storage"
 	"github.com/zoku/zoku/internal/testkit/testenv"
@@ -42,6 +44,25 @@ func startAdminNode(t *testing.T, name, server, storagePath string, hosts []stri
 	go n.read(stderr)
 	t.Cleanup(n.kill)
 	return n
+}
+
+// fleetAnswerer answers HTTP-01 for the processes on the folder path
+// from the tokens they share there, on one port for the CA; it is
+// multiproc_test.go's sharedAnswerer, which race builds leave out.
+func fleetAnswerer(t *testing.T, path string) int {
+	t.Helper()
+	b, err := storage.OpenFiles(path, storage.FilesOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sol := http01.NewSolver()
+	sol.Shared = &shared.Answers{Store: b, Prefix: sharedHTTP01}
+	srv, err := sol.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	return srv.Port()
 }
 
 // fleetUntil reads GET /api/v1/fleet every 200 ms until ok accepts it
@@ -76,7 +97,7 @@ func fleetUntil(t *testing.T, url, token string, ok func(admin.FleetView) bool) 
 // after the second shuts down (SIGTERM) it shows as stopped.
 func TestFleetOfRunProcesses(t *testing.T) {
 	path := t.TempDir()
-	ca := testCA(t, embedca.Options{HTTPPort: sharedAnswerer(t, path)})
+	ca := testCA(t, embedca.Options{HTTPPort: fleetAnswerer(t, path)})
 	hosts := []string{"fleet0.example.test", "fleet1.example.test"}
 	const token = "fleet-test-token-0123456789"
 	port := testenv.FreePort(t)
