@@ -1,7 +1,9 @@
 // Package admin is zoku's admin listener: a JSON API under /api/v1/ (bearer
 // token, RFC 9457 problem documents, an OpenAPI 3.1 document at
 // /api/v1/openapi.json), Prometheus /metrics from its own registry, and a
-// dashboard page at / that shows every certificate's health.
+// dashboard page at / that shows every certificate's health and, for
+// nodes that share one storage, the whole fleet: every certificate's state
+// on every node.
 //
 // Guarantees:
 //   - Every API call and /metrics need the bearer token, compared in
@@ -103,6 +105,8 @@ type Sources struct {
 	// token in the storage every node shares (key "admin.token"), so one
 	// token opens every node's API.
 	Tokens TokenStore
+	// Fleet is every node on the shared storage (GET /api/v1/fleet).
+	Fleet Fleet
 }
 
 // TokenStore is where a generated token is kept when there is no token

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/zoku/zoku/internal/certmgr"
+	"github.com/zoku/zoku/internal/storage"
 	"github.com/zoku/zoku/internal/testkit/need"
 )
 
@@ -151,4 +152,94 @@ func TestDashboardInChromium(t *testing.T) {
 		chromium(t, "--screenshot="+shot, "--window-size=1280,900", later.URL()+"/#token="+testToken)
 		t.Logf("expired dashboard screenshot: %s", shot)
 	})
+}
+
+// TestFleetDashboardInChromium opens the dashboard of one of two nodes on
+// one storage, where the other node missed a renewal and holds a lock,
+// and checks the fleet section: both nodes, the certificate × node grid
+// with the node behind storage highlighted, the lock holder, the targets
+// per node, and a banner that is not green; then the same page five
+// minutes later, when the other node has stopped heartbeating, shows it
+// stale.
+func TestFleetDashboardInChromium(t *testing.T) {
+	if _, err := os.Stat(chromiumBin); err != nil {
+		need.Missing(t, "headless Chromium ("+chromiumBin+")", "apt-get install -y chromium")
+	}
+	const n1, n2 = "one.grid.example.test", "two.grid.example.test"
+	a, b := twoNodes(t, &offsetClock{}, n1, n2)
+	if resp, body := call(t, a.url, "POST", "/api/v1/targets/lb1/deploy", testToken, ""); resp.StatusCode != 200 {
+		t.Fatalf("deploy: %d %s", resp.StatusCode, body)
+	}
+	old := a.leaf(t, n1).SerialNumber.Text(16)
+	b.stopManager() // node-b misses what node-a stores from now on
+	if err := a.mgr.RenewNow(n1); err != nil {
+		t.Fatal(err)
+	}
+	for e := a.next(t); e.Kind != certmgr.EventRenewed; e = a.next(t) {
+	}
+	publish(t, a, b)
+	lease, err := b.store.Backend().TryLock(context.Background(), "certificates/"+storage.SanitizedName(n2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lease.Unlock(context.Background())
+
+	t.Run("grid", func(t *testing.T) {
+		dom := chromium(t, "--dump-dom", a.url+"/#token="+testToken)
+		if err := os.WriteFile(filepath.Join(artifactDir(t), "fleet.html"), []byte(dom), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		want := []string{
+			`<section id="fleet">`,
+			`<tr class="node live" data-node="node-a">`, `<tr class="node live" data-node="node-b">`, "(this node)",
+			`<tr class="disagree" data-fleet-cert="` + n1 + `">`,
+			`<td class="cell current node-live" data-node="node-a"`,
+			`<td class="cell behind node-live" data-node="node-b"`,
+			shortSerial(old), "stored ", " by node-a",
+			`<span class="lock">node-b</span>`, "lock: ordering",
+			`data-fleet-target="lb1"`, "behind storage", "never deployed",
+			`class="banner warn"`, "1 node behind storage", "1 target behind storage",
+		}
+		for _, w := range want {
+			if !strings.Contains(dom, w) {
+				t.Errorf("the rendered page lacks %q", w)
+			}
+		}
+		if strings.Contains(dom, testToken) {
+			t.Error("the token is in the rendered page")
+		}
+		if t.Failed() {
+			t.Logf("rendered DOM:\n%s", tail(dom, 8000))
+		}
+		shot := filepath.Join(artifactDir(t), "fleet.png")
+		chromium(t, "--screenshot="+shot, "--window-size=1280,1000", a.url+"/#token="+testToken)
+		t.Logf("fleet screenshot: %s", shot)
+	})
+
+	t.Run("stale node", func(t *testing.T) {
+		later := New(Options{Address: "127.0.0.1:0", Token: testToken,
+			Now: func() time.Time { return time.Now().Add(5 * time.Minute) }})
+		if err := later.Start(context.Background(), Sources{Certs: a.mgr, Routes: a.rt, Targets: a.targets, Fleet: a.fleet}); err != nil {
+			t.Fatal(err)
+		}
+		defer later.Close()
+		dom := chromium(t, "--dump-dom", later.URL()+"/#token="+testToken)
+		for _, w := range []string{`<tr class="node stale" data-node="node-b">`, `class="state stale"`, "1 node stale",
+			`<td class="cell behind node-stale" data-node="node-b"`} {
+			if !strings.Contains(dom, w) {
+				t.Errorf("the rendered page lacks %q", w)
+			}
+		}
+		if strings.Contains(dom, `class="banner ok"`) {
+			t.Error("the banner is green while a node is stale")
+		}
+	})
+}
+
+// shortSerial is how the fleet grid writes a serial (app.js shortSerial).
+func shortSerial(s string) string {
+	if len(s) > 12 {
+		return s[:12] + "…"
+	}
+	return s
 }

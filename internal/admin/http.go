@@ -81,6 +81,7 @@ func (a *Admin) endpoints() []endpoint {
 		{"GET", "/api/v1/routes", true, a.listRoutes},
 		{"GET", "/api/v1/services", true, a.listServices},
 		{"GET", "/api/v1/targets", true, a.listTargets},
+		{"GET", "/api/v1/fleet", true, a.getFleet},
 		{"POST", "/api/v1/targets/{name}/deploy", true, a.deployTarget},
 		{"GET", "/api/v1/config", true, a.getConfig},
 		{"POST", "/api/v1/config/validate", true, a.validateConfig},

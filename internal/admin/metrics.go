@@ -48,6 +48,9 @@ const (
 	mDeployLastSuccess = "zoku_deploy_last_success_timestamp_seconds"
 	mDeployFailures    = "zoku_deploy_failures"
 	mDeployNextRun     = "zoku_deploy_next_run_timestamp_seconds"
+	mFleetNodes        = "zoku_fleet_nodes"
+	mFleetHeartbeat    = "zoku_fleet_node_heartbeat_timestamp_seconds"
+	mFleetDiffer       = "zoku_fleet_certificates_serials_differ"
 )
 
 // MetricNames returns the name of every zoku_ metric family /metrics can
@@ -58,6 +61,7 @@ func MetricNames() []string {
 		mCertInfo, mCertEvents, mACMEErrors, mACMEOps, mACMEOpDuration, mHTTPRequests, mHTTPDuration,
 		mUpstreamUp, mConfigReloads, mTLSHandshakeErrs, mDeployAttempts, mDeployDuration,
 		mDeployLastAttempt, mDeployLastSuccess, mDeployFailures, mDeployNextRun,
+		mFleetNodes, mFleetHeartbeat, mFleetDiffer,
 	}
 }
 
@@ -132,11 +136,18 @@ var (
 	dDeployLastSuccess = prometheus.NewDesc(mDeployLastSuccess, "When a deploy to the target last succeeded, Unix seconds.", []string{"target"}, nil)
 	dDeployFailures    = prometheus.NewDesc(mDeployFailures, "Failed deploys to the target since its last success.", []string{"target"}, nil)
 	dDeployNextRun     = prometheus.NewDesc(mDeployNextRun, "When the next deploy or check of the target is scheduled, Unix seconds.", []string{"target"}, nil)
+	dFleetNodes        = prometheus.NewDesc(mFleetNodes, "Nodes on the shared storage by state (live, stale: no heartbeat for three intervals, stopped).", []string{"state"}, nil)
+	dFleetHeartbeat    = prometheus.NewDesc(mFleetHeartbeat, "When the node last published its status, Unix seconds (its clock).", []string{"node"}, nil)
+	dFleetDiffer       = prometheus.NewDesc(mFleetDiffer, "Certificates that the live nodes do not all serve with the same serial.", nil, nil)
 )
+
+// fleetScrapeTimeout bounds the storage reads of one scrape.
+const fleetScrapeTimeout = 10 * time.Second
 
 func (c *liveCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{dCertNotBefore, dCertNotAfter, dCertWindowStart, dCertWindowEnd, dCertNextRenewal,
-		dCertFailures, dCertInfo, dUpstreamUp, dDeployLastAttempt, dDeployLastSuccess, dDeployFailures, dDeployNextRun} {
+		dCertFailures, dCertInfo, dUpstreamUp, dDeployLastAttempt, dDeployLastSuccess, dDeployFailures, dDeployNextRun,
+		dFleetNodes, dFleetHeartbeat, dFleetDiffer} {
 		ch <- d
 	}
 }
@@ -186,6 +197,32 @@ func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
 			stamp(dDeployNextRun, t.NextRun, t.Name)
 			gauge(dDeployFailures, float64(t.Failures), t.Name)
 		}
+	}
+	if src.Fleet != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), fleetScrapeTimeout)
+		defer cancel()
+		nodes, _ := src.Fleet.Nodes(ctx) // on error: this node alone
+		now := c.a.opts.Now()
+		count := map[string]int{certmgr.NodeLive: 0, certmgr.NodeStale: 0, certmgr.NodeStopped: 0}
+		byName := map[string][]cellSource{}
+		for _, n := range nodes {
+			st := n.State(now)
+			count[st]++
+			stamp(dFleetHeartbeat, n.Heartbeat, n.ID)
+			for _, cert := range n.Certificates {
+				byName[cert.Name] = append(byName[cert.Name], cellSource{node: n.ID, live: st == certmgr.NodeLive, c: cert})
+			}
+		}
+		for st, n := range count {
+			gauge(dFleetNodes, float64(n), st)
+		}
+		differ := 0
+		for _, cells := range byName {
+			if serialsDiffer(cells) {
+				differ++
+			}
+		}
+		gauge(dFleetDiffer, float64(differ))
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/zoku/zoku/internal/acmeclient"
 	"github.com/zoku/zoku/internal/certmgr"
 	"github.com/zoku/zoku/internal/challenge/http01"
+	"github.com/zoku/zoku/internal/challenge/shared"
 	"github.com/zoku/zoku/internal/config"
 	"github.com/zoku/zoku/internal/embedca"
 	"github.com/zoku/zoku/internal/router"
@@ -38,17 +39,29 @@ type rig struct {
 	url     string
 	ca      *embedca.CA
 	mgr     *certmgr.Manager
+	fleet   *certmgr.Fleet
 	rt      *router.Router
 	store   *storage.Store
 	targets *dirTargets
 	events  chan certmgr.Event
 	logs    *syncBuffer
 	names   []string
+	// stopManager stops the manager's loop and storage watch (safe to
+	// call twice); its certificates stay in service.
+	stopManager func()
 }
 
 // rigOptions adjust newRig.
 type rigOptions struct {
-	now func() time.Time // admin clock; nil means time.Now
+	now func() time.Time // admin and fleet clock; nil means time.Now
+	// store, when set, is the storage (another node's, shared); nil
+	// means a new folder.
+	store *storage.Store
+	// ca, when set, is the CA to order from (another node's); nil starts
+	// one.
+	ca *embedca.CA
+	// holder names the node; empty means "node-a".
+	holder string
 }
 
 // syncBuffer is a bytes.Buffer safe for the loggers' goroutines.
@@ -81,10 +94,20 @@ func newRig(t *testing.T, o rigOptions, names ...string) *rig {
 	}
 	t.Cleanup(func() { hsrv.Close() })
 	r := &rig{names: names, logs: &syncBuffer{}, events: make(chan certmgr.Event, 64)}
-	r.ca = testenv.StartCA(t, embedca.Options{HTTPPort: hsrv.Port()})
-	if r.store, err = storage.Open(t.TempDir()); err != nil {
-		t.Fatal(err)
+	if o.holder == "" {
+		o.holder = "node-a"
 	}
+	r.ca, r.store = o.ca, o.store
+	if r.ca == nil {
+		r.ca = testenv.StartCA(t, embedca.Options{HTTPPort: hsrv.Port()})
+	}
+	if r.store == nil {
+		r.store = openStore(t, t.TempDir(), o.holder)
+	}
+	// Challenge answers live in the storage too: with several nodes, the
+	// CA validates on the first node's port, and that node answers what
+	// another one presented.
+	sol.Shared = &shared.Answers{Store: r.store.Backend(), Prefix: "challenges/http-01"}
 	client := certmgr.NewACMEIssuer(certmgr.ACMEIssuerConfig{
 		Client: acmeclient.Config{Server: r.ca.DirectoryURL(), HTTPClient: r.ca.HTTPClient(), Solvers: acmeclient.Solvers{HTTP01: sol}},
 		Store:  r.store, Register: acmeclient.RegisterOptions{AcceptTOS: true},
@@ -94,7 +117,7 @@ func newRig(t *testing.T, o rigOptions, names ...string) *rig {
 		Getenv: func(k string) string { return map[string]string{"TEST_EAB_HMAC": "c2VjcmV0LWhtYWMtdmFsdWU"}[k] }})
 
 	r.mgr = certmgr.New(certmgr.Options{
-		Issuer: r.adm.InstrumentIssuer(client), Store: r.store, Cache: certmgr.NewCache(), Logger: logger,
+		Issuer: r.adm.InstrumentIssuer(client), Store: r.store, Cache: certmgr.NewCache(), Logger: logger, Holder: o.holder,
 		OnEvent: func(e certmgr.Event) {
 			r.adm.OnCertEvent(e)
 			select {
@@ -106,7 +129,8 @@ func newRig(t *testing.T, o rigOptions, names ...string) *rig {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { r.mgr.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	r.stopManager = func() { cancel(); <-done }
+	t.Cleanup(r.stopManager)
 
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "backend\n") }))
 	t.Cleanup(backend.Close)
@@ -148,11 +172,22 @@ services:
 	}
 	r.mgr.Manage(context.Background(), sets)
 	for range names {
-		if e := r.next(t); e.Kind != certmgr.EventObtained {
-			t.Fatalf("event %s for %s (error %v), want obtained", e.Kind, e.Name, e.Err)
+		// A node on storage another node filled loads what it stored.
+		if e := r.next(t); e.Kind != certmgr.EventObtained && e.Kind != certmgr.EventLoaded {
+			t.Fatalf("event %s for %s (error %v), want obtained or loaded", e.Kind, e.Name, e.Err)
 		}
 	}
-	if err := r.adm.Start(context.Background(), Sources{Certs: r.mgr, Routes: r.rt, Targets: r.targets}); err != nil {
+	r.fleet = certmgr.NewFleet(certmgr.FleetOptions{Manager: r.mgr, Version: "test", AdminURL: r.adm.URL, Logger: logger, Now: o.now,
+		Targets: func() []certmgr.NodeTarget {
+			var out []certmgr.NodeTarget
+			for _, ts := range r.targets.Targets() {
+				out = append(out, certmgr.NodeTarget(ts))
+			}
+			return out
+		}})
+	r.fleet.Start(context.Background())
+	t.Cleanup(func() { _ = r.fleet.Close() })
+	if err := r.adm.Start(context.Background(), Sources{Certs: r.mgr, Routes: r.rt, Targets: r.targets, Fleet: r.fleet}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -162,6 +197,17 @@ services:
 	})
 	r.url = r.adm.URL()
 	return r
+}
+
+// openStore opens the file storage at dir for the node holder (its name
+// in lock files).
+func openStore(t *testing.T, dir, holder string) *storage.Store {
+	t.Helper()
+	f, err := storage.OpenFiles(dir, storage.FilesOptions{Holder: holder})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return storage.New(f)
 }
 
 // next waits (one minute at most) for the next certificate event.
@@ -242,9 +288,9 @@ func (d *dirTargets) Deploy(ctx context.Context, name string) error {
 	}
 	start := time.Now()
 	var (
-		err    error
-		leaf   *x509.Certificate
-		serial string
+		err     error
+		leaf    *x509.Certificate
+		serials []string
 	)
 	for _, c := range d.certs {
 		var b *storage.Bundle
@@ -257,7 +303,7 @@ func (d *dirTargets) Deploy(ctx context.Context, name string) error {
 		if leaf, err = b.Leaf(); err != nil {
 			break
 		}
-		serial = leaf.SerialNumber.Text(16)
+		serials = append(serials, leaf.SerialNumber.Text(16))
 	}
 	now := time.Now()
 	d.mu.Lock()
@@ -267,7 +313,8 @@ func (d *dirTargets) Deploy(ctx context.Context, name string) error {
 		d.last.Failures++
 	} else {
 		d.last.LastResult, d.last.LastError, d.last.Failures = "ok", "", 0
-		d.last.LastSuccess, d.last.ServedSerial = now, serial
+		// One serial per certificate, in their order, as deploy.TargetStatus.
+		d.last.LastSuccess, d.last.ServedSerial = now, strings.Join(serials, ",")
 	}
 	d.last.NextRun = now.Add(time.Hour)
 	d.mu.Unlock()

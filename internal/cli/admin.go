@@ -37,15 +37,21 @@ func newAdmin(cfg *config.Config, getenv func(string) string, logger *slog.Logge
 	})
 }
 
-// startAdmin attaches the engine and router of s to a (from newAdmin)
-// and starts listening on admin.address. It does nothing for a nil a
-// (admin.disabled). The caller closes a with Close (nil-safe) before
+// startAdmin starts publishing this node's status for the fleet view
+// (s.fleet, even with admin.disabled: the other nodes show this one),
+// then attaches the engine, router and fleet of s to a (from newAdmin) and
+// starts listening on admin.address; a nil a (admin.disabled) stops
+// there. The caller closes a and then s.fleet (both nil-safe) before
 // stopping the router and engine.
 func startAdmin(ctx context.Context, s *server, a *admin.Admin) error {
+	s.fleet = startFleet(ctx, s)
 	if a == nil {
 		return nil
 	}
 	src := admin.Sources{}
+	if s.fleet != nil {
+		src.Fleet = s.fleet
+	}
 	if s.eng != nil && s.eng.mgr != nil {
 		src.Certs = s.eng.mgr
 		src.Tokens = s.eng.store.Backend()
@@ -57,6 +63,30 @@ func startAdmin(ctx context.Context, s *server, a *admin.Admin) error {
 		src.Targets = adminTargets{s.eng.targets}
 	}
 	return a.Start(ctx, src)
+}
+
+// startFleet publishes the node's certificates and targets into the
+// shared storage under nodes/<node>/ every 10 s and after each
+// certificate event, until its Close marks the node stopped. It returns
+// nil when no manager runs.
+func startFleet(ctx context.Context, s *server) *certmgr.Fleet {
+	if s.eng == nil || s.eng.mgr == nil {
+		return nil
+	}
+	opts := certmgr.FleetOptions{Manager: s.eng.mgr, Version: Version, AdminURL: s.adm.URL, Logger: s.eng.log}
+	if r := s.eng.targets; r != nil {
+		opts.Targets = func() []certmgr.NodeTarget {
+			st := r.Status()
+			out := make([]certmgr.NodeTarget, len(st))
+			for i, t := range st {
+				out[i] = certmgr.NodeTarget(t)
+			}
+			return out
+		}
+	}
+	f := certmgr.NewFleet(opts)
+	f.Start(ctx)
+	return f
 }
 
 // adminTargets shows the deploy runner to the admin API.

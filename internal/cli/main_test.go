@@ -4,6 +4,8 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"os/signal"
+	"syscall"
 	"testing"
 )
 
@@ -14,7 +16,11 @@ const childEnv = "ZOKU_TEST_RUN_CLI"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "1" {
-		os.Exit(Run(context.Background(), os.Args[1:], StdEnv()))
+		// As cmd/zoku: SIGINT and SIGTERM shut down cleanly.
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := Run(ctx, os.Args[1:], StdEnv())
+		stop()
+		os.Exit(code)
 	}
 	os.Exit(m.Run())
 }

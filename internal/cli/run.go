@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/zoku/zoku/internal/admin"
+	"github.com/zoku/zoku/internal/certmgr"
 	"github.com/zoku/zoku/internal/config"
 	"github.com/zoku/zoku/internal/deploy"
 	"github.com/zoku/zoku/internal/router"
@@ -76,6 +77,7 @@ func runRun(ctx context.Context, env Env, args []string) error {
 // server is a running `zoku run`: engine, router and config watcher.
 type server struct {
 	adm     *admin.Admin
+	fleet   *certmgr.Fleet // this node's status for the fleet view; started by startAdmin (admin.go)
 	eng     *engine
 	rt      *router.Router
 	watcher *config.Watcher
@@ -169,6 +171,7 @@ func (s *server) close() {
 	if s.adm != nil {
 		_ = s.adm.Close()
 	}
+	_ = s.fleet.Close() // marks this node stopped in storage, before the engine closes the storage
 	if s.watcher != nil {
 		_ = s.watcher.Close()
 	}
