@@ -256,6 +256,9 @@ func storageOf(r *runRig) string { return filepath.Join(filepath.Dir(r.path), "s
 const loadConfig = `
 admin:
   disabled: true
+certificates:
+  acme:
+    storage: {{dir}}/store
 entryPoints:
   web:
     address: 127.0.0.1:{{web}}
