@@ -23,6 +23,15 @@ var errBrokenChain = errors.New("certmgr: the stored chain does not verify")
 // second certificate did not sign the leaf, or a leaf alone with no issuer
 // that signed it, is an error wrapping errBrokenChain.
 func checkChain(b *storage.Bundle) (out *storage.Bundle, repaired bool, err error) {
+	if crt, err := b.TLSCertificate(); err == nil && len(crt.Certificate) > 1 {
+		// The usual case, on every load: compare names, not signatures
+		// (the set was checked with signatures when it was saved).
+		issuer, err := x509.ParseCertificate(crt.Certificate[1])
+		if err != nil || !bytes.Equal(crt.Leaf.RawIssuer, issuer.RawSubject) {
+			return nil, false, fmt.Errorf("%w: the second certificate did not issue the leaf", errBrokenChain)
+		}
+		return b, false, nil
+	}
 	certs, err := certcrypto.ParsePEMBundle(b.Certificate)
 	if err != nil || len(certs) == 0 {
 		return nil, false, fmt.Errorf("%w: %v", errBrokenChain, err)
@@ -51,6 +60,7 @@ func checkChain(b *storage.Bundle) (out *storage.Bundle, repaired bool, err erro
 		_ = pem.Encode(&chain, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
 	}
 	fixed.Certificate = chain.Bytes()
+	fixed.ResetParsed()
 	return &fixed, true, nil
 }
 

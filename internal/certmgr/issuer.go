@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/go-acme/lego/v5/certcrypto"
 
@@ -58,9 +59,16 @@ type ACMEIssuer struct {
 	cfg ACMEIssuerConfig
 	log *slog.Logger
 
-	mu sync.Mutex
-	c  *acmeclient.Client // nil until first use
+	mu      sync.Mutex
+	c       *acmeclient.Client // nil until first use
+	failed  error              // the last set-up failure, kept for a while
+	retryAt time.Time          // when set-up is tried again after failed
 }
+
+// setUpRetry is how long a failed account set-up (CA unreachable, terms
+// refused) is answered from memory before it is tried again, so a manager
+// with many certificates does not ask the CA once per certificate.
+const setUpRetry = 30 * time.Second
 
 var _ Issuer = (*ACMEIssuer)(nil)
 
@@ -101,11 +109,17 @@ func (a *ACMEIssuer) Client(ctx context.Context) (*acmeclient.Client, error) {
 	if a.cfg.Client.Server == "" {
 		return nil, errors.New("no CA configured; set certificates.acme.server or --server")
 	}
+	if a.failed != nil && time.Now().Before(a.retryAt) {
+		return nil, a.failed
+	}
 	c, err := a.setUp(ctx)
 	if err != nil {
+		if ctx.Err() == nil { // the caller giving up is not the CA failing
+			a.failed, a.retryAt = err, time.Now().Add(setUpRetry)
+		}
 		return nil, err
 	}
-	a.c = c
+	a.c, a.failed = c, nil
 	return c, nil
 }
 

@@ -2,7 +2,6 @@ package certmgr
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -399,6 +398,15 @@ func (m *Manager) load(ctx context.Context, st *state) {
 	if b != nil {
 		st.ari = freshARI(b.Meta.RenewalInfo, leaf)
 		st.jitter = m.pointFor(leaf)
+		if st.ari == nil {
+			// No renewal information stored (a lego folder, or a first
+			// start): ask the CA, but spread the first polls of a large
+			// store over a while instead of asking for every certificate
+			// at once.
+			life := leaf.NotAfter.Sub(leaf.NotBefore)
+			spread := min(max(life/24, time.Second), time.Hour)
+			st.ari = &storage.RenewalInfo{NextPoll: m.opts.Now().Add(time.Duration(st.jitter * float64(spread)))}
+		}
 	}
 	m.mu.Unlock()
 	if b != nil {
@@ -427,14 +435,14 @@ func (m *Manager) wholeChain(ctx context.Context, b *storage.Bundle) (*storage.B
 // serveIfCovers parses b once and serves it when it names every domain;
 // it returns the leaf, or nil when b does not cover them.
 func (m *Manager) serveIfCovers(b *storage.Bundle, domains []string) (*x509.Certificate, error) {
-	crt, err := tls.X509KeyPair(b.Certificate, b.PrivateKey)
+	crt, err := b.TLSCertificate()
 	if err != nil {
 		return nil, err
 	}
 	if !leafCovers(crt.Leaf, domains) {
 		return nil, nil
 	}
-	m.opts.Cache.Put(append(append([]string(nil), crt.Leaf.DNSNames...), ipNames(crt.Leaf)...), &crt)
+	m.opts.Cache.Put(append(append([]string(nil), crt.Leaf.DNSNames...), ipNames(crt.Leaf)...), crt)
 	return crt.Leaf, nil
 }
 

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"crypto/tls"
 	"context"
 	"crypto"
 	"crypto/x509"
@@ -89,10 +90,17 @@ type Bundle struct {
 	// --pfx) with these options. An existing .pfx is kept in step without
 	// it (see Store.SetPFX).
 	PFX *PFXOptions
+
+	// parsed and parseErr cache TLSCertificate.
+	parsed   *tls.Certificate
+	parseErr error
 }
 
 // Leaf parses and returns the first certificate of b.Certificate.
 func (b *Bundle) Leaf() (*x509.Certificate, error) {
+	if b.parsed != nil && b.parsed.Leaf != nil {
+		return b.parsed.Leaf, nil
+	}
 	certs, err := parseCertificates(b.Certificate)
 	if err != nil {
 		return nil, fmt.Errorf("storage: certificate %q: %w", b.Meta.ID, err)
@@ -441,13 +449,30 @@ func (b *Bundle) torn() bool {
 	if len(b.PrivateKey) == 0 {
 		return false
 	}
-	certs, err := parseCertificates(b.Certificate)
-	if err != nil {
-		return false
-	}
-	key, _, err := parsePrivateKey(b.PrivateKey)
-	return err == nil && !publicKeyMatches(key, certs[0].PublicKey)
+	_, err := b.TLSCertificate()
+	return err != nil && strings.Contains(err.Error(), "does not match")
 }
+
+// TLSCertificate returns the bundle as a tls.Certificate (chain, key and
+// parsed leaf), checking that the key belongs to the leaf. The result is
+// kept: a bundle loaded once is parsed once, however many look at it. A
+// bundle whose Certificate or PrivateKey is changed afterwards must be a
+// new Bundle value with ResetParsed called.
+func (b *Bundle) TLSCertificate() (*tls.Certificate, error) {
+	if b.parsed != nil || b.parseErr != nil {
+		return b.parsed, b.parseErr
+	}
+	crt, err := tls.X509KeyPair(b.Certificate, b.PrivateKey)
+	if err != nil {
+		b.parseErr = fmt.Errorf("storage: certificate %q: %w", b.Meta.ID, err)
+		return nil, b.parseErr
+	}
+	b.parsed = &crt
+	return b.parsed, nil
+}
+
+// ResetParsed forgets what TLSCertificate parsed.
+func (b *Bundle) ResetParsed() { b.parsed, b.parseErr = nil, nil }
 
 func (s *Store) loadOnce(ctx context.Context, name, id string) (*Bundle, error) {
 	keys := certKeysOf(name)

@@ -32,7 +32,10 @@ func (f *Files) Watch(ctx context.Context, prefix string) (<-chan string, error)
 		_ = fsw.Close()
 		return nil, fmt.Errorf("storage: watch %s: %w", prefix, err)
 	}
-	snap, _ := f.snapshot(ctx, prefix)
+	// The listing the polls compare with is taken at the first tick, not
+	// now: a start with 100,000 certificates has better things to do, and
+	// inotify reports the changes meanwhile.
+	var snap map[string]int64
 	out := make(chan string, 64)
 	go func() {
 		defer close(out)
@@ -67,6 +70,10 @@ func (f *Files) Watch(ctx context.Context, prefix string) (<-chan string, error)
 			case <-tick.C:
 				now, err := f.snapshot(ctx, prefix)
 				if err != nil {
+					continue
+				}
+				if snap == nil {
+					snap = now
 					continue
 				}
 				for k, rev := range now {
