@@ -155,6 +155,7 @@ func (nopCloser) Close() error { return nil }
 // isStorageURL reports whether spec names a storage service rather than a
 // folder.
 func isStorageURL(spec string) bool { return config.IsEtcdURL(spec) }
+
 // withPFX gives the store the password of the .pfx files lego's --pfx left
 // (LEGO_PFX_PASSWORD, lego's variable; default lego's), so every renewal
 // keeps them in step; commands with --pfx.password set their own.

@@ -2,9 +2,9 @@ package storage
 
 import (
 	"bytes"
-	"crypto/tls"
 	"context"
 	"crypto"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
