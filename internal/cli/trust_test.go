@@ -204,6 +204,13 @@ func TestTrustSystemStore(t *testing.T) {
 	must(t, syscall.Flock(int(lock.Fd()), syscall.LOCK_EX))
 	t.Cleanup(func() { _ = lock.Close() })
 	ts := systemTrustStore()
+	// The store is first rebuilt as the tool would rebuild it, so that
+	// "as before" means the tool's own state: a machine image may carry
+	// a bundle built from other certificates, or a temporary file of an
+	// interrupted run, that any package install would replace too.
+	if out, err := exec.Command(tool).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", tool, err, out)
+	}
 	before := storeSnapshot(t, ts.dir)
 
 	q := newQuickstart(t, t.TempDir())

@@ -535,7 +535,12 @@ func copyBody(w http.ResponseWriter, resp *http.Response, flush bool) error {
 	buf := *bp
 	var rc *http.ResponseController
 	if flush {
+		// The headers go out now, as ReverseProxy sends them, so that a
+		// client waiting on a slow or broken stream sees the answer start.
 		rc = http.NewResponseController(w)
+		if err := rc.Flush(); err != nil {
+			return err
+		}
 	}
 	for {
 		n, rerr := resp.Body.Read(buf)
