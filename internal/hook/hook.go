@@ -47,8 +47,11 @@ type Event struct {
 //   - acme.sh: CERT_PATH (leaf only), CERT_KEY_PATH, CA_CERT_PATH (chain),
 //     CERT_FULLCHAIN_PATH, Le_Domain.
 func Environ(ev Event) []string {
-	main := ""
-	if len(ev.Domains) > 0 {
+	// lego (v4's LEGO_CERT_DOMAIN) and acme.sh (Le_Domain) give the
+	// certificate's name, e.g. "*.example.com" for a wildcard, which need
+	// not be its first SAN.
+	main := ev.Name
+	if main == "" && len(ev.Domains) > 0 {
 		main = ev.Domains[0]
 	}
 	env := []string{

@@ -75,3 +75,35 @@ func TestExecSplitsLikeLego(t *testing.T) {
 		t.Fatalf("missing program: %v", err)
 	}
 }
+
+// TestEnvironNamesTheCertificate: lego's LEGO_CERT_DOMAIN and acme.sh's
+// Le_Domain carry the certificate's name (the wildcard, here), not its
+// first SAN; the lists carry every name in order.
+func TestEnvironNamesTheCertificate(t *testing.T) {
+	env := Environ(Event{Name: "*.example.test", Domains: []string{"example.test", "*.example.test"}})
+	want := map[string]string{
+		"LEGO_CERT_DOMAIN":        "*.example.test",
+		"Le_Domain":               "*.example.test",
+		"LEGO_HOOK_CERT_NAME":     "*.example.test",
+		"LEGO_HOOK_CERT_DOMAINS":  "example.test,*.example.test",
+		"RENEWED_DOMAINS":         "example.test *.example.test",
+		"LEGO_HOOK_CERT_KEY_TYPE": "",
+	}
+	got := map[string]string{}
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		got[k] = v
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s=%q, want %q", k, got[k], v)
+		}
+	}
+	// Without a name (an older caller), the first domain stands in.
+	for _, kv := range Environ(Event{Domains: []string{"a.test", "b.test"}}) {
+		if kv == "LEGO_CERT_DOMAIN=a.test" {
+			return
+		}
+	}
+	t.Error("LEGO_CERT_DOMAIN is not the first domain when the event has no name")
+}
