@@ -20,6 +20,9 @@ func (c *Config) validateMatchers(p string, r *Route) error {
 	if r.Path != "" && !strings.HasPrefix(r.Path, "/") {
 		return c.errAt(p+".path", "%s.path %q must start with /", p, r.Path)
 	}
+	if r.Path != "" && !strings.HasPrefix(r.Path, r.PathPrefix) {
+		return c.errAt(p+".path", "%s.path %q is not under pathPrefix %q, so the route would never match; remove one of them", p, r.Path, r.PathPrefix)
+	}
 	if err := c.checkRegex(p+".pathRegex", r.PathRegex); err != nil {
 		return err
 	}
