@@ -3,6 +3,7 @@ module github.com/zoku/zoku
 go 1.26.8
 
 require (
+	github.com/coder/websocket v1.8.15
 	github.com/fsnotify/fsnotify v1.10.1
 	github.com/go-acme/lego/v5 v5.6.0
 	github.com/goccy/go-yaml v1.19.2

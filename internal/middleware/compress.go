@@ -18,7 +18,8 @@ import (
 // the client accepts (Accept-Encoding, q-values honoured), when the
 // answer is of a listed content type, not encoded already, not partial
 // (206) and at least minSize bytes: an answer of unknown length is held
-// until minSize bytes came, or it ended, or the service flushed. It adds
+// until minSize bytes came or it ended; one the service flushes before
+// that is a stream, encoded from there on. It adds
 // Vary: Accept-Encoding, drops Content-Length and Accept-Ranges, and
 // makes a strong ETag weak (the bytes differ from the service's).
 // HEAD requests and upgrades (WebSocket) pass untouched.
@@ -252,15 +253,24 @@ func (w *compressWriter) drain() error {
 	return err
 }
 
-// Flush sends what is held: a pending answer goes out as it is (a
-// stream's first pieces are small), an encoded one is flushed through
-// the encoder.
+// Flush sends what is held. A pending answer is a stream (or an answer
+// of unknown length whose service flushes, as httputil.ReverseProxy
+// does at once): it is encoded when its type is listed, whatever its
+// size so far, and each flush goes through the encoder.
 func (w *compressWriter) Flush() {
 	if w.status == 0 {
 		w.WriteHeader(http.StatusOK)
 	}
 	if w.state == cwPending {
-		w.pass()
+		h := w.rw.Header()
+		if h.Get("Content-Type") == "" && len(w.pending) > 0 {
+			h.Set("Content-Type", http.DetectContentType(w.pending))
+		}
+		if w.m.eligible(h.Get("Content-Type")) {
+			w.start()
+		} else {
+			w.pass()
+		}
 	}
 	_ = w.drain()
 	if w.state == cwEncoding {

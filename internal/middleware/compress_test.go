@@ -112,3 +112,26 @@ func TestCompress(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestCompressStream: an answer flushed before it reaches minSize (a
+// stream, or httputil.ReverseProxy's first flush) is encoded, and each
+// flush reaches the client decodable so far.
+func TestCompressStream(t *testing.T) {
+	m := build(t, "  m: {compress: {encodings: [gzip]}}\n", Env{})
+	next := m.Wrap(terminal(&seen{}, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		rc := http.NewResponseController(w)
+		_ = rc.Flush() // headers at once, as ReverseProxy does
+		for i := range 3 {
+			_, _ = io.WriteString(w, "data: event "+itoa(i)+"\n\n")
+			_ = rc.Flush()
+		}
+	}))
+	rec := do(next, get("/", "Accept-Encoding", "gzip"))
+	if rec.Header().Get("Content-Encoding") != "gzip" {
+		t.Fatalf("Content-Encoding %q, want gzip", rec.Header().Get("Content-Encoding"))
+	}
+	if got := decode(t, "gzip", rec.Body.Bytes()); got != "data: event 0\n\ndata: event 1\n\ndata: event 2\n\n" {
+		t.Errorf("decoded %q", got)
+	}
+}
