@@ -125,3 +125,15 @@ func contains(s, sub string) bool { return strings.Contains(s, sub) }
 func parseErr(src string) (*config.Config, error) {
 	return config.Parse("test.yaml", []byte(src), func(string) string { return "" })
 }
+
+// parseB is parse for benchmarks.
+func parseB(b *testing.B, mws string, getenv func(string) string) *config.Config {
+	b.Helper()
+	src := "entryPoints:\n  web: {address: \"127.0.0.1:0\"}\nroutes:\n  r: {host: a.test, service: s, middlewares: [m]}\n" +
+		"services:\n  s: {static: {body: ok}}\n  pages: {static: {body: page}}\nmiddlewares:\n" + mws
+	c, err := config.Parse("bench.yaml", []byte(src), getenv)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c
+}

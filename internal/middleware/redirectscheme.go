@@ -30,9 +30,9 @@ func (m *redirectScheme) Wrap(next Next) Next {
 	return func(w http.ResponseWriter, r *http.Request, st *proxy.Stats) {
 		host, port := r.Host, ""
 		if h, p, err := net.SplitHostPort(r.Host); err == nil {
-			host, port = h, ":"+p
+			host, port = h, p
 		}
-		if scheme(r) == m.scheme && (m.port == "" || m.port == port) {
+		if scheme(r) == m.scheme && (m.port == "" || m.port[1:] == port) {
 			next(w, r, st)
 			return
 		}
