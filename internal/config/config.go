@@ -17,6 +17,9 @@ type Config struct {
 	Routes map[string]*Route `yaml:"routes" toml:"routes" json:"routes"`
 	// Services are pools of backends (or a static reply), by name.
 	Services map[string]*Service `yaml:"services" toml:"services" json:"services"`
+	// Middlewares are named request and response processing steps that
+	// routes list in order (middlewares.go).
+	Middlewares map[string]*Middleware `yaml:"middlewares" toml:"middlewares" json:"middlewares,omitempty"`
 	// AccessLog configures the per-request JSON log.
 	AccessLog AccessLog `yaml:"accessLog" toml:"accessLog" json:"accessLog"`
 	// Log configures zoku's own structured log.
@@ -293,9 +296,11 @@ type CertFile struct {
 	KeyFile  string `yaml:"keyFile" toml:"keyFile" json:"keyFile"`
 }
 
-// Route sends matching requests to a service.
+// Route sends matching requests to a service. Every condition it sets
+// must hold (matchers.go has the conditions beyond host and path prefix).
 type Route struct {
-	// Host is an exact name or "*.domain" (one label); required.
+	// Host is an exact name or "*.domain" (one label); required unless
+	// HostRegex is set.
 	Host string `yaml:"host" toml:"host" json:"host"`
 	// PathPrefix restricts the route; default "/".
 	PathPrefix string `yaml:"pathPrefix" toml:"pathPrefix" json:"pathPrefix,omitempty"`
@@ -309,6 +314,34 @@ type Route struct {
 	EntryPoints []string `yaml:"entryPoints" toml:"entryPoints" json:"entryPoints,omitempty"`
 	// ResponseHeaders are set on every response of this route.
 	ResponseHeaders map[string]string `yaml:"responseHeaders" toml:"responseHeaders" json:"responseHeaders,omitempty"`
+	// Middlewares are names under middlewares, applied in this order
+	// (the first sees the request first and the response last).
+	Middlewares []string `yaml:"middlewares" toml:"middlewares" json:"middlewares,omitempty"`
+
+	// Conditions beyond host and path prefix; docs/config.md gives the
+	// precedence of routes that set them (matchers.go checks them).
+
+	// HostRegex matches the host (lower case, without port) against a
+	// regular expression, instead of Host.
+	HostRegex string `yaml:"hostRegex" toml:"hostRegex" json:"hostRegex,omitempty"`
+	// Path is an exact path the request must have.
+	Path string `yaml:"path" toml:"path" json:"path,omitempty"`
+	// PathRegex is a regular expression the path must match.
+	PathRegex string `yaml:"pathRegex" toml:"pathRegex" json:"pathRegex,omitempty"`
+	// Methods the request must use (any of them).
+	Methods []string `yaml:"methods" toml:"methods" json:"methods,omitempty"`
+	// Headers the request must carry with exactly these values.
+	Headers map[string]string `yaml:"headers" toml:"headers" json:"headers,omitempty"`
+	// HeadersRegex: headers whose value must match these regular
+	// expressions.
+	HeadersRegex map[string]string `yaml:"headersRegex" toml:"headersRegex" json:"headersRegex,omitempty"`
+	// Query parameters the request must carry with exactly these values.
+	Query map[string]string `yaml:"query" toml:"query" json:"query,omitempty"`
+	// QueryRegex: query parameters whose value must match these regular
+	// expressions.
+	QueryRegex map[string]string `yaml:"queryRegex" toml:"queryRegex" json:"queryRegex,omitempty"`
+	// ClientIPs are the IPs or CIDRs the peer's address must be in.
+	ClientIPs []string `yaml:"clientIPs" toml:"clientIPs" json:"clientIPs,omitempty"`
 }
 
 // Service is a pool of servers, or a static reply.
@@ -328,9 +361,21 @@ type Service struct {
 	Retries *int `yaml:"retries" toml:"retries" json:"retries,omitempty"`
 	// Static, when set, answers every request itself (no servers).
 	Static *Static `yaml:"static" toml:"static" json:"static,omitempty"`
+	// Sticky keeps a client on the server (or, with Weighted, the
+	// service) that answered it first, by a cookie (servicekinds.go).
+	Sticky *Sticky `yaml:"sticky" toml:"sticky" json:"sticky,omitempty"`
+	// Failover sends requests to a primary service while it has a
+	// server up, else to a fallback service.
+	Failover *Failover `yaml:"failover" toml:"failover" json:"failover,omitempty"`
+	// Mirroring sends requests to a service and copies a share of them
+	// to others, whose answers are discarded.
+	Mirroring *Mirroring `yaml:"mirroring" toml:"mirroring" json:"mirroring,omitempty"`
+	// Weighted spreads requests over other services by weight.
+	Weighted *Weighted `yaml:"weighted" toml:"weighted" json:"weighted,omitempty"`
 }
 
-// Server is one backend.
+// Server is one backend: an http://, https:// or h2c:// (HTTP/2 without
+// TLS, for gRPC) URL.
 type Server struct {
 	URL    string `yaml:"url" toml:"url" json:"url"`
 	Weight int    `yaml:"weight" toml:"weight" json:"weight,omitempty"` // default 1

@@ -52,6 +52,7 @@ func setStr(s *string, def string) {
 func (c *Config) applyDefaults() {
 	c.applyAdminDefaults()
 	c.applyTargetDefaults()
+	c.applyMiddlewareDefaults() // middlewares.go
 	for _, ep := range c.EntryPoints {
 		if ep == nil {
 			continue
@@ -115,15 +116,19 @@ func (c *Config) applyDefaults() {
 		}
 		r.Host = normName(r.Host)
 		setStr(&r.PathPrefix, "/")
+		for i, m := range r.Methods {
+			r.Methods[i] = strings.ToUpper(m)
+		}
 		if len(r.EntryPoints) == 0 {
 			r.EntryPoints = slices.Clone(serving)
 		}
 	}
 
-	for _, s := range c.Services {
+	for name, s := range c.Services {
 		if s == nil {
 			continue
 		}
+		c.applyServiceKindDefaults(name, s) // servicekinds.go
 		setStr(&s.Strategy, DefaultStrategy)
 		for i := range s.Servers {
 			if s.Servers[i].Weight == 0 {

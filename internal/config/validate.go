@@ -14,8 +14,8 @@ import (
 
 // Validate checks the whole Config and returns the first problem as an
 // *Error naming the key path and, when Load or Parse runs it, the line. Checks run
-// in a fixed order (entry points, certificates, routes, services, logs;
-// names sorted), so the same file always gives the same error. It reads the
+// in a fixed order (entry points, certificates, middlewares, routes,
+// services, logs; names sorted), so the same file always gives the same error. It reads the
 // user certificate files (certificates.files) to check that each key
 // matches its certificate.
 func (c *Config) Validate() error {
@@ -30,6 +30,9 @@ func (c *Config) Validate() error {
 	if err := c.validateCertificates(); err != nil {
 		return err
 	}
+	if err := c.validateMiddlewares(); err != nil { // validate_middlewares.go
+		return err
+	}
 	for _, name := range sortedKeys(c.Routes) {
 		if err := c.validateRoute(name, c.Routes[name]); err != nil {
 			return err
@@ -39,6 +42,9 @@ func (c *Config) Validate() error {
 		if err := c.validateService(name, c.Services[name]); err != nil {
 			return err
 		}
+	}
+	if err := c.validateServiceGraph(); err != nil { // servicekinds.go
+		return err
 	}
 	if err := c.validateAdmin(); err != nil {
 		return err
@@ -361,13 +367,16 @@ func (c *Config) validateRoute(name string, r *Route) error {
 	if r == nil {
 		return c.errAt(p, "%s is empty; give it a host and a service", p)
 	}
-	if r.Host == "" {
-		return c.errAt(p, "%s has no host; add host: www.example.com (or *.example.com)", p)
+	if err := c.validateMatchers(p, r); err != nil { // matchers.go
+		return err
 	}
-	if !isASCII(r.Host) {
+	if r.Host == "" && r.HostRegex == "" {
+		return c.errAt(p, "%s has no host; add host: www.example.com (or *.example.com, or hostRegex)", p)
+	}
+	if r.Host != "" && !isASCII(r.Host) {
 		return c.errAt(p+".host", "%s.host %q is not a valid internationalised name (IDNA 2008); check its spelling, or write its xn-- form", p, r.Host)
 	}
-	if strings.Contains(strings.TrimPrefix(r.Host, "*."), "*") || !validHostname(r.Host, true) {
+	if r.Host != "" && (strings.Contains(strings.TrimPrefix(r.Host, "*."), "*") || !validHostname(r.Host, true)) {
 		return c.errAt(p+".host", "%s.host %q is not a host name; write www.example.com, or *.example.com for one label of wildcard", p, r.Host)
 	}
 	if r.PathPrefix != "" && !strings.HasPrefix(r.PathPrefix, "/") {
@@ -393,6 +402,12 @@ func (c *Config) validateRoute(name string, r *Route) error {
 			return c.errAt(p+".responseHeaders."+h, "%s.responseHeaders: %q is not a header name", p, h)
 		}
 	}
+	for i, m := range r.Middlewares {
+		if _, ok := c.Middlewares[m]; !ok {
+			mp := fmt.Sprintf("%s.middlewares[%d]", p, i)
+			return c.errAt(mp, "%s: no middleware named %q%s", mp, m, didYouMean(m, sortedKeys(c.Middlewares)))
+		}
+	}
 	return nil
 }
 
@@ -403,14 +418,14 @@ func (c *Config) validateService(name string, s *Service) error {
 	if s == nil {
 		return c.errAt(p, "%s is empty; give it servers or static", p)
 	}
-	if (len(s.Servers) > 0) == (s.Static != nil) {
-		return c.errAt(p, "%s needs either servers or static (exactly one of them)", p)
+	if err := c.validateServiceKind(name, s); err != nil { // servicekinds.go
+		return err
 	}
 	for i, sv := range s.Servers {
 		sp := fmt.Sprintf("%s.servers[%d]", p, i)
 		u, err := url.Parse(sv.URL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return c.errAt(sp+".url", "%s.url %q is not an absolute http:// or https:// URL; write e.g. http://127.0.0.1:8080", sp, sv.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "h2c") || u.Host == "" {
+			return c.errAt(sp+".url", "%s.url %q is not an absolute http://, https:// or h2c:// URL; write e.g. http://127.0.0.1:8080", sp, sv.URL)
 		}
 		if sv.Weight < 0 {
 			return c.errAt(sp+".weight", "%s.weight must be 1 or more", sp)

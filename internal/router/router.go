@@ -1,7 +1,9 @@
 // Package router is zoku's edge router: entry points (plain and TLS
-// listeners), the HTTP to HTTPS redirect that spares ACME challenges, host
-// and path routing to services, SNI certificate selection, access logs, hot
-// reload without dropping connections, and graceful shutdown.
+// listeners), the HTTP to HTTPS redirect that spares ACME challenges,
+// routing by host, path and the other conditions of match.go to services
+// through each route's middlewares (internal/middleware), SNI certificate
+// selection, access logs, hot reload without dropping connections, and
+// graceful shutdown.
 //
 // The router knows nothing of ACME: it serves the HTTP-01 handler and the
 // TLS-ALPN-01 certificates its Deps give it, and takes certificates from a
@@ -24,6 +26,7 @@ import (
 	"time"
 
 	"github.com/zoku/zoku/internal/config"
+	"github.com/zoku/zoku/internal/middleware"
 )
 
 // Service is what a route sends requests to; *proxy.Service is one.
@@ -90,6 +93,11 @@ type Router struct {
 
 	idxMu sync.Mutex
 	epIdx map[string]int // entry point name -> index in table.eps; guarded by idxMu
+
+	// mwState keeps middleware state (rate-limit buckets, breakers)
+	// across reloads; mwMu serialises the Applies that build it.
+	mwMu    sync.Mutex
+	mwState middleware.State
 }
 
 // New returns a router with no entry points; call Apply.
@@ -113,22 +121,19 @@ func New(deps Deps) *Router {
 // removed ones, and closes the old services once swapped out. Requests in
 // flight finish on the services they started on.
 func (r *Router) Apply(ctx context.Context, cfg *config.Config) error {
-	services := make(map[string]Service, len(cfg.Services))
-	closeAll := func(m map[string]Service) {
-		for _, s := range m {
-			_ = s.Close()
-		}
-	}
-	for name, sc := range cfg.Services {
-		s, err := r.deps.Services(name, sc)
-		if err != nil {
-			closeAll(services)
-			return fmt.Errorf("router: service %q: %w", name, err)
-		}
-		services[name] = s
+	services, err := r.buildServices(cfg) // services.go
+	if err != nil {
+		return err
 	}
 	next := newTable(cfg)
+	closeAll := func(m map[string]Service) {
+		closeServices(m)
+		closeMiddlewares(next.mws)
+	}
 	next.services, next.tls, next.alpn = services, map[string]*tls.Config{}, map[string]*tls.Config{}
+	r.mwMu.Lock() // one Apply builds middleware state at a time
+	defer r.mwMu.Unlock()
+	r.mwState.Begin()
 	if err := r.compile(next); err != nil {
 		closeAll(services)
 		return err
@@ -182,11 +187,15 @@ func (r *Router) Apply(ctx context.Context, cfg *config.Config) error {
 			go ep.close(context.WithoutCancel(ctx))
 		}
 	}
+	// The running config's middlewares have their state; forget the
+	// rest (configs replaced, or built and refused).
+	r.mwState.Retain()
 	if prev != nil {
 		// Old services may still be serving requests that started before
 		// the swap; closing stops their health checks and idle
 		// connections, not those requests.
-		closeAll(prev.services)
+		closeServices(prev.services)
+		closeMiddlewares(prev.mws)
 	}
 	return nil
 }
@@ -215,9 +224,8 @@ func (r *Router) Shutdown(ctx context.Context) error {
 	}
 	wg.Wait()
 	if t := r.tab.Swap(nil); t != nil {
-		for _, s := range t.services {
-			_ = s.Close()
-		}
+		closeServices(t.services)
+		closeMiddlewares(t.mws)
 	}
 	return nil
 }

@@ -247,13 +247,17 @@ async function refresh() {
     fill('certs', certs.map(x => certRow(x, now)), 7, 'no managed certificates');
     document.getElementById('cert-count').textContent = `(${c.certificates.length})`;
     fill('routes', r.routes.map(x => el('tr', {}, el('td', {}, x.name), el('td', {}, x.host || '*'), el('td', {}, x.pathPrefix || '/'),
-      el('td', {}, x.service), el('td', {}, (x.entryPoints || []).join(', ')))), 5, 'no routes');
+      el('td', {}, (x.matchers || []).map(m => el('div', {}, m))), el('td', {}, (x.middlewares || []).join(' → ')),
+      el('td', {}, x.service), el('td', {}, (x.entryPoints || []).join(', ')))), 7, 'no routes');
     fill('services', s.services.map(x => {
       const up = x.servers.filter(v => v.up).length;
-      const health = x.static ? el('span', { class: 'state ok' }, 'static')
-        : el('span', { class: 'state ' + (up === x.servers.length ? 'ok' : up ? 'failing' : 'down') }, `${up}/${x.servers.length} up`);
-      return el('tr', {}, el('td', {}, x.name), el('td', {}, health), el('td', {}, x.servers.map(v =>
-        el('div', { title: v.lastError || '' }, el('span', { class: 'dot ' + (v.up ? 'up' : 'down') }), v.url, v.lastError ? el('span', { class: 'err' }, ' ' + v.lastError) : null))));
+      let health;
+      if (x.static) health = el('span', { class: 'state ok' }, 'static');
+      else if (x.services && x.services.length) health = el('span', { class: 'state ' + (x.up ? 'ok' : 'down') }, x.kind + (x.up ? '' : ': down'));
+      else health = el('span', { class: 'state ' + (up === x.servers.length ? 'ok' : up ? 'failing' : 'down') }, `${up}/${x.servers.length} up`);
+      const members = x.services && x.services.length ? x.services.map(n => el('div', {}, '→ ' + n)) : x.servers.map(v =>
+        el('div', { title: v.lastError || '' }, el('span', { class: 'dot ' + (v.up ? 'up' : 'down') }), v.url, v.lastError ? el('span', { class: 'err' }, ' ' + v.lastError) : null));
+      return el('tr', {}, el('td', {}, x.name), el('td', {}, health), el('td', {}, members));
     }), 3, 'no services');
     fill('targets', t.targets.map(x => el('tr', {},
       el('td', {}, x.name), el('td', {}, x.type), el('td', {}, x.certificates.join(', ')),
