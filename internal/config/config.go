@@ -17,6 +17,10 @@ type Config struct {
 	Routes map[string]*Route `yaml:"routes" toml:"routes" json:"routes"`
 	// Services are pools of backends (or a static reply), by name.
 	Services map[string]*Service `yaml:"services" toml:"services" json:"services"`
+	// TCPRoutes send connections to TCP services by SNI (l4.go).
+	TCPRoutes map[string]*TCPRoute `yaml:"tcpRoutes" toml:"tcpRoutes" json:"tcpRoutes,omitempty"`
+	// TCPServices are pools of TCP servers, by name (l4.go).
+	TCPServices map[string]*TCPService `yaml:"tcpServices" toml:"tcpServices" json:"tcpServices,omitempty"`
 	// AccessLog configures the per-request JSON log.
 	AccessLog AccessLog `yaml:"accessLog" toml:"accessLog" json:"accessLog"`
 	// Log configures zoku's own structured log.
@@ -68,6 +72,12 @@ type EntryPoint struct {
 	TrustedProxies []string `yaml:"trustedProxies" toml:"trustedProxies" json:"trustedProxies,omitempty"`
 	// HSTS adds Strict-Transport-Security on a TLS entry point.
 	HSTS *HSTS `yaml:"hsts" toml:"hsts" json:"hsts,omitempty"`
+	// HTTP3 serves HTTP/3 on a TLS entry point (l4.go).
+	HTTP3 *HTTP3 `yaml:"http3" toml:"http3" json:"http3,omitempty"`
+	// ClientAuth asks TLS clients for a certificate (l4.go).
+	ClientAuth *ClientAuth `yaml:"clientAuth" toml:"clientAuth" json:"clientAuth,omitempty"`
+	// ProxyProtocol accepts PROXY headers from trusted peers (l4.go).
+	ProxyProtocol *ProxyProtocol `yaml:"proxyProtocol" toml:"proxyProtocol" json:"proxyProtocol,omitempty"`
 }
 
 // Redirect sends clients to another entry point.
@@ -307,6 +317,10 @@ type Route struct {
 	// EntryPoints restrict the route; default: every entry point without a
 	// redirect.
 	EntryPoints []string `yaml:"entryPoints" toml:"entryPoints" json:"entryPoints,omitempty"`
+	// ClientAuth requires (or asks for) a client certificate for this
+	// route's requests (l4.go).
+	ClientAuth *ClientAuth `yaml:"clientAuth" toml:"clientAuth" json:"clientAuth,omitempty"`
+
 	// ResponseHeaders are set on every response of this route.
 	ResponseHeaders map[string]string `yaml:"responseHeaders" toml:"responseHeaders" json:"responseHeaders,omitempty"`
 }

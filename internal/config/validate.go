@@ -40,6 +40,9 @@ func (c *Config) Validate() error {
 			return err
 		}
 	}
+	if err := c.validateL4(); err != nil { // l4validate.go
+		return err
+	}
 	if err := c.validateAdmin(); err != nil {
 		return err
 	}
