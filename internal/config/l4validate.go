@@ -106,7 +106,7 @@ func (c *Config) TCPClaimsAll(ep string) bool {
 func (ca *ClientAuth) CAPool() (*x509.CertPool, error) {
 	pool := x509.NewCertPool()
 	for _, f := range ca.CAFiles {
-		certs, err := readCerts(f)
+		certs, err := ReadPEMCertificates(f)
 		if err != nil {
 			return nil, err
 		}
@@ -118,7 +118,7 @@ func (ca *ClientAuth) CAPool() (*x509.CertPool, error) {
 }
 
 // readCerts parses every CERTIFICATE block of the PEM file f.
-func readCerts(f string) ([]*x509.Certificate, error) {
+func ReadPEMCertificates(f string) ([]*x509.Certificate, error) {
 	b, err := os.ReadFile(f)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read %s: %w", f, cause(err))
@@ -195,6 +195,9 @@ func (c *Config) validateEntryPointL4(p string, ep *EntryPoint) error {
 		if ep.TLS == nil {
 			return c.errAt(p+".http3", "%s.http3 needs tls on the same entry point (HTTP/3 is always encrypted); add tls: {} or remove http3", p)
 		}
+		if ep.TLS.MaxVersion == "1.2" || ep.TLS.MaxVersion == "1.1" || ep.TLS.MaxVersion == "1.0" {
+			return c.errAt(p+".http3", "%s.http3 needs TLS 1.3 (QUIC uses nothing else) but tls.maxVersion is %q; raise it to \"1.3\" or remove http3", p, ep.TLS.MaxVersion)
+		}
 		if h.AdvertisedPort < 0 || h.AdvertisedPort > 65535 {
 			return c.errAt(p+".http3.advertisedPort", "%s.http3.advertisedPort %d is not a port (1-65535)", p, h.AdvertisedPort)
 		}
@@ -248,7 +251,7 @@ func (c *Config) validateClientAuth(p string, ca *ClientAuth) error {
 		return c.errAt(p, "%s has no caFiles; name the PEM file(s) of the CA that signs your client certificates", p)
 	}
 	for i, f := range ca.CAFiles {
-		if _, err := readCerts(f); err != nil {
+		if _, err := ReadPEMCertificates(f); err != nil {
 			fp := fmt.Sprintf("%s.caFiles[%d]", p, i)
 			e := c.errAt(fp, "%s: %v; give a PEM file of CA certificates", fp, err)
 			e.Err = err

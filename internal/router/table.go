@@ -49,6 +49,10 @@ type table struct {
 	// eps are the entry points' compiled plans, indexed by the router's
 	// entry point index; nil for entry points not in this config.
 	eps []*epPlan
+	// l4 is the layer-4 and TLS state (l4.go): TCP routes and services,
+	// PROXY protocol, HTTP/3 and client certificate checks; nil in tables
+	// built without Apply.
+	l4 *l4State
 }
 
 // compileRoutes orders routes: higher priority, then exact host before
