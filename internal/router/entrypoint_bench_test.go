@@ -23,7 +23,9 @@ import (
 // staticCerts serves one self-signed certificate for every name.
 type staticCerts struct{ crt *tls.Certificate }
 
-func (s staticCerts) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) { return s.crt, nil }
+func (s staticCerts) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return s.crt, nil
+}
 
 // selfSigned returns a P-256 certificate for names, signed by itself, and
 // a pool that trusts it.

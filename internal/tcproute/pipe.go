@@ -1,7 +1,6 @@
 package tcproute
 
 import (
-	"errors"
 	"io"
 	"net"
 	"sync"
@@ -68,11 +67,10 @@ func rawOf(c net.Conn) net.Conn {
 // it aborts both directions.
 func copyHalf(dst, src net.Conn, abort func()) int64 {
 	n, err := io.Copy(dst, src)
-	if err != nil && !errors.Is(err, net.ErrClosed) {
-		abort()
-		return n
-	}
 	if err != nil {
+		// A reset, or a connection closed under us (by the other
+		// direction, or by a drain): end both directions.
+		abort()
 		return n
 	}
 	if cw, ok := dst.(closeWriter); ok {
