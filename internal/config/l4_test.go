@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -176,5 +178,34 @@ entryPoints = ["tcp"]
 		if !reflect.DeepEqual(ck.got, ck.want) {
 			t.Errorf("%s: got %v, want %v", ck.name, ck.got, ck.want)
 		}
+	}
+}
+
+// TestDocsL4Examples loads the example of each layer-4 section of
+// docs/config.md.
+func TestDocsL4Examples(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/config.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	writeKeyPair(t, dir)
+	for _, section := range []string{"## `tcpRoutes`", "## HTTP/3", "## Client certificates", "## PROXY protocol"} {
+		t.Run(section, func(t *testing.T) {
+			_, rest, ok := strings.Cut(string(doc), "\n"+section+"\n")
+			if !ok {
+				t.Fatalf("docs/config.md has no section %s", section)
+			}
+			rest, _, _ = strings.Cut(rest, "\n## ")
+			_, rest, ok = strings.Cut(rest, "```yaml\n")
+			body, _, ok2 := strings.Cut(rest, "```")
+			if !ok || !ok2 {
+				t.Fatalf("section %s has no YAML example", section)
+			}
+			body = strings.ReplaceAll(body, "/etc/zoku/clients-ca.pem", filepath.Join(dir, "cert.pem"))
+			if _, err := Parse("example.yaml", []byte(body), env()); err != nil {
+				t.Fatalf("the example of %s: %v", section, err)
+			}
+		})
 	}
 }
