@@ -157,6 +157,7 @@ func TestOpenAPIConformance(t *testing.T) {
 		{"POST", "/api/v1/certificates/api.example.test/renew", "", "", testToken, 202},
 		{"GET", "/api/v1/routes", "", "", testToken, 200},
 		{"GET", "/api/v1/services", "", "", testToken, 200},
+		{"GET", "/api/v1/tcp", "", "", testToken, 200},
 		{"GET", "/api/v1/targets", "", "", testToken, 200},
 		{"POST", "/api/v1/targets/lb1/deploy", "", "", testToken, 200},
 		{"POST", "/api/v1/targets/unknown/deploy", "", "", testToken, 404},
