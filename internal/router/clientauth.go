@@ -108,6 +108,12 @@ func (e *epEdge) serve(w http.ResponseWriter, req *http.Request, t *table, ep st
 		delete(req.Header, h)
 	}
 	pol := e.auth
+	if pol != nil && pol.require && pol.verified(req.TLS) == nil {
+		// A connection made before a reload required certificates (the
+		// handshake enforces it on every new one).
+		refuse(w, req, hostOnly(req.Host))
+		return false
+	}
 	if len(e.routes) > 0 {
 		host := hostOnly(req.Host)
 		if rt := t.matchHost(ep, host, req.URL.Path, req); rt != nil && e.routes[rt.name] != nil {

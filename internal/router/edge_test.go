@@ -287,3 +287,50 @@ services:
 		})
 	}
 }
+
+// TestClientAuthReload: a reload that requires client certificates
+// applies to new handshakes, and to requests on connections made before
+// it (403).
+func TestClientAuthReload(t *testing.T) {
+	zokuCA, clientCA := newTestCA(t, "zoku CA"), newTestCA(t, "client CA")
+	const conf = `
+entryPoints:
+  websecure: {address: "127.0.0.1:0", tls: {}%s}
+routes:
+  web: {host: web.example.test, service: s}
+services:
+  s: {static: {body: ok}}
+`
+	r := New(Deps{Certs: staticCerts{zokuCA.issue(false, "web.example.test")}})
+	if err := r.Apply(context.Background(), parse(t, fmt.Sprintf(conf, ""))); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Shutdown(context.Background()) })
+	addr := r.Addr("websecure").String()
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: zokuCA.pool},
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return (&net.Dialer{}).DialContext(ctx, "tcp", addr) }}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	status := func() int {
+		resp, err := c.Get("https://web.example.test/")
+		if err != nil {
+			return 0
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := status(); got != 200 {
+		t.Fatalf("before the reload: %d", got)
+	}
+	if err := r.Apply(context.Background(), parse(t, fmt.Sprintf(conf, fmt.Sprintf(", clientAuth: {caFiles: [%q]}", clientCA.caFile())))); err != nil {
+		t.Fatal(err)
+	}
+	if got := status(); got != 403 {
+		t.Fatalf("on the connection made before the reload: %d, want 403", got)
+	}
+	tr.CloseIdleConnections()
+	if got := status(); got != 0 {
+		t.Fatalf("a new connection without a certificate: %d, want a failed handshake", got)
+	}
+}

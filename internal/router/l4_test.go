@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -463,5 +464,61 @@ tcpRoutes:
 			t.Fatalf("%s: challenge handshake (want the certificate from %s): %v", tc.sni, tc.ca.crt.Subject.CommonName, err)
 		}
 		c.Close()
+	}
+}
+
+// TestProxyProtocolHTTP: on an entry point that accepts the PROXY
+// protocol, an HTTP route's backend sees the client the header names in
+// X-Forwarded-For, over plain HTTP and over TLS.
+func TestProxyProtocolHTTP(t *testing.T) {
+	ca := newTestCA(t, "zoku CA")
+	backend := startTCP(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		body := req.Header.Get("X-Forwarded-For")
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(body), body)
+	})
+	r := startL4(t, Deps{Certs: staticCerts{ca.issue(false, "web.example.test")}}, `
+entryPoints:
+  web: {address: "127.0.0.1:0", proxyProtocol: {trustedIPs: ["127.0.0.1"]}}
+  websecure: {address: "127.0.0.1:0", tls: {}, proxyProtocol: {trustedIPs: ["127.0.0.1"]}}
+routes:
+  web: {host: web.example.test, service: s}
+services:
+  s: {servers: [{url: "http://%s"}]}
+`, backend.Addr())
+	for _, ep := range []string{"web", "websecure"} {
+		t.Run(ep, func(t *testing.T) {
+			raw, err := net.DialTimeout("tcp", r.Addr(ep).String(), 10*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer raw.Close()
+			_ = raw.SetDeadline(time.Now().Add(10 * time.Second))
+			src := &net.TCPAddr{IP: net.ParseIP("198.51.100.23"), Port: 4000}
+			if _, err := proxyproto.HeaderProxyFromAddrs(1, src, raw.RemoteAddr()).WriteTo(raw); err != nil {
+				t.Fatal(err)
+			}
+			var c net.Conn = raw
+			if ep == "websecure" {
+				tc := tls.Client(raw, &tls.Config{RootCAs: ca.pool, ServerName: "web.example.test"})
+				if err := tc.Handshake(); err != nil {
+					t.Fatal(err)
+				}
+				c = tc
+			}
+			io.WriteString(c, "GET / HTTP/1.1\r\nHost: web.example.test\r\nConnection: close\r\n\r\n")
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			if string(b) != "198.51.100.23" {
+				t.Fatalf("X-Forwarded-For = %q, want the PROXY header's client", b)
+			}
+		})
 	}
 }

@@ -1,7 +1,10 @@
 // Package router is zoku's edge router: entry points (plain and TLS
 // listeners), the HTTP to HTTPS redirect that spares ACME challenges, host
 // and path routing to services, SNI certificate selection, access logs, hot
-// reload without dropping connections, and graceful shutdown.
+// reload without dropping connections, and graceful shutdown. On the same
+// entry points it routes TCP by SNI (l4.go, listener.go, with
+// internal/tcproute), serves HTTP/3 (http3.go) and checks client
+// certificates (clientauth.go).
 //
 // The router knows nothing of ACME: it serves the HTTP-01 handler and the
 // TLS-ALPN-01 certificates its Deps give it, and takes certificates from a
