@@ -308,7 +308,9 @@ services:
 	t.Cleanup(func() { _ = r.Shutdown(context.Background()) })
 	addr := r.Addr("websecure").String()
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: zokuCA.pool},
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return (&net.Dialer{}).DialContext(ctx, "tcp", addr) }}
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+		}}
 	defer tr.CloseIdleConnections()
 	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 	status := func() int {
