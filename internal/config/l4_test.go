@@ -56,6 +56,7 @@ func TestValidateL4Errors(t *testing.T) {
 		{"tcp route without entry points", eps + tcpSvc + "tcpRoutes:\n  r: # <-\n    sni: db.test\n    tls: passthrough\n    service: db\n", "tcpRoutes.r has no entryPoints"},
 		{"tcp route unknown entry point", route("    sni: db.test\n    tls: passthrough\n    service: db\n    entryPoints:\n      - websecur # <-\n"), `tcpRoutes.r.entryPoints[0]: no entry point named "websecur" (did you mean "websecure"?)`},
 		{"tcp route twice", eps + tcpSvc + "tcpRoutes:\n  a: {sni: db.test, tls: passthrough, service: db, entryPoints: [websecure]}\n  b:\n    sni: DB.test\n    tls: terminate\n    service: db\n    entryPoints:\n      - websecure # <-\n", `tcpRoutes.b.entryPoints[0]: tcpRoutes.a already takes sni "db.test" on entry point "websecure"`},
+		{"http-01 behind a catch-all", eps + tcpSvc + "tcpRoutes:\n  all: {sni: \"*\", service: db, entryPoints: [web]}\ncertificates:\n  acme:\n    challenges:\n      http:\n        entryPoint: web # <-\n", `challenges.http.entryPoint: the TCP routes of entry point "web" take every connection there`},
 		{"tcp client auth on passthrough", route("    sni: db.test\n    tls: passthrough\n    service: db\n    entryPoints: [websecure]\n    clientAuth: {caFiles: [x]} # <-\n"), "tcpRoutes.r.clientAuth needs tls: terminate"},
 	}
 	for _, tt := range tests {

@@ -187,6 +187,10 @@ func (c *Config) validateL4() error {
 			return err
 		}
 	}
+	if h := c.Certificates.ACME.Challenges.HTTP; h != nil && c.TCPClaimsAll(h.EntryPoint) {
+		p := "certificates.acme.challenges.http.entryPoint"
+		return c.errAt(p, "%s: the TCP routes of entry point %q take every connection there (a tcpRoutes entry with sni \"*\"), so the CA's HTTP-01 requests would never reach zoku; name another entry point", p, h.EntryPoint)
+	}
 	return nil
 }
 
