@@ -109,6 +109,9 @@ func (r *Router) buildL4(t *table) (err error) {
 			st.hello[name] = hello
 		}
 	}
+	for _, svc := range st.services {
+		svc.Start() // health checks; close stops them if Apply refuses the config
+	}
 	t.l4 = st
 	return nil
 }

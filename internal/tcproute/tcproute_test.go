@@ -5,10 +5,12 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -272,5 +274,53 @@ func TestServiceDialFailover(t *testing.T) {
 	ln.Close()
 	if _, err := svc.Dial(context.Background(), client, local); !errors.Is(err, ErrNoServer) {
 		t.Fatalf("dial with every server down: %v, want ErrNoServer", err)
+	}
+}
+
+// chanHandler sends every log message to a channel.
+type chanHandler struct{ ch chan string }
+
+func (h chanHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h chanHandler) Handle(_ context.Context, r slog.Record) error {
+	h.ch <- r.Message
+	return nil
+}
+func (h chanHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h chanHandler) WithGroup(string) slog.Handler      { return h }
+
+// TestActiveHealthRuns: Start runs a round at once and then on its
+// interval, without being asked; a server that stops accepting goes down
+// and one that accepts again comes back.
+func TestActiveHealthRuns(t *testing.T) {
+	var refuse atomic.Bool
+	refuse.Store(true)
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if refuse.Load() {
+			return nil, errors.New("connection refused")
+		}
+		c, _ := net.Pipe()
+		return c, nil
+	}
+	logs := make(chan string, 16)
+	cfg := &config.TCPService{Servers: []config.TCPServer{{Address: "192.0.2.1:5432", Weight: 1}}, Strategy: "round-robin",
+		HealthCheck: &config.TCPHealthCheck{Interval: config.Duration(10 * time.Millisecond), Timeout: config.Duration(time.Second)}}
+	svc, err := NewService("db", cfg, nil, Options{Dialer: dial, Logger: slog.New(chanHandler{logs})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.Start()
+	defer svc.Close()
+	if msg := <-logs; msg != "upstream down" {
+		t.Fatalf("first log line %q, want upstream down", msg)
+	}
+	if svc.Servers()[0].Up {
+		t.Fatal("server up after a failed check")
+	}
+	refuse.Store(false)
+	if msg := <-logs; msg != "upstream up" {
+		t.Fatalf("log line %q, want upstream up", msg)
+	}
+	if !svc.Servers()[0].Up {
+		t.Fatal("server down after a passing check")
 	}
 }
