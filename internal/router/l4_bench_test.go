@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 )
 
@@ -124,4 +125,32 @@ tcpRoutes:
 			c.Close()
 		}
 	})
+}
+
+// BenchmarkEdgeHandler is the router's whole request path to a static
+// reply (as BenchmarkRouteRequest) with and without the edge check that
+// every entry point now runs first (Alt-Svc, client certificates) on an
+// entry point that has neither: its cost on a plain route.
+func BenchmarkEdgeHandler(b *testing.B) {
+	cfg := hostsConfig(10)
+	r := New(Deps{})
+	if err := r.Apply(context.Background(), cfg); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = r.Shutdown(context.Background()) })
+	for _, tc := range []struct {
+		name string
+		h    http.Handler
+	}{{"without", r.handler("web")}, {"with", r.edgeHandler("web", r.handler("web"))}} {
+		b.Run(tc.name, func(b *testing.B) {
+			req := httptest.NewRequest(http.MethodGet, "/", nil)
+			req.Host = "host1.example.test"
+			w := &discardWriter{h: http.Header{}}
+			b.ReportAllocs()
+			for b.Loop() {
+				clear(w.h)
+				tc.h.ServeHTTP(w, req)
+			}
+		})
+	}
 }
