@@ -20,6 +20,10 @@ type Config struct {
 	// Middlewares are named request and response processing steps that
 	// routes list in order (middlewares.go).
 	Middlewares map[string]*Middleware `yaml:"middlewares" toml:"middlewares" json:"middlewares,omitempty"`
+	// TCPRoutes send connections to TCP services by SNI (l4.go).
+	TCPRoutes map[string]*TCPRoute `yaml:"tcpRoutes" toml:"tcpRoutes" json:"tcpRoutes,omitempty"`
+	// TCPServices are pools of TCP servers, by name (l4.go).
+	TCPServices map[string]*TCPService `yaml:"tcpServices" toml:"tcpServices" json:"tcpServices,omitempty"`
 	// AccessLog configures the per-request JSON log.
 	AccessLog AccessLog `yaml:"accessLog" toml:"accessLog" json:"accessLog"`
 	// Log configures zoku's own structured log.
@@ -71,6 +75,12 @@ type EntryPoint struct {
 	TrustedProxies []string `yaml:"trustedProxies" toml:"trustedProxies" json:"trustedProxies,omitempty"`
 	// HSTS adds Strict-Transport-Security on a TLS entry point.
 	HSTS *HSTS `yaml:"hsts" toml:"hsts" json:"hsts,omitempty"`
+	// HTTP3 serves HTTP/3 on a TLS entry point (l4.go).
+	HTTP3 *HTTP3 `yaml:"http3" toml:"http3" json:"http3,omitempty"`
+	// ClientAuth asks TLS clients for a certificate (l4.go).
+	ClientAuth *ClientAuth `yaml:"clientAuth" toml:"clientAuth" json:"clientAuth,omitempty"`
+	// ProxyProtocol accepts PROXY headers from trusted peers (l4.go).
+	ProxyProtocol *ProxyProtocol `yaml:"proxyProtocol" toml:"proxyProtocol" json:"proxyProtocol,omitempty"`
 }
 
 // Redirect sends clients to another entry point.
@@ -312,6 +322,10 @@ type Route struct {
 	// EntryPoints restrict the route; default: every entry point without a
 	// redirect.
 	EntryPoints []string `yaml:"entryPoints" toml:"entryPoints" json:"entryPoints,omitempty"`
+	// ClientAuth requires (or asks for) a client certificate for this
+	// route's requests (l4.go).
+	ClientAuth *ClientAuth `yaml:"clientAuth" toml:"clientAuth" json:"clientAuth,omitempty"`
+
 	// ResponseHeaders are set on every response of this route.
 	ResponseHeaders map[string]string `yaml:"responseHeaders" toml:"responseHeaders" json:"responseHeaders,omitempty"`
 	// Middlewares are names under middlewares, applied in this order

@@ -53,6 +53,7 @@ func (c *Config) applyDefaults() {
 	c.applyAdminDefaults()
 	c.applyTargetDefaults()
 	c.applyMiddlewareDefaults() // middlewares.go
+	c.applyL4Defaults()
 	for _, ep := range c.EntryPoints {
 		if ep == nil {
 			continue
@@ -102,10 +103,11 @@ func (c *Config) applyDefaults() {
 	}
 
 	// Routes without entryPoints serve on every entry point that does not
-	// redirect (sorted, so the result is stable).
+	// redirect and whose TCP routes leave connections to HTTP (sorted, so
+	// the result is stable).
 	var serving []string
 	for name, ep := range c.EntryPoints {
-		if ep != nil && ep.Redirect == nil {
+		if ep != nil && ep.Redirect == nil && !c.TCPClaimsAll(name) {
 			serving = append(serving, name)
 		}
 	}

@@ -24,6 +24,7 @@ func TestExamplesLoad(t *testing.T) {
 			{"web address", c.EntryPoints["web"].Address, "127.0.0.1:8080"},
 			{"websecure address", c.EntryPoints["websecure"].Address, "127.0.0.1:8443"},
 			{"hsts on", c.EntryPoints["websecure"].HSTS != nil, true},
+			{"http3 on", c.EntryPoints["websecure"].HTTP3 != nil, true},
 			{"http-01 on web", c.Certificates.ACME.Challenges.HTTP.EntryPoint, "web"},
 			{"tls-alpn-01 on websecure", c.Certificates.ACME.Challenges.TLSALPN.EntryPoint, "websecure"},
 			{"route", []string{c.Routes["demo"].Host, c.Routes["demo"].Service}, []string{"demo.localhost", "demo"}},

@@ -46,6 +46,9 @@ func (c *Config) Validate() error {
 	if err := c.validateServiceGraph(); err != nil { // servicekinds.go
 		return err
 	}
+	if err := c.validateL4(); err != nil { // l4validate.go
+		return err
+	}
 	if err := c.validateAdmin(); err != nil {
 		return err
 	}

@@ -41,7 +41,7 @@ func (s staticCert) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, erro
 
 // selfSigned makes a certificate for names and returns it with a pool
 // that trusts it and its PEM file.
-func selfSigned(t *testing.T, names ...string) (*tls.Certificate, *x509.CertPool, string) {
+func selfSigned(t testing.TB, names ...string) (*tls.Certificate, *x509.CertPool, string) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

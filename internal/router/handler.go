@@ -1,8 +1,6 @@
 package router
 
 import (
-	"crypto/tls"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -132,33 +130,4 @@ func hstsValue(h *config.HSTS) string {
 		v += "; preload"
 	}
 	return v
-}
-
-// tlsConfig reads the entry point's TLS options from the current table on
-// every handshake, so a reload changes them without a restart.
-func (r *Router) tlsConfig(ep string) *tls.Config {
-	return &tls.Config{
-		MinVersion: tls.VersionTLS12,
-		NextProtos: []string{"h2", "http/1.1"},
-		GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
-			t := r.tab.Load()
-			if t == nil || t.tls[ep] == nil {
-				return nil, fmt.Errorf("router: entry point %s has no TLS now", ep)
-			}
-			if r.deps.IsALPNChallenge != nil && r.deps.IsALPNChallenge(hello) {
-				return t.alpn[ep], nil
-			}
-			return t.tls[ep], nil
-		},
-	}
-}
-
-func (r *Router) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-	if r.deps.IsALPNChallenge != nil && r.deps.ALPN != nil && r.deps.IsALPNChallenge(hello) {
-		return r.deps.ALPN(hello)
-	}
-	if r.deps.Certs == nil {
-		return nil, fmt.Errorf("router: no certificates configured")
-	}
-	return r.deps.Certs.GetCertificate(hello)
 }

@@ -66,6 +66,10 @@ type table struct {
 	// err is the first route that did not compile (a regex; Validate
 	// catches it first in a loaded config).
 	err error
+	// l4 is the layer-4 and TLS state (l4.go): TCP routes and services,
+	// PROXY protocol, HTTP/3 and client certificate checks; nil in tables
+	// built without Apply.
+	l4 *l4State
 }
 
 // Kinds of path condition, in order of precedence.
