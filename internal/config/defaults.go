@@ -52,6 +52,7 @@ func setStr(s *string, def string) {
 func (c *Config) applyDefaults() {
 	c.applyAdminDefaults()
 	c.applyTargetDefaults()
+	c.applyKubernetesDefaults()
 	for _, ep := range c.EntryPoints {
 		if ep == nil {
 			continue

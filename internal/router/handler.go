@@ -63,7 +63,7 @@ func (r *Router) redirect(w http.ResponseWriter, req *http.Request, cfg *config.
 func (r *Router) route(w http.ResponseWriter, req *http.Request, t *table, ep string, epc *config.EntryPoint) {
 	start := time.Now()
 	rw := &recorder{ResponseWriter: w, status: http.StatusOK}
-	rt := t.match(ep, req.Host, req.URL.Path)
+	rt := t.match(ep, req.Host, req.URL.Path, req.Header)
 	if !r.trusted(epc, req.RemoteAddr) {
 		for _, h := range forwardedHeaders {
 			req.Header.Del(h)
@@ -79,6 +79,12 @@ func (r *Router) route(w http.ResponseWriter, req *http.Request, t *table, ep st
 	switch {
 	case rt == nil:
 		http.Error(rw, "404 page not found: no route for "+hostOnly(req.Host)+req.URL.Path, http.StatusNotFound)
+	case rt.redirect != nil:
+		routeName = rt.name
+		for k, v := range rt.headers {
+			rw.Header()[k] = v
+		}
+		routeRedirect(rw, req, rt.redirect, epc.TLS != nil)
 	default:
 		routeName, svcName = rt.name, rt.service
 		for k, v := range rt.headers {
@@ -101,6 +107,43 @@ func (r *Router) route(w http.ResponseWriter, req *http.Request, t *table, ep st
 			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
 		)
 	}
+}
+
+// routeRedirect answers with a redirect to the same path and query, with
+// the scheme, host and port rd sets.
+func routeRedirect(w http.ResponseWriter, req *http.Request, rd *config.RouteRedirect, isTLS bool) {
+	scheme := "http"
+	if isTLS {
+		scheme = "https"
+	}
+	host, port, err := net.SplitHostPort(req.Host)
+	if err != nil {
+		host, port = req.Host, ""
+	}
+	host = strings.Trim(host, "[]")
+	if rd.Scheme != "" && rd.Scheme != scheme {
+		scheme, port = rd.Scheme, ""
+	}
+	if rd.Host != "" {
+		host = rd.Host
+	}
+	if rd.Port != 0 {
+		port = strconv.Itoa(rd.Port)
+	}
+	if (scheme == "https" && port == "443") || (scheme == "http" && port == "80") {
+		port = ""
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port != "" {
+		host += ":" + port
+	}
+	code := rd.StatusCode
+	if code == 0 {
+		code = http.StatusFound
+	}
+	http.Redirect(w, req, scheme+"://"+host+req.URL.RequestURI(), code)
 }
 
 func (r *Router) trusted(epc *config.EntryPoint, remote string) bool {

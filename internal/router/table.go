@@ -20,6 +20,11 @@ type route struct {
 	service     string
 	entryPoints map[string]bool // nil = every entry point without a redirect
 	headers     http.Header
+	// exact, when set, is the only path matched (config.RouteMatch).
+	exact string
+	// match are request headers that must have these values.
+	match    map[string]string
+	redirect *config.RouteRedirect
 }
 
 // table is an immutable snapshot of routes and services; a reload builds a
@@ -51,6 +56,18 @@ func compileRoutes(cfg *config.Config) []*route {
 				rt.entryPoints[ep] = true
 			}
 		}
+		if m := r.Match; m != nil {
+			if m.Path != "" {
+				rt.exact, rt.prefix = m.Path, m.Path
+			}
+			if len(m.Headers) > 0 {
+				rt.match = make(map[string]string, len(m.Headers))
+				for k, v := range m.Headers {
+					rt.match[http.CanonicalHeaderKey(k)] = v
+				}
+			}
+		}
+		rt.redirect = r.Redirect
 		if len(r.ResponseHeaders) > 0 {
 			rt.headers = http.Header{}
 			for k, v := range r.ResponseHeaders {
@@ -70,14 +87,22 @@ func compileRoutes(cfg *config.Config) []*route {
 		if len(a.prefix) != len(b.prefix) {
 			return len(a.prefix) > len(b.prefix)
 		}
+		// An exact path before a prefix of the same length, then more
+		// header matches first (Gateway API's precedence).
+		if (a.exact != "") != (b.exact != "") {
+			return a.exact != ""
+		}
+		if len(a.match) != len(b.match) {
+			return len(a.match) > len(b.match)
+		}
 		return a.name < b.name
 	})
 	return out
 }
 
-// match returns the first route for the request's host and path on entry
-// point ep.
-func (t *table) match(ep string, host, path string) *route {
+// match returns the first route for the request's host and path (and,
+// for routes that match headers, hdr) on entry point ep.
+func (t *table) match(ep string, host, path string, hdr http.Header) *route {
 	host = hostOnly(host)
 	for _, rt := range t.routes {
 		if rt.entryPoints != nil && !rt.entryPoints[ep] {
@@ -86,9 +111,26 @@ func (t *table) match(ep string, host, path string) *route {
 		if !hostMatches(rt, host) || !strings.HasPrefix(path, rt.prefix) {
 			continue
 		}
+		if rt.exact != "" && path != rt.exact {
+			continue
+		}
+		if !headersMatch(rt.match, hdr) {
+			continue
+		}
 		return rt
 	}
 	return nil
+}
+
+// headersMatch reports whether hdr has every header of want with its
+// value.
+func headersMatch(want map[string]string, hdr http.Header) bool {
+	for k, v := range want {
+		if hdr.Get(k) != v {
+			return false
+		}
+	}
+	return true
 }
 
 func hostMatches(rt *route, host string) bool {
