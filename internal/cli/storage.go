@@ -16,6 +16,9 @@ import (
 // key the spec came from, for the one-line error. The closer releases the
 // backend (the etcd connection and its locks).
 func openStore(ctx context.Context, spec, setting string) (*storage.Store, io.Closer, error) {
+	if strings.HasPrefix(spec, "kubernetes://") {
+		return openKubeStore(ctx, spec, setting)
+	}
 	if isStorageURL(spec) {
 		o, useTLS, err := etcdstore.ParseURL(spec)
 		if err != nil {
@@ -44,5 +47,5 @@ func (nopCloser) Close() error { return nil }
 // isStorageURL reports whether spec names a storage service rather than a
 // folder.
 func isStorageURL(spec string) bool {
-	return strings.HasPrefix(spec, "etcd://") || strings.HasPrefix(spec, "etcds://")
+	return strings.HasPrefix(spec, "etcd://") || strings.HasPrefix(spec, "etcds://") || strings.HasPrefix(spec, "kubernetes://")
 }
