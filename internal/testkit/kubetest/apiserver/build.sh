@@ -6,7 +6,7 @@
 # build cache warm, seconds. Prints the binary's path.
 set -euo pipefail
 cd "$(dirname "$0")"
-version=$(sed -n 's|^require k8s.io/kubernetes \(v[0-9.]*\)$|\1|p' go.mod)
+version=$(sed -n 's|^[[:space:]]*k8s.io/kubernetes \(v[0-9.]*\)$|\1|p' go.mod | head -1)
 [ -n "$version" ] || { echo "build.sh: no k8s.io/kubernetes version in go.mod" >&2; exit 1; }
 out="${ZOKU_KUBE_APISERVER:-${XDG_CACHE_HOME:-$HOME/.cache}/zoku-kube/$version/kube-apiserver}"
 if [ -x "$out" ]; then
