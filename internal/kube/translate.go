@@ -149,6 +149,12 @@ func translate(snap *snapshot, set settings) *result {
 		if b.covered(host) {
 			continue
 		}
+		// A wildcard asked for by ACME covers the names under it.
+		if i := strings.IndexByte(host, '.'); i > 0 && !strings.HasPrefix(host, "*.") {
+			if _, ok := b.domains["*"+host[i:]]; ok {
+				continue
+			}
+		}
 		b.res.dyn.Domains = append(b.res.dyn.Domains, config.DomainSet{Main: host, Issuer: b.domains[host]})
 		b.res.dyn.Owners["domains."+host] = b.domainOwner[host]
 	}
