@@ -82,13 +82,25 @@ type Source struct {
 	kick    chan struct{}
 	cancel  context.CancelFunc
 	done    chan struct{}
+	// reports carries the latest translation to the reporter, which
+	// writes statuses and Events off the apply path (an API server that
+	// is slow or down never holds up a reload).
+	reports chan report
 
 	// mu serialises building and applying; the fields below are guarded
 	// by it.
-	mu       sync.Mutex
-	file     *config.Config  // the file's config in service, nil before ApplyFile
-	applied  *config.Dynamic // the dynamic part in service
-	reported map[string]bool // problem lines already reported
+	mu      sync.Mutex
+	file    *config.Config  // the file's config in service, nil before ApplyFile
+	applied *config.Dynamic // the dynamic part in service
+
+	reported map[string]bool // problem lines already reported; the reporter's
+}
+
+// report is a translation to report on, with the file's config it was
+// merged with.
+type report struct {
+	res  *result
+	file *config.Config
 }
 
 // New checks o and builds the clients; it does no network I/O.
@@ -123,7 +135,7 @@ func New(o Options) (*Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes: client: %w", err)
 	}
-	s := &Source{o: o, log: o.Logger.With("component", "kubernetes"), client: cs, sel: sel, kick: make(chan struct{}, 1), reported: map[string]bool{}}
+	s := &Source{o: o, log: o.Logger.With("component", "kubernetes"), client: cs, sel: sel, kick: make(chan struct{}, 1), reported: map[string]bool{}, reports: make(chan report, 1)}
 	if s.gw, err = gwclient.NewForConfig(rc); err != nil {
 		return nil, fmt.Errorf("kubernetes: gateway API client: %w", err)
 	}
@@ -211,7 +223,13 @@ func (s *Source) Start(ctx context.Context) error {
 		return fmt.Errorf("kubernetes: could not list the cluster's objects at %s within %s; check kubernetes.kubeconfig, that the API server answers, and zoku's RBAC rights (deploy/kubernetes/rbac.yaml)", s.o.REST.Host, s.o.SyncTimeout)
 	}
 	s.cancel, s.done = cancel, make(chan struct{})
-	go s.loop(rctx)
+	reporterDone := make(chan struct{})
+	go s.reporter(rctx, reporterDone)
+	go func() {
+		s.loop(rctx)
+		<-reporterDone
+		close(s.done)
+	}()
 	return nil
 }
 
@@ -257,7 +275,6 @@ func (s *Source) Changed() {
 
 // loop applies changes once they settle.
 func (s *Source) loop(ctx context.Context) {
-	defer close(s.done)
 	for {
 		select {
 		case <-ctx.Done():
@@ -308,7 +325,7 @@ func (s *Source) ApplyFile(ctx context.Context, file *config.Config) error {
 func (s *Source) applyLocked(ctx context.Context, file *config.Config, force bool) error {
 	res := translate(s.snapshot(), settingsOf(file))
 	if !force && file == s.file && reflect.DeepEqual(res.dyn, s.applied) {
-		s.writeStatus(ctx, res) // statuses may still lag (a write failed)
+		s.toReporter(report{res: res, file: file}) // statuses may still lag (a write failed)
 		return nil
 	}
 	merged, problems, err := config.Merge(file, res.dyn)
@@ -319,8 +336,9 @@ func (s *Source) applyLocked(ctx context.Context, file *config.Config, force boo
 		}
 		res.problems[owner] = append(res.problems[owner], p.Key+": "+p.Reason)
 	}
-	s.report(ctx, res.snap, res.problems)
 	if err != nil {
+		res.ingresses, res.classStatus, res.gatewayStatus, res.routeStatus = nil, nil, nil, nil
+		s.toReporter(report{res: res, file: file})
 		return err
 	}
 	if err := s.o.Apply(merged); err != nil {
@@ -329,8 +347,39 @@ func (s *Source) applyLocked(ctx context.Context, file *config.Config, force boo
 	s.file, s.applied = file, res.dyn
 	s.log.Debug("cluster state applied", "routes", len(res.dyn.Routes), "services", len(res.dyn.Services),
 		"certificates", len(res.dyn.Certificates), "domains", len(res.dyn.Domains))
-	s.writeStatus(ctx, res)
+	s.toReporter(report{res: res, file: file})
 	return nil
+}
+
+// toReporter hands r to the reporter, replacing one it has not taken
+// yet.
+func (s *Source) toReporter(r report) {
+	for {
+		select {
+		case s.reports <- r:
+			return
+		default:
+		}
+		select {
+		case <-s.reports:
+		default:
+		}
+	}
+}
+
+// reporter writes statuses and reports problems of the latest
+// translation.
+func (s *Source) reporter(ctx context.Context, done chan<- struct{}) {
+	defer close(done)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case r := <-s.reports:
+			s.report(ctx, r.res.snap, r.res.problems)
+			s.writeStatus(ctx, r.res, r.file)
+		}
+	}
 }
 
 // settingsOf takes what translate needs from the file's config.

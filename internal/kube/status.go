@@ -12,6 +12,8 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/zoku/zoku/internal/config"
 )
 
 // statusTimeout bounds one status write or event.
@@ -20,7 +22,7 @@ const statusTimeout = 10 * time.Second
 // addresses are where zoku serves, for statuses: kubernetes.publishAddresses,
 // else the publish Service's load-balancer addresses (else its external
 // IPs, else its cluster IP), else the specific IPs of the entry points.
-func (s *Source) addresses(ctx context.Context) []string {
+func (s *Source) addresses(ctx context.Context, file *config.Config) []string {
 	k := s.o.Config
 	if len(k.PublishAddresses) > 0 {
 		return k.PublishAddresses
@@ -46,8 +48,8 @@ func (s *Source) addresses(ctx context.Context) []string {
 		}
 		return out
 	}
-	if s.file != nil {
-		for _, ep := range s.file.EntryPoints {
+	if file != nil {
+		for _, ep := range file.EntryPoints {
 			host, _, err := net.SplitHostPort(ep.Address)
 			if ip := net.ParseIP(host); err == nil && ip != nil && !ip.IsUnspecified() && !contains(out, host) {
 				out = append(out, host)
@@ -77,8 +79,8 @@ func contains(l []string, s string) bool {
 // writeStatus writes back what changed in the statuses of the objects
 // zoku serves. A failed write is logged and tried again with the next
 // change.
-func (s *Source) writeStatus(ctx context.Context, res *result) {
-	addrs := s.addresses(ctx)
+func (s *Source) writeStatus(ctx context.Context, res *result, file *config.Config) {
+	addrs := s.addresses(ctx, file)
 	write := func(what string, f func(context.Context) error) {
 		cctx, cancel := context.WithTimeout(ctx, statusTimeout)
 		defer cancel()
