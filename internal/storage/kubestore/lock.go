@@ -211,7 +211,7 @@ func (l *lease) renew() {
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), every)
-		err := l.renewOnce(ctx)
+		err := l.renewOnce(ctx, last)
 		cancel()
 		if errors.Is(err, errTaken) {
 			l.markLost()
@@ -223,7 +223,7 @@ func (l *lease) renew() {
 var errTaken = errors.New("the lease has another holder")
 
 // renewOnce moves the Lease's renewTime forward if it is still ours.
-func (l *lease) renewOnce(ctx context.Context) error {
+func (l *lease) renewOnce(ctx context.Context, last time.Time) error {
 	s := l.store
 	leases := s.client.CoordinationV1().Leases(s.o.Namespace)
 	cur, err := leases.Get(ctx, l.object, metav1.GetOptions{})
@@ -244,7 +244,9 @@ func (l *lease) renewOnce(ctx context.Context) error {
 		return err
 	}
 	l.mu.Lock()
-	l.rv, l.lastRenew = upd.ResourceVersion, time.Now()
+	if l.lastRenew.Equal(last) { // not given up meanwhile (ExpireLease)
+		l.rv, l.lastRenew = upd.ResourceVersion, time.Now()
+	}
 	l.mu.Unlock()
 	return nil
 }
@@ -348,15 +350,9 @@ func ExpireLease(ctx context.Context, sl storage.Lease) error {
 	}
 	s := l.store
 	leases := s.client.CoordinationV1().Leases(s.o.Namespace)
-	cur, err := leases.Get(ctx, l.object, metav1.GetOptions{})
-	if err != nil {
-		return err
-	}
 	past := metav1.NewMicroTime(time.Now().Add(-2 * s.o.LeaseDuration))
-	cur.Spec.RenewTime = &past
-	if _, err := leases.Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
-		return err
-	}
+	// The holder gives up first (as it would after a LeaseDuration
+	// without renewing), then the Lease shows it expired.
 	l.mu.Lock()
 	l.lastRenew = past.Time
 	l.mu.Unlock()
@@ -366,8 +362,23 @@ func ExpireLease(ctx context.Context, sl storage.Lease) error {
 	}
 	select {
 	case <-l.lost:
-		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	<-l.done
+	for attempt := 0; ; attempt++ {
+		cur, err := leases.Get(ctx, l.object, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		cur.Spec.RenewTime = &past
+		_, err = leases.Update(ctx, cur, metav1.UpdateOptions{})
+		if err == nil {
+			break
+		}
+		if !apierrors.IsConflict(err) || attempt > 10 {
+			return err
+		}
+	}
+	return nil
 }
