@@ -19,7 +19,7 @@ import (
 // placed by the others were answered through the shared storage.
 func TestClusterOnKubernetesOrdersOnce(t *testing.T) {
 	c := kubetest.Start(t)
-	applyDeploy(t, c)
+	applyDeploy(t, c, false)
 	web0 := testenv.FreePort(t)
 	ca := testCA(t, embedca.Options{HTTPPort: web0})
 	storage := "kubernetes://zoku/zoku?kubeconfig=" + c.ServiceAccountKubeconfig

@@ -42,6 +42,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 	gwclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 	gwinformers "sigs.k8s.io/gateway-api/pkg/client/informers/externalversions"
@@ -135,6 +136,8 @@ func New(o Options) (*Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes: client: %w", err)
 	}
+	// client-go logs through klog: into zoku's log, not onto stderr.
+	klog.SetSlogLogger(o.Logger.With("component", "kubernetes"))
 	s := &Source{o: o, log: o.Logger.With("component", "kubernetes"), client: cs, sel: sel, kick: make(chan struct{}, 1), reported: map[string]bool{}, reports: make(chan report, 1)}
 	if s.gw, err = gwclient.NewForConfig(rc); err != nil {
 		return nil, fmt.Errorf("kubernetes: gateway API client: %w", err)
