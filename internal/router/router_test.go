@@ -56,7 +56,7 @@ services:
 		{"web", "b.example.test", "/", "wild", nil},
 		{"admin", "b.example.test", "/", "adminonly", nil},
 		{"web", "e.example.test", "/x", "onlyexact", nil},
-		{"web", "e.example.test", "/x/y", "", nil},
+		{"web", "e.example.test", "/x/y", "wild", nil}, // not the exact route: the wildcard
 		{"web", "e.example.test", "/xy", "byheader", canary},
 		{"web", "e.example.test", "/x", "onlyexact", canary}, // an exact path before header matches (Gateway API precedence)
 	}
