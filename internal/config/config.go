@@ -37,6 +37,10 @@ type Config struct {
 	// Storage tunes how the storage is reached (etcd TLS and
 	// credentials) and kept (encryption at rest) (storage.go).
 	Storage Storage `yaml:"storage" toml:"storage" json:"storage"`
+	// Kubernetes, when set, adds the routes, services and certificates of
+	// a cluster's Ingresses, Gateway API routes and Secrets
+	// (kubernetes.go, docs/kubernetes.md).
+	Kubernetes *Kubernetes `yaml:"kubernetes" toml:"kubernetes" json:"kubernetes,omitempty"`
 
 	// Source is the file this was loaded from (not a key).
 	Source string `yaml:"-" toml:"-" json:"-"`
@@ -298,12 +302,25 @@ type DomainSet struct {
 	KeyType string `yaml:"keyType" toml:"keyType" json:"keyType,omitempty"`
 	// ReuseKey overrides acme.reuseKey.
 	ReuseKey bool `yaml:"reuseKey" toml:"reuseKey" json:"reuseKey,omitempty"`
+	// Issuer, set only by a source such as Kubernetes (not a key of the
+	// file), picks the CA for this certificate: the server of
+	// certificates.acme or of one of certificates.issuers, as written
+	// there. Empty means the usual order.
+	Issuer string `yaml:"-" toml:"-" json:"issuer,omitempty"`
 }
 
-// CertFile is a user-provided certificate and key.
+// CertFile is a user-provided certificate and key: two files, or (from a
+// source such as a Kubernetes Secret, never from the file) the PEM itself.
 type CertFile struct {
-	CertFile string `yaml:"certFile" toml:"certFile" json:"certFile"`
-	KeyFile  string `yaml:"keyFile" toml:"keyFile" json:"keyFile"`
+	CertFile string `yaml:"certFile" toml:"certFile" json:"certFile,omitempty"`
+	KeyFile  string `yaml:"keyFile" toml:"keyFile" json:"keyFile,omitempty"`
+	// CertPEM and KeyPEM hold a certificate that has no file; KeyPEM is a
+	// private key and is never rendered.
+	CertPEM []byte `yaml:"-" toml:"-" json:"-"`
+	KeyPEM  []byte `yaml:"-" toml:"-" json:"-"`
+	// Origin says where an in-memory certificate came from
+	// ("kubernetes secret default/www-tls"), for messages.
+	Origin string `yaml:"-" toml:"-" json:"origin,omitempty"`
 }
 
 // Route sends matching requests to a service. Every condition it sets
@@ -356,6 +373,23 @@ type Route struct {
 	QueryRegex map[string]string `yaml:"queryRegex" toml:"queryRegex" json:"queryRegex,omitempty"`
 	// ClientIPs are the IPs or CIDRs the peer's address must be in.
 	ClientIPs []string `yaml:"clientIPs" toml:"clientIPs" json:"clientIPs,omitempty"`
+
+	// Redirect answers the route's requests with a redirect instead of
+	// sending them to a service (then Service may be empty). Only sources
+	// such as Kubernetes set it.
+	Redirect *RouteRedirect `yaml:"-" toml:"-" json:"redirect,omitempty"`
+}
+
+// RouteRedirect sends the client elsewhere: each empty field keeps the
+// request's own (scheme, host, port), and the path and query are kept.
+type RouteRedirect struct {
+	Scheme string `json:"scheme,omitempty"`
+	Host   string `json:"host,omitempty"`
+	// Port 0 is the scheme's default port when Scheme changes, else the
+	// request's.
+	Port int `json:"port,omitempty"`
+	// StatusCode is 301, 302, 303, 307 or 308 (default 302).
+	StatusCode int `json:"statusCode,omitempty"`
 }
 
 // Service is a pool of servers, or a static reply.

@@ -284,7 +284,6 @@ var traefikKeys = map[string]string{
 	"http":               "routers and services are top-level routes: and services:",
 	"tls":                "TLS options belong to an entry point (entryPoints.<name>.tls); certificate files to certificates.files",
 	"providers":          "zoku has no providers; list routes and services in this file (it is watched and re-applied)",
-	"kubernetes":         "zoku has no providers; list routes and services in this file (it is watched and re-applied)",
 	"docker":             "zoku has no providers; list routes and services in this file (it is watched and re-applied)",
 }
 

@@ -54,6 +54,7 @@ func (c *Config) applyDefaults() {
 	c.applyTargetDefaults()
 	c.applyMiddlewareDefaults() // middlewares.go
 	c.applyL4Defaults()
+	c.applyKubernetesDefaults()
 	for _, ep := range c.EntryPoints {
 		if ep == nil {
 			continue

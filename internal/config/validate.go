@@ -58,6 +58,9 @@ func (c *Config) Validate() error {
 	if err := c.validateStorage(); err != nil {
 		return err
 	}
+	if err := c.validateKubernetes(); err != nil {
+		return err
+	}
 	if f := c.Log.Format; f != "" && f != "text" && f != "json" {
 		return c.errAt("log.format", "log.format %q is unknown; use text or json", f)
 	}
@@ -335,6 +338,14 @@ func (c *Config) validateCertificates() error {
 	}
 	for i, f := range cert.Files {
 		p := fmt.Sprintf("certificates.files[%d]", i)
+		if len(f.CertPEM) > 0 || len(f.KeyPEM) > 0 {
+			if _, err := f.Load(); err != nil {
+				e := c.errAt(p, "%s (%s): %v; the certificate and key must be PEM and belong together", p, f.Name(), err)
+				e.Err = err
+				return e
+			}
+			continue
+		}
 		if f.CertFile == "" || f.KeyFile == "" {
 			return c.errAt(p, "%s needs both certFile and keyFile", p)
 		}
@@ -385,10 +396,26 @@ func (c *Config) validateRoute(name string, r *Route) error {
 	if r.PathPrefix != "" && !strings.HasPrefix(r.PathPrefix, "/") {
 		return c.errAt(p+".pathPrefix", "%s.pathPrefix %q must start with /", p, r.PathPrefix)
 	}
-	if r.Service == "" {
-		return c.errAt(p, "%s has no service; add service: <name of a service>", p)
+	if rd := r.Redirect; rd != nil {
+		if rd.Scheme != "" && rd.Scheme != "http" && rd.Scheme != "https" {
+			return c.errAt(p, "%s: redirect scheme %q is not http or https", p, rd.Scheme)
+		}
+		if rd.Host != "" && !validHostname(rd.Host, false) && net.ParseIP(rd.Host) == nil {
+			return c.errAt(p, "%s: redirect host %q is not a host name", p, rd.Host)
+		}
+		if rd.Port < 0 || rd.Port > 65535 {
+			return c.errAt(p, "%s: redirect port %d is not a port", p, rd.Port)
+		}
+		if sc := rd.StatusCode; sc != 0 && !slices.Contains([]int{301, 302, 303, 307, 308}, sc) {
+			return c.errAt(p, "%s: redirect status %d is not 301, 302, 303, 307 or 308", p, sc)
+		}
 	}
-	if _, ok := c.Services[r.Service]; !ok {
+	switch _, ok := c.Services[r.Service]; {
+	case r.Service == "" && r.Redirect != nil:
+		// A redirect needs no service.
+	case r.Service == "":
+		return c.errAt(p, "%s has no service; add service: <name of a service>", p)
+	case !ok:
 		return c.errAt(p+".service", "%s.service: no service named %q%s", p, r.Service, didYouMean(r.Service, sortedKeys(c.Services)))
 	}
 	if len(r.EntryPoints) == 0 {

@@ -139,6 +139,9 @@ func (r *Router) compile(t *table) error {
 	}
 	for _, rt := range t.routes {
 		rt.serve = serves[rt.service]
+		if rt.redirect != nil {
+			rt.serve = redirectServe(rt.redirect) // redirect.go
+		}
 	}
 	return r.compileMiddlewares(t, serves) // chains.go
 }

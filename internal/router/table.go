@@ -39,6 +39,9 @@ type route struct {
 	// chain ending in it. Set at Apply; nil in tables built without
 	// services.
 	serve serveFunc
+	// redirect, when set, answers the route's requests with a redirect
+	// (a source's route, such as a Gateway API RequestRedirect filter).
+	redirect *config.RouteRedirect
 }
 
 // table is an immutable snapshot of routes and services; a reload builds a
@@ -145,6 +148,7 @@ func compileRoutesErr(cfg *config.Config) ([]*route, error) {
 				rt.entryPoints[ep] = true
 			}
 		}
+		rt.redirect = r.Redirect
 		if len(r.ResponseHeaders) > 0 {
 			rt.headers = http.Header{}
 			for k, v := range r.ResponseHeaders {
