@@ -146,10 +146,18 @@ func TestFleetTwoNodes(t *testing.T) {
 		// node-b stops following storage (as if its watch broke) while it
 		// keeps serving and publishing; node-a renews.
 		b.stopManager()
+		// The CA stamps validity to the second: the renewal must fall in
+		// a later second than the first order (made before now), or both
+		// certificates end at the same time and node-b's would not look
+		// older. This waits for the clock, not for another goroutine.
+		time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
 		if err := a.mgr.RenewNow(n1); err != nil {
 			t.Fatal(err)
 		}
 		for e := a.next(t); e.Kind != certmgr.EventRenewed; e = a.next(t) {
+			if e.Kind == certmgr.EventFailed && e.Name == n1 {
+				t.Fatalf("renewal of %s failed: %v", n1, e.Err)
+			}
 		}
 		publish(t, a, b)
 		renewed := a.leaf(t, n1).SerialNumber.Text(16)
