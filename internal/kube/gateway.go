@@ -439,10 +439,6 @@ func (b *builder) httpRules(owner string, hr *gwv1.HTTPRoute, hosts []string, ho
 			matches = []gwv1.HTTPRouteMatch{{}}
 		}
 		for mi, m := range matches {
-			if m.Method != nil || len(m.QueryParams) > 0 {
-				b.problem(owner, "rules[%d].matches[%d]: method and queryParams matches are not supported by zoku", ri, mi)
-				continue
-			}
 			pt, pv := "PathPrefix", "/"
 			if m.Path != nil {
 				if m.Path.Type != nil {
@@ -457,16 +453,10 @@ func (b *builder) httpRules(owner string, hr *gwv1.HTTPRoute, hosts []string, ho
 				b.problem(owner, "rules[%d].matches[%d]: %v", ri, mi, err)
 				continue
 			}
-			var hm map[string]string
-			for _, h := range m.Headers {
-				if h.Type != nil && *h.Type != gwv1.HeaderMatchExact {
-					b.problem(owner, "rules[%d].matches[%d]: header match type %s is not supported by zoku", ri, mi, *h.Type)
-					continue
-				}
-				if hm == nil {
-					hm = map[string]string{}
-				}
-				hm[string(h.Name)] = h.Value
+			cond, err := matchConditions(m)
+			if err != nil {
+				b.problem(owner, "rules[%d].matches[%d]: %v", ri, mi, err)
+				continue
 			}
 			for hi, host := range hosts {
 				for k, r := range routes {
@@ -474,9 +464,7 @@ func (b *builder) httpRules(owner string, hr *gwv1.HTTPRoute, hosts []string, ho
 					if len(headers) > 0 {
 						r.ResponseHeaders = headers
 					}
-					if hm != nil {
-						r.Headers = hm
-					}
+					r.Methods, r.Headers, r.HeadersRegex, r.Query, r.QueryRegex = cond.Methods, cond.Headers, cond.HeadersRegex, cond.Query, cond.QueryRegex
 					b.addRoute(owner, name("hr", hr.Namespace, hr.Name, fmt.Sprintf("r%d-m%d-h%d-%d", ri, mi, hi, k)), &r)
 				}
 			}
@@ -571,4 +559,44 @@ func lcm(a, b int) int {
 		return v
 	}
 	return a // a bound: weights stay proportional within rounding
+}
+
+// matchConditions turns an HTTPRoute match's method, headers and query
+// parameters into the router's route conditions (exact values, or RE2
+// regular expressions for RegularExpression).
+func matchConditions(m gwv1.HTTPRouteMatch) (config.Route, error) {
+	var r config.Route
+	if m.Method != nil {
+		r.Methods = []string{string(*m.Method)}
+	}
+	put := func(exact, re *map[string]string, typ *string, name, value string) error {
+		t := "Exact"
+		if typ != nil {
+			t = *typ
+		}
+		dst := exact
+		switch t {
+		case "Exact":
+		case "RegularExpression":
+			dst = re
+		default:
+			return fmt.Errorf("match type %s of %q is not supported by zoku (use Exact or RegularExpression)", t, name)
+		}
+		if *dst == nil {
+			*dst = map[string]string{}
+		}
+		(*dst)[name] = value
+		return nil
+	}
+	for _, h := range m.Headers {
+		if err := put(&r.Headers, &r.HeadersRegex, (*string)(h.Type), string(h.Name), h.Value); err != nil {
+			return r, err
+		}
+	}
+	for _, q := range m.QueryParams {
+		if err := put(&r.Query, &r.QueryRegex, (*string)(q.Type), string(q.Name), q.Value); err != nil {
+			return r, err
+		}
+	}
+	return r, nil
 }

@@ -8,6 +8,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -19,6 +20,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/zoku/zoku/internal/config"
 )
 
 // selfSigned returns a PEM certificate and key for names.
@@ -312,5 +315,46 @@ func TestIntersect(t *testing.T) {
 		if got := intersect(tc.route, tc.listener); got != tc.want {
 			t.Errorf("intersect(%q, %q) = %q, want %q", tc.route, tc.listener, got, tc.want)
 		}
+	}
+}
+
+// TestMatchConditions maps HTTPRoute method, header and query parameter
+// matches to the router's route conditions, and refuses a match type the
+// router has not.
+func TestMatchConditions(t *testing.T) {
+	get := gwv1.HTTPMethodGet
+	re := gwv1.HeaderMatchRegularExpression
+	qre := gwv1.QueryParamMatchRegularExpression
+	other := gwv1.HeaderMatchType("Prefix")
+	tests := []struct {
+		name    string
+		m       gwv1.HTTPRouteMatch
+		want    config.Route
+		wantErr string
+	}{
+		{"none", gwv1.HTTPRouteMatch{}, config.Route{}, ""},
+		{"method", gwv1.HTTPRouteMatch{Method: &get}, config.Route{Methods: []string{"GET"}}, ""},
+		{"headers", gwv1.HTTPRouteMatch{Headers: []gwv1.HTTPHeaderMatch{{Name: "X-Env", Value: "prod"}, {Name: "X-Id", Type: &re, Value: "^[0-9]+$"}}},
+			config.Route{Headers: map[string]string{"X-Env": "prod"}, HeadersRegex: map[string]string{"X-Id": "^[0-9]+$"}}, ""},
+		{"query", gwv1.HTTPRouteMatch{QueryParams: []gwv1.HTTPQueryParamMatch{{Name: "v", Value: "2"}, {Name: "q", Type: &qre, Value: "a.*"}}},
+			config.Route{Query: map[string]string{"v": "2"}, QueryRegex: map[string]string{"q": "a.*"}}, ""},
+		{"unknown type", gwv1.HTTPRouteMatch{Headers: []gwv1.HTTPHeaderMatch{{Name: "X", Type: &other, Value: "a"}}}, config.Route{}, `match type Prefix of "X" is not supported`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := matchConditions(tc.m)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("conditions %+v, want %+v", got, tc.want)
+			}
+		})
 	}
 }
