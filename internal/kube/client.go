@@ -20,7 +20,7 @@ func RESTConfig(kubeconfig, context string) (*rest.Config, error) {
 		if err != nil {
 			return nil, fmt.Errorf("kubernetes: in-cluster credentials: %w; mount the service account token, or set kubernetes.kubeconfig", err)
 		}
-		return c, nil
+		return withRate(c), nil
 	}
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	if kubeconfig != "" {
@@ -33,7 +33,30 @@ func RESTConfig(kubeconfig, context string) (*rest.Config, error) {
 		}
 		return nil, fmt.Errorf("kubernetes: kubeconfig: %w; check kubernetes.kubeconfig and kubernetes.context", err)
 	}
-	return c, nil
+	return withRate(c), nil
+}
+
+// Client-side request rate of zoku's API client. client-go's default (5
+// per second, bursts of 10) is made for controllers that mostly watch;
+// zoku's storage on Secrets and Leases writes challenge answers, renews
+// lock leases and stores certificates, and starving a lease renewal
+// behind throttled writes loses the lock. The API server's own priority
+// and fairness still protects it.
+const (
+	clientQPS   = 50
+	clientBurst = 100
+)
+
+// withRate raises c's client-side rate limit to zoku's, unless the
+// kubeconfig set one.
+func withRate(c *rest.Config) *rest.Config {
+	if c.QPS == 0 {
+		c.QPS = clientQPS
+	}
+	if c.Burst == 0 {
+		c.Burst = clientBurst
+	}
+	return c
 }
 
 func isNotFound(err error) bool { return apierrors.IsNotFound(err) }

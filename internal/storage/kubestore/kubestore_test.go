@@ -35,6 +35,10 @@ func open(t *testing.T, c *kubetest.Cluster, ns string) *kubestore.Store {
 func TestConformance(t *testing.T) {
 	c := kubetest.Shared(t)
 	storagetest.Run(t, storagetest.Options{
+		// Each write is a Secret update through the API server into its
+		// etcd: 50 per writer keep the test within its time on a busy
+		// machine, and still interleave writers and the reader.
+		Writes: 50,
 		Open: func(t *testing.T) storage.Backend {
 			// One namespace per subtest: the suite's subtests expect an
 			// empty store.
