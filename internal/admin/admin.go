@@ -57,6 +57,12 @@ type Routes interface {
 	Config() *config.Config
 }
 
+// TCPRoutes is a router that also routes TCP; *router.Router is one. The
+// admin finds it on Routes by a type assertion.
+type TCPRoutes interface {
+	TCPSnapshot() ([]router.TCPRouteInfo, []router.TCPServiceInfo)
+}
+
 // Targets are the load balancers zoku deploys certificates to. Targets
 // lists them with their last deploy; Deploy deploys one now and returns
 // when it is done.
@@ -68,6 +74,7 @@ type Targets interface {
 var (
 	_ Certificates = (*certmgr.Manager)(nil)
 	_ Routes       = (*router.Router)(nil)
+	_ TCPRoutes    = (*router.Router)(nil)
 )
 
 // TargetStatus is one deploy target, for GET /api/v1/targets and the

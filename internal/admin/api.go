@@ -335,6 +335,16 @@ func (a *Admin) listServices(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"services": services})
 }
 
+// listTCP shows the TCP routes and services (none when the router has
+// no TCP routing).
+func (a *Admin) listTCP(w http.ResponseWriter, r *http.Request) {
+	routes, services := []router.TCPRouteInfo{}, []router.TCPServiceInfo{}
+	if tr, ok := a.sources().Routes.(TCPRoutes); ok {
+		routes, services = tr.TCPSnapshot()
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"routes": routes, "services": services})
+}
+
 // targets returns the targets with their deploy state; without a deploy
 // engine, the configured targets with no state.
 func (a *Admin) targets(src Sources) []TargetStatus {

@@ -108,6 +108,7 @@ func TestDashboardInChromium(t *testing.T) {
 			`class="timeline"`, `class="ari"`, `class="next"`,
 			"serverInternal",              // the last error, shown on the row
 			"r0", "1/1 up", "lb1", ">ok<", // routes, services, targets
+			"<td>db.example.test</td><td>passthrough</td>", " (0 open)", // TCP routes and services
 		}
 		for _, w := range want {
 			if !strings.Contains(dom, w) {

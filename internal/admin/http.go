@@ -80,6 +80,7 @@ func (a *Admin) endpoints() []endpoint {
 		{"POST", "/api/v1/certificates/{name}/revoke", true, a.revokeCertificate},
 		{"GET", "/api/v1/routes", true, a.listRoutes},
 		{"GET", "/api/v1/services", true, a.listServices},
+		{"GET", "/api/v1/tcp", true, a.listTCP},
 		{"GET", "/api/v1/targets", true, a.listTargets},
 		{"GET", "/api/v1/fleet", true, a.getFleet},
 		{"POST", "/api/v1/targets/{name}/deploy", true, a.deployTarget},

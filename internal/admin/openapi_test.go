@@ -157,6 +157,7 @@ func TestOpenAPIConformance(t *testing.T) {
 		{"POST", "/api/v1/certificates/api.example.test/renew", "", "", testToken, 202},
 		{"GET", "/api/v1/routes", "", "", testToken, 200},
 		{"GET", "/api/v1/services", "", "", testToken, 200},
+		{"GET", "/api/v1/tcp", "", "", testToken, 200},
 		{"GET", "/api/v1/targets", "", "", testToken, 200},
 		{"GET", "/api/v1/fleet", "", "", testToken, 200},
 		{"GET", "/api/v1/fleet", "?limit=1&locks=false", "", testToken, 200},

@@ -151,7 +151,11 @@ routes:
 services:
   app: {servers: [{url: %q}]}
   banner: {static: {body: "hello\n"}}
-`, testToken, routes.String(), backend.URL)), r.adm.opts.Getenv)
+tcpRoutes:
+  db: {sni: db.example.test, tls: passthrough, service: db, entryPoints: [web]}
+tcpServices:
+  db: {servers: [{address: %q}]}
+`, testToken, routes.String(), backend.URL, strings.TrimPrefix(backend.URL, "http://"))), r.adm.opts.Getenv)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,6 +50,10 @@ type engine struct {
 	hasDNS  bool
 	targets *deploy.Runner // nil without targets
 	cfg     *config.Config // in service
+	// issuers are the CAs in service, primary first (certmgr.Settings).
+	issuers []certmgr.Issuer
+	// pinnedNames are the names the user certificates in service cover.
+	pinnedNames map[string]bool
 	// hook is the certificate hook in service (a reload may change it).
 	hook atomic.Pointer[config.Hook]
 	// targetBase is the primary issuer's configuration the targets'
@@ -265,7 +269,7 @@ func (e *engine) plan(cfg *config.Config) (*enginePlan, error) {
 
 // commit puts a plan in service; it cannot fail.
 func (e *engine) commit(ctx context.Context, p *enginePlan) {
-	e.cfg, e.primary = p.cfg, p.primary
+	e.cfg, e.primary, e.issuers = p.cfg, p.primary, p.settings.Issuers
 	e.hook.Store(p.hook)
 	e.targetBase.Store(&p.base)
 	if e.mgr != nil {
@@ -385,6 +389,11 @@ func (e *engine) desired(cfg *config.Config) ([]certmgr.Set, []pinned, error) {
 		if ds.KeyType != "" {
 			set.KeyType, _ = parseKeyType(ds.KeyType) // validated with the config
 		}
+		if ds.Issuer != "" {
+			// A CA chosen for this certificate (zoku.dev/issuer on an
+			// Ingress): the primary, or one of certificates.issuers.
+			set.Issuers = e.issuerFor(cfg, ds.Issuer)
+		}
 		add(set)
 	}
 	if e.targets != nil {
@@ -394,12 +403,17 @@ func (e *engine) desired(cfg *config.Config) ([]certmgr.Set, []pinned, error) {
 	}
 	var pins []pinned
 	for _, f := range c.Files {
-		crt, err := tls.LoadX509KeyPair(f.CertFile, f.KeyFile)
+		// From two files, or from memory (a Kubernetes Secret).
+		crt, err := f.Load()
 		if err != nil {
-			e.log.Error("certificate file skipped", "file", f.CertFile, "error", err)
+			e.log.Error("certificate file skipped", "file", f.Name(), "error", err)
 			continue
 		}
 		pins = append(pins, pinned{names: leafNames(crt.Leaf), crt: &crt})
+		// A name served by a user certificate is not ordered for a route.
+		for _, n := range leafNames(crt.Leaf) {
+			have[strings.ToLower(n)] = true
+		}
 	}
 	if c.OnHostRule && cfg.Certificates.ACME.Server != "" {
 		for _, h := range cfg.RoutedHosts() {
@@ -417,6 +431,24 @@ func (e *engine) desired(cfg *config.Config) ([]certmgr.Set, []pinned, error) {
 	return sets, pins, nil
 }
 
+// issuerFor returns the issuer whose server is written as server in the
+// config (certificates.acme.server or certificates.issuers[].server), or
+// nil (the usual order) when there is none.
+func (e *engine) issuerFor(cfg *config.Config, server string) []certmgr.Issuer {
+	if len(e.issuers) == 0 {
+		return nil
+	}
+	if server == cfg.Certificates.ACME.Server {
+		return e.issuers[:1]
+	}
+	for i, is := range cfg.Certificates.Issuers {
+		if is.Server == server && i+1 < len(e.issuers) {
+			return e.issuers[i+1 : i+2]
+		}
+	}
+	return nil
+}
+
 // pinned is a certificate from files in the config.
 type pinned struct {
 	names []string
@@ -428,12 +460,26 @@ type pinned struct {
 func (e *engine) manage(ctx context.Context, cfg *config.Config) {
 	sets, pins, _ := e.desired(cfg)
 	var def *tls.Certificate
+	now := map[string]bool{}
 	for _, p := range pins {
 		e.cache.Pin(p.names, p.crt)
+		for _, n := range p.names {
+			now[strings.ToLower(n)] = true
+		}
 		if def == nil {
 			def = p.crt
 		}
 	}
+	// Names no longer pinned (a Secret deleted, a file removed) are
+	// served by the manager again, or not at all.
+	var gone []string
+	for n := range e.pinnedNames {
+		if !now[n] {
+			gone = append(gone, n)
+		}
+	}
+	e.cache.Pin(gone, nil)
+	e.pinnedNames = now
 	// The first user certificate also answers handshakes whose name
 	// matches nothing (or that send no SNI); without one they fail.
 	e.cache.SetDefault(def)

@@ -82,6 +82,7 @@ type server struct {
 	rt      *router.Router
 	watcher *config.Watcher
 	alog    io.Closer
+	kube    *kubeSource // nil without a kubernetes section (kube.go)
 }
 
 // startServer starts everything `zoku run` runs. On error everything it
@@ -140,6 +141,14 @@ func startServer(ctx context.Context, env Env, path string, cfg *config.Config, 
 	apply := func(c *config.Config) error {
 		return s.eng.apply(ctx, c, func(c *config.Config) error { return s.rt.Apply(ctx, c) })
 	}
+	// Kubernetes (kube.go): from the first apply on, every apply merges
+	// the cluster's routes, services and certificates with the file's.
+	if cfg.Kubernetes != nil {
+		if s.kube, err = startKube(ctx, cfg, logger, apply); err != nil {
+			return nil, err
+		}
+		apply = s.kube.apply
+	}
 	if err := apply(cfg); err != nil {
 		return nil, err
 	}
@@ -172,6 +181,7 @@ func (s *server) close() {
 		_ = s.adm.Close()
 	}
 	_ = s.fleet.Close() // marks this node stopped in storage, before the engine closes the storage
+	s.kube.close()
 	if s.watcher != nil {
 		_ = s.watcher.Close()
 	}

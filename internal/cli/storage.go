@@ -56,6 +56,9 @@ func openStoreWith(ctx context.Context, spec, setting string, sc *config.Storage
 // openBackend opens the backend of spec, applying etcd (nil: defaults) to
 // an etcd:// or etcds:// spec.
 func openBackend(ctx context.Context, spec, setting string, etcd *config.StorageEtcd) (storage.Backend, io.Closer, error) {
+	if strings.HasPrefix(spec, "kubernetes://") {
+		return openKubeBackend(ctx, spec, setting) // kube.go
+	}
 	if config.IsEtcdURL(spec) {
 		o, useTLS, err := etcdstore.ParseURL(spec)
 		if err != nil {
@@ -154,7 +157,9 @@ func (nopCloser) Close() error { return nil }
 
 // isStorageURL reports whether spec names a storage service rather than a
 // folder.
-func isStorageURL(spec string) bool { return config.IsEtcdURL(spec) }
+func isStorageURL(spec string) bool {
+	return config.IsEtcdURL(spec) || strings.HasPrefix(spec, "kubernetes://")
+}
 
 // withPFX gives the store the password of the .pfx files lego's --pfx left
 // (LEGO_PFX_PASSWORD, lego's variable; default lego's), so every renewal

@@ -17,6 +17,13 @@ type Config struct {
 	Routes map[string]*Route `yaml:"routes" toml:"routes" json:"routes"`
 	// Services are pools of backends (or a static reply), by name.
 	Services map[string]*Service `yaml:"services" toml:"services" json:"services"`
+	// Middlewares are named request and response processing steps that
+	// routes list in order (middlewares.go).
+	Middlewares map[string]*Middleware `yaml:"middlewares" toml:"middlewares" json:"middlewares,omitempty"`
+	// TCPRoutes send connections to TCP services by SNI (l4.go).
+	TCPRoutes map[string]*TCPRoute `yaml:"tcpRoutes" toml:"tcpRoutes" json:"tcpRoutes,omitempty"`
+	// TCPServices are pools of TCP servers, by name (l4.go).
+	TCPServices map[string]*TCPService `yaml:"tcpServices" toml:"tcpServices" json:"tcpServices,omitempty"`
 	// AccessLog configures the per-request JSON log.
 	AccessLog AccessLog `yaml:"accessLog" toml:"accessLog" json:"accessLog"`
 	// Log configures zoku's own structured log.
@@ -30,6 +37,10 @@ type Config struct {
 	// Storage tunes how the storage is reached (etcd TLS and
 	// credentials) and kept (encryption at rest) (storage.go).
 	Storage Storage `yaml:"storage" toml:"storage" json:"storage"`
+	// Kubernetes, when set, adds the routes, services and certificates of
+	// a cluster's Ingresses, Gateway API routes and Secrets
+	// (kubernetes.go, docs/kubernetes.md).
+	Kubernetes *Kubernetes `yaml:"kubernetes" toml:"kubernetes" json:"kubernetes,omitempty"`
 
 	// Source is the file this was loaded from (not a key).
 	Source string `yaml:"-" toml:"-" json:"-"`
@@ -68,6 +79,12 @@ type EntryPoint struct {
 	TrustedProxies []string `yaml:"trustedProxies" toml:"trustedProxies" json:"trustedProxies,omitempty"`
 	// HSTS adds Strict-Transport-Security on a TLS entry point.
 	HSTS *HSTS `yaml:"hsts" toml:"hsts" json:"hsts,omitempty"`
+	// HTTP3 serves HTTP/3 on a TLS entry point (l4.go).
+	HTTP3 *HTTP3 `yaml:"http3" toml:"http3" json:"http3,omitempty"`
+	// ClientAuth asks TLS clients for a certificate (l4.go).
+	ClientAuth *ClientAuth `yaml:"clientAuth" toml:"clientAuth" json:"clientAuth,omitempty"`
+	// ProxyProtocol accepts PROXY headers from trusted peers (l4.go).
+	ProxyProtocol *ProxyProtocol `yaml:"proxyProtocol" toml:"proxyProtocol" json:"proxyProtocol,omitempty"`
 }
 
 // Redirect sends clients to another entry point.
@@ -285,17 +302,32 @@ type DomainSet struct {
 	KeyType string `yaml:"keyType" toml:"keyType" json:"keyType,omitempty"`
 	// ReuseKey overrides acme.reuseKey.
 	ReuseKey bool `yaml:"reuseKey" toml:"reuseKey" json:"reuseKey,omitempty"`
+	// Issuer, set only by a source such as Kubernetes (not a key of the
+	// file), picks the CA for this certificate: the server of
+	// certificates.acme or of one of certificates.issuers, as written
+	// there. Empty means the usual order.
+	Issuer string `yaml:"-" toml:"-" json:"issuer,omitempty"`
 }
 
-// CertFile is a user-provided certificate and key.
+// CertFile is a user-provided certificate and key: two files, or (from a
+// source such as a Kubernetes Secret, never from the file) the PEM itself.
 type CertFile struct {
-	CertFile string `yaml:"certFile" toml:"certFile" json:"certFile"`
-	KeyFile  string `yaml:"keyFile" toml:"keyFile" json:"keyFile"`
+	CertFile string `yaml:"certFile" toml:"certFile" json:"certFile,omitempty"`
+	KeyFile  string `yaml:"keyFile" toml:"keyFile" json:"keyFile,omitempty"`
+	// CertPEM and KeyPEM hold a certificate that has no file; KeyPEM is a
+	// private key and is never rendered.
+	CertPEM []byte `yaml:"-" toml:"-" json:"-"`
+	KeyPEM  []byte `yaml:"-" toml:"-" json:"-"`
+	// Origin says where an in-memory certificate came from
+	// ("kubernetes secret default/www-tls"), for messages.
+	Origin string `yaml:"-" toml:"-" json:"origin,omitempty"`
 }
 
-// Route sends matching requests to a service.
+// Route sends matching requests to a service. Every condition it sets
+// must hold (matchers.go has the conditions beyond host and path prefix).
 type Route struct {
-	// Host is an exact name or "*.domain" (one label); required.
+	// Host is an exact name or "*.domain" (one label); required unless
+	// HostRegex is set.
 	Host string `yaml:"host" toml:"host" json:"host"`
 	// PathPrefix restricts the route; default "/".
 	PathPrefix string `yaml:"pathPrefix" toml:"pathPrefix" json:"pathPrefix,omitempty"`
@@ -307,8 +339,57 @@ type Route struct {
 	// EntryPoints restrict the route; default: every entry point without a
 	// redirect.
 	EntryPoints []string `yaml:"entryPoints" toml:"entryPoints" json:"entryPoints,omitempty"`
+	// ClientAuth requires (or asks for) a client certificate for this
+	// route's requests (l4.go).
+	ClientAuth *ClientAuth `yaml:"clientAuth" toml:"clientAuth" json:"clientAuth,omitempty"`
+
 	// ResponseHeaders are set on every response of this route.
 	ResponseHeaders map[string]string `yaml:"responseHeaders" toml:"responseHeaders" json:"responseHeaders,omitempty"`
+	// Middlewares are names under middlewares, applied in this order
+	// (the first sees the request first and the response last).
+	Middlewares []string `yaml:"middlewares" toml:"middlewares" json:"middlewares,omitempty"`
+
+	// Conditions beyond host and path prefix; docs/config.md gives the
+	// precedence of routes that set them (matchers.go checks them).
+
+	// HostRegex matches the host (lower case, without port) against a
+	// regular expression, instead of Host.
+	HostRegex string `yaml:"hostRegex" toml:"hostRegex" json:"hostRegex,omitempty"`
+	// Path is an exact path the request must have.
+	Path string `yaml:"path" toml:"path" json:"path,omitempty"`
+	// PathRegex is a regular expression the path must match.
+	PathRegex string `yaml:"pathRegex" toml:"pathRegex" json:"pathRegex,omitempty"`
+	// Methods the request must use (any of them).
+	Methods []string `yaml:"methods" toml:"methods" json:"methods,omitempty"`
+	// Headers the request must carry with exactly these values.
+	Headers map[string]string `yaml:"headers" toml:"headers" json:"headers,omitempty"`
+	// HeadersRegex: headers whose value must match these regular
+	// expressions.
+	HeadersRegex map[string]string `yaml:"headersRegex" toml:"headersRegex" json:"headersRegex,omitempty"`
+	// Query parameters the request must carry with exactly these values.
+	Query map[string]string `yaml:"query" toml:"query" json:"query,omitempty"`
+	// QueryRegex: query parameters whose value must match these regular
+	// expressions.
+	QueryRegex map[string]string `yaml:"queryRegex" toml:"queryRegex" json:"queryRegex,omitempty"`
+	// ClientIPs are the IPs or CIDRs the peer's address must be in.
+	ClientIPs []string `yaml:"clientIPs" toml:"clientIPs" json:"clientIPs,omitempty"`
+
+	// Redirect answers the route's requests with a redirect instead of
+	// sending them to a service (then Service may be empty). Only sources
+	// such as Kubernetes set it.
+	Redirect *RouteRedirect `yaml:"-" toml:"-" json:"redirect,omitempty"`
+}
+
+// RouteRedirect sends the client elsewhere: each empty field keeps the
+// request's own (scheme, host, port), and the path and query are kept.
+type RouteRedirect struct {
+	Scheme string `json:"scheme,omitempty"`
+	Host   string `json:"host,omitempty"`
+	// Port 0 is the scheme's default port when Scheme changes, else the
+	// request's.
+	Port int `json:"port,omitempty"`
+	// StatusCode is 301, 302, 303, 307 or 308 (default 302).
+	StatusCode int `json:"statusCode,omitempty"`
 }
 
 // Service is a pool of servers, or a static reply.
@@ -328,9 +409,21 @@ type Service struct {
 	Retries *int `yaml:"retries" toml:"retries" json:"retries,omitempty"`
 	// Static, when set, answers every request itself (no servers).
 	Static *Static `yaml:"static" toml:"static" json:"static,omitempty"`
+	// Sticky keeps a client on the server (or, with Weighted, the
+	// service) that answered it first, by a cookie (servicekinds.go).
+	Sticky *Sticky `yaml:"sticky" toml:"sticky" json:"sticky,omitempty"`
+	// Failover sends requests to a primary service while it has a
+	// server up, else to a fallback service.
+	Failover *Failover `yaml:"failover" toml:"failover" json:"failover,omitempty"`
+	// Mirroring sends requests to a service and copies a share of them
+	// to others, whose answers are discarded.
+	Mirroring *Mirroring `yaml:"mirroring" toml:"mirroring" json:"mirroring,omitempty"`
+	// Weighted spreads requests over other services by weight.
+	Weighted *Weighted `yaml:"weighted" toml:"weighted" json:"weighted,omitempty"`
 }
 
-// Server is one backend.
+// Server is one backend: an http://, https:// or h2c:// (HTTP/2 without
+// TLS, for gRPC) URL.
 type Server struct {
 	URL    string `yaml:"url" toml:"url" json:"url"`
 	Weight int    `yaml:"weight" toml:"weight" json:"weight,omitempty"` // default 1

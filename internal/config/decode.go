@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"reflect"
 	"slices"
@@ -191,6 +192,13 @@ func (d *decoder) decode(n *node, v reflect.Value, kp *keyPath) error {
 			path := kp.String()
 			return d.fail(n.pos, path, "%s: %q is not true or false", path, text)
 		}
+	case t.Kind() == reflect.Float64:
+		f, err := strconv.ParseFloat(text, 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			path := kp.String()
+			return d.fail(n.pos, path, "%s: %q is not a number", path, text)
+		}
+		v.SetFloat(f)
 	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Int64:
 		i, err := strconv.ParseInt(text, 0, t.Bits())
 		if err != nil {
@@ -276,7 +284,6 @@ var traefikKeys = map[string]string{
 	"http":               "routers and services are top-level routes: and services:",
 	"tls":                "TLS options belong to an entry point (entryPoints.<name>.tls); certificate files to certificates.files",
 	"providers":          "zoku has no providers; list routes and services in this file (it is watched and re-applied)",
-	"kubernetes":         "zoku has no providers; list routes and services in this file (it is watched and re-applied)",
 	"docker":             "zoku has no providers; list routes and services in this file (it is watched and re-applied)",
 }
 

@@ -52,6 +52,9 @@ func setStr(s *string, def string) {
 func (c *Config) applyDefaults() {
 	c.applyAdminDefaults()
 	c.applyTargetDefaults()
+	c.applyMiddlewareDefaults() // middlewares.go
+	c.applyL4Defaults()
+	c.applyKubernetesDefaults()
 	for _, ep := range c.EntryPoints {
 		if ep == nil {
 			continue
@@ -101,10 +104,11 @@ func (c *Config) applyDefaults() {
 	}
 
 	// Routes without entryPoints serve on every entry point that does not
-	// redirect (sorted, so the result is stable).
+	// redirect and whose TCP routes leave connections to HTTP (sorted, so
+	// the result is stable).
 	var serving []string
 	for name, ep := range c.EntryPoints {
-		if ep != nil && ep.Redirect == nil {
+		if ep != nil && ep.Redirect == nil && !c.TCPClaimsAll(name) {
 			serving = append(serving, name)
 		}
 	}
@@ -115,15 +119,19 @@ func (c *Config) applyDefaults() {
 		}
 		r.Host = normName(r.Host)
 		setStr(&r.PathPrefix, "/")
+		for i, m := range r.Methods {
+			r.Methods[i] = strings.ToUpper(m)
+		}
 		if len(r.EntryPoints) == 0 {
 			r.EntryPoints = slices.Clone(serving)
 		}
 	}
 
-	for _, s := range c.Services {
+	for name, s := range c.Services {
 		if s == nil {
 			continue
 		}
+		c.applyServiceKindDefaults(name, s) // servicekinds.go
 		setStr(&s.Strategy, DefaultStrategy)
 		for i := range s.Servers {
 			if s.Servers[i].Weight == 0 {

@@ -24,9 +24,12 @@ func TestExamplesLoad(t *testing.T) {
 			{"web address", c.EntryPoints["web"].Address, "127.0.0.1:8080"},
 			{"websecure address", c.EntryPoints["websecure"].Address, "127.0.0.1:8443"},
 			{"hsts on", c.EntryPoints["websecure"].HSTS != nil, true},
+			{"http3 on", c.EntryPoints["websecure"].HTTP3 != nil, true},
 			{"http-01 on web", c.Certificates.ACME.Challenges.HTTP.EntryPoint, "web"},
 			{"tls-alpn-01 on websecure", c.Certificates.ACME.Challenges.TLSALPN.EntryPoint, "websecure"},
 			{"route", []string{c.Routes["demo"].Host, c.Routes["demo"].Service}, []string{"demo.localhost", "demo"}},
+			{"securityHeaders on", c.Routes["demo"].Middlewares, []string{"secure"}},
+			{"securityHeaders", c.Middlewares["secure"].Kind(), "securityHeaders"},
 			{"body", c.Services["demo"].Static.Body, "Hello from zoku\n"},
 			{"hosts", c.RoutedHosts(), []string{"demo.localhost"}},
 		}
@@ -37,6 +40,35 @@ func TestExamplesLoad(t *testing.T) {
 		}
 		if s, p, code := c.RedirectTarget(c.EntryPoints["web"]); s != "https" || p != 8443 || code != 308 {
 			t.Errorf("redirect: got %s %d %d, want https 8443 308", s, p, code)
+		}
+	})
+
+	t.Run("middlewares", func(t *testing.T) {
+		t.Chdir("../..") // it names its htpasswd file from the repository root
+		c, err := Load("examples/middlewares.yaml", env())
+		if err != nil {
+			t.Fatal(err)
+		}
+		kinds := map[string]bool{}
+		for _, m := range c.Middlewares {
+			kinds[m.Kind()] = true
+		}
+		for _, k := range []string{"chain", "securityHeaders", "compress", "rateLimit", "stripPrefix", "buffering", "basicAuth", "forwardAuth", "ipAllowList", "circuitBreaker", "errors", "redirectRegex"} {
+			if !kinds[k] {
+				t.Errorf("examples/middlewares.yaml shows no %s middleware", k)
+			}
+		}
+		svcKinds := map[string]bool{}
+		for _, s := range c.Services {
+			svcKinds[s.Kind()] = true
+		}
+		for _, k := range []string{"static", "servers", "failover", "mirroring", "weighted"} {
+			if !svcKinds[k] {
+				t.Errorf("examples/middlewares.yaml shows no %s service", k)
+			}
+		}
+		if c.Certificates.ACME.Server != "embedded" {
+			t.Errorf("server %q, want embedded", c.Certificates.ACME.Server)
 		}
 	})
 

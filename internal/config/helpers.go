@@ -128,13 +128,20 @@ func (ep *EntryPoint) Port() int {
 	return n
 }
 
-// RoutedHosts returns the hosts of all routes, sorted and without
-// duplicates (wildcard hosts as written, e.g. "*.example.com").
+// RoutedHosts returns the hosts of all routes, and the server names of
+// TCP routes on which zoku terminates TLS (it serves their certificates),
+// sorted and without duplicates (wildcard hosts as written, e.g.
+// "*.example.com").
 func (c *Config) RoutedHosts() []string {
 	var hosts []string
 	for _, r := range c.Routes {
 		if r != nil && r.Host != "" {
 			hosts = append(hosts, r.Host)
+		}
+	}
+	for _, r := range c.TCPRoutes {
+		if r != nil && r.TLS == TLSTerminate && r.SNI != "" && r.SNI != "*" {
+			hosts = append(hosts, r.SNI)
 		}
 	}
 	slices.Sort(hosts)

@@ -134,7 +134,7 @@ func TestParseErrors(t *testing.T) {
 		{"unknown key suggests", "t.yaml", "entryPoints:\n  web:\n    adress: \":80\" # <-\n",
 			nil, `unknown key "adress" in entryPoints.web (did you mean "address"?)`},
 		{"unknown key lists valid keys", "t.yaml", "entryPoints:\n  web:\n    address: \":80\"\nfrobnicate: 1 # <-\n",
-			nil, `unknown key "frobnicate" at the top level; valid keys are accessLog, admin, certificates, entryPoints, log, routes, services, storage, targets`},
+			nil, `unknown key "frobnicate" at the top level; valid keys are accessLog, admin, certificates, entryPoints, kubernetes, log, middlewares, routes, services, storage, targets, tcpRoutes, tcpServices`},
 		{"traefik capitalisation", "t.yaml", "entryPoints:\n  web:\n    address: \":443\"\n    tls:\n      MinVersion: \"1.2\" # <-\n",
 			nil, `unknown key "MinVersion" in entryPoints.web.tls (did you mean "minVersion"?)`},
 		{"traefik top-level key", "t.toml", "defaultEntryPoints = [\"https\"] # <-\n[acme]\n",

@@ -14,8 +14,8 @@ import (
 
 // Validate checks the whole Config and returns the first problem as an
 // *Error naming the key path and, when Load or Parse runs it, the line. Checks run
-// in a fixed order (entry points, certificates, routes, services, logs;
-// names sorted), so the same file always gives the same error. It reads the
+// in a fixed order (entry points, certificates, middlewares, routes,
+// services, logs; names sorted), so the same file always gives the same error. It reads the
 // user certificate files (certificates.files) to check that each key
 // matches its certificate.
 func (c *Config) Validate() error {
@@ -30,6 +30,9 @@ func (c *Config) Validate() error {
 	if err := c.validateCertificates(); err != nil {
 		return err
 	}
+	if err := c.validateMiddlewares(); err != nil { // validate_middlewares.go
+		return err
+	}
 	for _, name := range sortedKeys(c.Routes) {
 		if err := c.validateRoute(name, c.Routes[name]); err != nil {
 			return err
@@ -40,6 +43,12 @@ func (c *Config) Validate() error {
 			return err
 		}
 	}
+	if err := c.validateServiceGraph(); err != nil { // servicekinds.go
+		return err
+	}
+	if err := c.validateL4(); err != nil { // l4validate.go
+		return err
+	}
 	if err := c.validateAdmin(); err != nil {
 		return err
 	}
@@ -47,6 +56,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.validateStorage(); err != nil {
+		return err
+	}
+	if err := c.validateKubernetes(); err != nil {
 		return err
 	}
 	if f := c.Log.Format; f != "" && f != "text" && f != "json" {
@@ -326,6 +338,14 @@ func (c *Config) validateCertificates() error {
 	}
 	for i, f := range cert.Files {
 		p := fmt.Sprintf("certificates.files[%d]", i)
+		if len(f.CertPEM) > 0 || len(f.KeyPEM) > 0 {
+			if _, err := f.Load(); err != nil {
+				e := c.errAt(p, "%s (%s): %v; the certificate and key must be PEM and belong together", p, f.Name(), err)
+				e.Err = err
+				return e
+			}
+			continue
+		}
 		if f.CertFile == "" || f.KeyFile == "" {
 			return c.errAt(p, "%s needs both certFile and keyFile", p)
 		}
@@ -361,22 +381,41 @@ func (c *Config) validateRoute(name string, r *Route) error {
 	if r == nil {
 		return c.errAt(p, "%s is empty; give it a host and a service", p)
 	}
-	if r.Host == "" {
-		return c.errAt(p, "%s has no host; add host: www.example.com (or *.example.com)", p)
+	if err := c.validateMatchers(p, r); err != nil { // matchers.go
+		return err
 	}
-	if !isASCII(r.Host) {
+	if r.Host == "" && r.HostRegex == "" {
+		return c.errAt(p, "%s has no host; add host: www.example.com (or *.example.com, or hostRegex)", p)
+	}
+	if r.Host != "" && !isASCII(r.Host) {
 		return c.errAt(p+".host", "%s.host %q is not a valid internationalised name (IDNA 2008); check its spelling, or write its xn-- form", p, r.Host)
 	}
-	if strings.Contains(strings.TrimPrefix(r.Host, "*."), "*") || !validHostname(r.Host, true) {
+	if r.Host != "" && (strings.Contains(strings.TrimPrefix(r.Host, "*."), "*") || !validHostname(r.Host, true)) {
 		return c.errAt(p+".host", "%s.host %q is not a host name; write www.example.com, or *.example.com for one label of wildcard", p, r.Host)
 	}
 	if r.PathPrefix != "" && !strings.HasPrefix(r.PathPrefix, "/") {
 		return c.errAt(p+".pathPrefix", "%s.pathPrefix %q must start with /", p, r.PathPrefix)
 	}
-	if r.Service == "" {
-		return c.errAt(p, "%s has no service; add service: <name of a service>", p)
+	if rd := r.Redirect; rd != nil {
+		if rd.Scheme != "" && rd.Scheme != "http" && rd.Scheme != "https" {
+			return c.errAt(p, "%s: redirect scheme %q is not http or https", p, rd.Scheme)
+		}
+		if rd.Host != "" && !validHostname(rd.Host, false) && net.ParseIP(rd.Host) == nil {
+			return c.errAt(p, "%s: redirect host %q is not a host name", p, rd.Host)
+		}
+		if rd.Port < 0 || rd.Port > 65535 {
+			return c.errAt(p, "%s: redirect port %d is not a port", p, rd.Port)
+		}
+		if sc := rd.StatusCode; sc != 0 && !slices.Contains([]int{301, 302, 303, 307, 308}, sc) {
+			return c.errAt(p, "%s: redirect status %d is not 301, 302, 303, 307 or 308", p, sc)
+		}
 	}
-	if _, ok := c.Services[r.Service]; !ok {
+	switch _, ok := c.Services[r.Service]; {
+	case r.Service == "" && r.Redirect != nil:
+		// A redirect needs no service.
+	case r.Service == "":
+		return c.errAt(p, "%s has no service; add service: <name of a service>", p)
+	case !ok:
 		return c.errAt(p+".service", "%s.service: no service named %q%s", p, r.Service, didYouMean(r.Service, sortedKeys(c.Services)))
 	}
 	if len(r.EntryPoints) == 0 {
@@ -393,6 +432,12 @@ func (c *Config) validateRoute(name string, r *Route) error {
 			return c.errAt(p+".responseHeaders."+h, "%s.responseHeaders: %q is not a header name", p, h)
 		}
 	}
+	for i, m := range r.Middlewares {
+		if _, ok := c.Middlewares[m]; !ok {
+			mp := fmt.Sprintf("%s.middlewares[%d]", p, i)
+			return c.errAt(mp, "%s: no middleware named %q%s", mp, m, didYouMean(m, sortedKeys(c.Middlewares)))
+		}
+	}
 	return nil
 }
 
@@ -403,14 +448,14 @@ func (c *Config) validateService(name string, s *Service) error {
 	if s == nil {
 		return c.errAt(p, "%s is empty; give it servers or static", p)
 	}
-	if (len(s.Servers) > 0) == (s.Static != nil) {
-		return c.errAt(p, "%s needs either servers or static (exactly one of them)", p)
+	if err := c.validateServiceKind(name, s); err != nil { // servicekinds.go
+		return err
 	}
 	for i, sv := range s.Servers {
 		sp := fmt.Sprintf("%s.servers[%d]", p, i)
 		u, err := url.Parse(sv.URL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return c.errAt(sp+".url", "%s.url %q is not an absolute http:// or https:// URL; write e.g. http://127.0.0.1:8080", sp, sv.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "h2c") || u.Host == "" {
+			return c.errAt(sp+".url", "%s.url %q is not an absolute http://, https:// or h2c:// URL; write e.g. http://127.0.0.1:8080", sp, sv.URL)
 		}
 		if sv.Weight < 0 {
 			return c.errAt(sp+".weight", "%s.weight must be 1 or more", sp)

@@ -122,9 +122,9 @@ func TestValidateErrors(t *testing.T) {
 		{"route header name", eps + "routes:\n  r:\n    host: a.test\n    service: s\n    responseHeaders:\n      \"Bad Header\": x # <-\nservices:\n  s: {static: {}}\n", `"Bad Header" is not a header name`},
 
 		// services
-		{"service servers and static", eps + "services:\n  s: # <-\n    static: {}\n    servers: [{url: \"http://a\"}]\n", "services.s needs either servers or static (exactly one of them)"},
-		{"service empty", eps + "services:\n  s: # <-\n    strategy: weighted\n", "services.s needs either servers or static"},
-		{"server relative url", eps + "services:\n  s:\n    servers:\n      - url: /backend # <-\n", `services.s.servers[0].url "/backend" is not an absolute http:// or https:// URL`},
+		{"service servers and static", eps + "services:\n  s: # <-\n    static: {}\n    servers: [{url: \"http://a\"}]\n", "services.s needs exactly one of servers, static, failover, mirroring or weighted (it has 2)"},
+		{"service empty", eps + "services:\n  s: # <-\n    strategy: weighted\n", "services.s needs exactly one of servers, static, failover, mirroring or weighted (it has 0)"},
+		{"server relative url", eps + "services:\n  s:\n    servers:\n      - url: /backend # <-\n", `services.s.servers[0].url "/backend" is not an absolute http://, https:// or h2c:// URL`},
 		{"server ftp url", eps + "services:\n  s:\n    servers:\n      - url: http://ok\n      - url: ftp://b # <-\n", `servers[1].url "ftp://b"`},
 		{"server weight", eps + "services:\n  s:\n    servers:\n      - url: http://a\n        weight: -2 # <-\n", "services.s.servers[0].weight must be 1 or more"},
 		{"strategy", eps + "services:\n  s:\n    servers: [{url: \"http://a\"}]\n    strategy: random # <-\n", `strategy "random" is unknown; use one of round-robin, weighted, least-requests, power-of-two-choices`},

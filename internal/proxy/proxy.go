@@ -112,11 +112,15 @@ type Service struct {
 	// the fast path takes go over it (fastpath.go).
 	fast bool
 
-	reg     *health.Registry
-	https   bool // some server is https://
-	nhOnce  sync.Once
-	nh      atomic.Pointer[netHTTP] // built on first use; see netHTTP
-	checker *health.Checker         // nil: no active check
+	reg    *health.Registry
+	https  bool    // some server is https://
+	h2c    bool    // every server is h2c://
+	sticky *sticky // nil: no sticky sessions (sticky.go)
+	// stickyVals are the ups' sticky cookie values, in order.
+	stickyVals []string
+	nhOnce     sync.Once
+	nh         atomic.Pointer[netHTTP] // built on first use; see netHTTP
+	checker    *health.Checker         // nil: no active check
 
 	closeOnce sync.Once
 }
@@ -131,6 +135,10 @@ type upstream struct {
 	// conns are the fast path's kept-alive connections; nil when the
 	// server cannot take the fast path.
 	conns *connPool
+	// h2c: the server was given as h2c:// (url says http://).
+	h2c bool
+	// stickyVal names the server in a sticky cookie (sticky.go).
+	stickyVal string
 }
 
 var _ balance.Backend = (*upstream)(nil)
@@ -193,7 +201,7 @@ func NewService(name string, cfg *config.Service, reg *health.Registry, opts Opt
 		s.passive = &health.Passive{MaxFailures: p.MaxFailures, Window: time.Duration(p.Window), Cooldown: time.Duration(p.Cooldown)}
 	}
 
-	https := false
+	https, h2c := false, 0
 	for i, srv := range cfg.Servers {
 		u, err := parseServerURL(srv.URL)
 		if err != nil {
@@ -203,8 +211,15 @@ func NewService(name string, cfg *config.Service, reg *health.Registry, opts Opt
 			return nil, fmt.Errorf("proxy: service %q: server %s has weight %d; use 1 or more", name, u, srv.Weight)
 		}
 		https = https || u.Scheme == "https"
-		up := &upstream{url: u, key: u.String(), weight: max(srv.Weight, 1), now: s.now}
-		if u.Scheme == "http" && (u.Path == "" || u.Path == "/") && u.RawPath == "" && u.RawQuery == "" && !u.ForceQuery {
+		key, isH2C := u.String(), u.Scheme == "h2c"
+		if isH2C {
+			// Plain HTTP/2 (prior knowledge): an http:// URL over a
+			// transport that speaks only unencrypted HTTP/2.
+			h2c++
+			u.Scheme = "http"
+		}
+		up := &upstream{url: u, key: key, weight: max(srv.Weight, 1), now: s.now, h2c: isH2C}
+		if !up.h2c && u.Scheme == "http" && (u.Path == "" || u.Path == "/") && u.RawPath == "" && u.RawQuery == "" && !u.ForceQuery {
 			addr := u.Host
 			if u.Port() == "" {
 				addr = net.JoinHostPort(u.Hostname(), "80")
@@ -218,7 +233,17 @@ func NewService(name string, cfg *config.Service, reg *health.Registry, opts Opt
 		s.fast = s.fast && up.conns != nil
 	}
 
-	s.https = https
+	if h2c > 0 && h2c < len(s.ups) {
+		return nil, fmt.Errorf("proxy: service %q mixes h2c:// servers with others; give h2c:// servers a service of their own", name)
+	}
+	s.https, s.h2c = https, h2c > 0
+	if cfg.Sticky != nil {
+		s.sticky = newSticky(cfg.Sticky.Cookie)
+		for _, up := range s.ups {
+			up.stickyVal = stickyValue(up.key)
+			s.stickyVals = append(s.stickyVals, up.stickyVal)
+		}
+	}
 
 	if reg == nil {
 		reg = health.NewRegistry()
@@ -255,7 +280,7 @@ type netHTTP struct {
 // netHTTP returns the service's net/http machinery, building it once.
 func (s *Service) netHTTP() *netHTTP {
 	s.nhOnce.Do(func() {
-		nh := &netHTTP{transport: newTransport(s.opts.TLSClientConfig, s.https)}
+		nh := &netHTTP{transport: newTransport(s.opts.TLSClientConfig, s.https, s.h2c)}
 		nh.rp = &httputil.ReverseProxy{
 			Rewrite:        s.rewrite,
 			Transport:      tryTransport{base: nh.transport},
@@ -276,8 +301,9 @@ func (s *Service) logger() *slog.Logger {
 	return s.log
 }
 
-// parseServerURL accepts an absolute http:// or https:// URL without user
-// info. Its errors never echo the URL, which might hold a password.
+// parseServerURL accepts an absolute http://, https:// or h2c:// URL
+// without user info. Its errors never echo the URL, which might hold a
+// password.
 func parseServerURL(raw string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -286,8 +312,8 @@ func parseServerURL(raw string) (*url.URL, error) {
 	if u.User != nil {
 		return nil, errors.New("url must not carry a user name or password; remove them")
 	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, errors.New("url must be an absolute http:// or https:// URL such as http://10.0.0.5:8080")
+	if (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "h2c") || u.Host == "" {
+		return nil, errors.New("url must be an absolute http:// or https:// URL such as http://10.0.0.5:8080 (or h2c:// for plain HTTP/2)")
 	}
 	u.Fragment, u.RawFragment = "", ""
 	return u, nil
@@ -333,6 +359,21 @@ func (s *Service) CheckNow(ctx context.Context) {
 	if s.checker != nil {
 		s.checker.CheckNow(ctx)
 	}
+}
+
+// Available reports whether the service may take a request now: it is
+// static, or one of its servers is available. Failover and weighted
+// services ask their children this.
+func (s *Service) Available() bool {
+	if s.static != nil {
+		return true
+	}
+	for _, u := range s.ups {
+		if u.Available() {
+			return true
+		}
+	}
+	return false
 }
 
 // ServerStatus is the health of one server, for the admin API.

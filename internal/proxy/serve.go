@@ -102,7 +102,15 @@ func (s *Service) ServeWithStats(w http.ResponseWriter, r *http.Request, st *Sta
 }
 
 func (s *Service) serveProxy(w http.ResponseWriter, r *http.Request, out *outcome) {
-	i := s.sel.Select(s.pool)
+	i := -1
+	var sk *stickyTry
+	if s.sticky != nil {
+		sk = &stickyTry{}
+		i, sk.had = s.sticky.find(r, s.stickyVals, func(i int) bool { return s.ups[i].Available() })
+	}
+	if i < 0 {
+		i = s.sel.Select(s.pool)
+	}
 	if i < 0 {
 		out.status = http.StatusServiceUnavailable
 		http.Error(w, "no healthy server for service "+s.name, http.StatusServiceUnavailable)
@@ -113,7 +121,7 @@ func (s *Service) serveProxy(w http.ResponseWriter, r *http.Request, out *outcom
 		body = &trackedBody{rc: r.Body}
 	}
 	if s.fast && fastEligible(r) {
-		s.serveFast(w, r, out, i, body)
+		s.serveFast(w, r, out, i, body, sk)
 		return
 	}
 
@@ -127,6 +135,7 @@ func (s *Service) serveProxy(w http.ResponseWriter, r *http.Request, out *outcom
 	for attempt := 1; ; attempt++ {
 		u := s.ups[i]
 		out.server, out.attempts = u.key, attempt
+		s.markSticky(w, sk, u)
 		var reqBody io.ReadCloser // nil: r.Body as it is (none)
 		if body != nil {
 			reqBody = body
@@ -170,6 +179,7 @@ func (s *Service) serveProxy(w http.ResponseWriter, r *http.Request, out *outcom
 
 		next := s.nextServer(r, i, attempt, &tried, ts.gotConn.Load(), body)
 		if next < 0 {
+			s.markSticky(w, sk, nil)
 			s.fail(w, out, u, err, attempt)
 			return
 		}
@@ -180,13 +190,14 @@ func (s *Service) serveProxy(w http.ResponseWriter, r *http.Request, out *outcom
 
 // serveFast is serveProxy's loop of tries over the HTTP/1.1 fast path
 // (fastpath.go), starting on server i.
-func (s *Service) serveFast(w http.ResponseWriter, r *http.Request, out *outcome, i int, body *trackedBody) {
+func (s *Service) serveFast(w http.ResponseWriter, r *http.Request, out *outcome, i int, body *trackedBody, sk *stickyTry) {
 	start := time.Now()
 	var tried []bool
 	var res fastTry
 	for attempt := 1; ; attempt++ {
 		u := s.ups[i]
 		out.server, out.attempts = u.key, attempt
+		s.markSticky(w, sk, u)
 		reqBody := body
 		if body != nil && body.read.Load() && r.GetBody != nil {
 			b, err := r.GetBody()
@@ -217,12 +228,31 @@ func (s *Service) serveFast(w http.ResponseWriter, r *http.Request, out *outcome
 		s.recordFailure(u, err)
 		next := s.nextServer(r, i, attempt, &tried, res.gotConn, body)
 		if next < 0 {
+			s.markSticky(w, sk, nil)
 			s.fail(w, out, u, err, attempt)
 			return
 		}
 		s.logger().Debug("retrying on another server", "upstream", u.key, "attempt", attempt, "error", err)
 		i = next
 	}
+}
+
+// stickyTry is a sticky request's cookie state across its tries: the
+// value the client sent, and the Set-Cookie an earlier try added.
+type stickyTry struct{ had, set string }
+
+// markSticky points the sticky cookie at u for the try about to be made
+// (nil: at no server, the request failed). It does nothing for a service
+// without sticky sessions (sk nil).
+func (s *Service) markSticky(w http.ResponseWriter, sk *stickyTry, u *upstream) {
+	if sk == nil {
+		return
+	}
+	value := sk.had // no server: leave the client's cookie alone
+	if u != nil {
+		value = u.stickyVal
+	}
+	s.sticky.mark(w.Header(), sk.had, value, &sk.set)
 }
 
 // nextServer picks the server of the next try after try number attempt on

@@ -20,9 +20,13 @@ const (
 // newTransport returns the transport shared by all tries of one service.
 // ResponseHeaderTimeout stays zero on purpose: tryTransport's per-try timer
 // does that job and, unlike this one, lets ServeHTTP retry elsewhere.
-func newTransport(tlsConfig *tls.Config, https bool) *http.Transport {
+//
+// h2c: the servers speak plain HTTP/2 with prior knowledge (h2c:// in the
+// config, gRPC's usual way): requests to their http:// URLs go out as
+// HTTP/2 frames, never HTTP/1.1.
+func newTransport(tlsConfig *tls.Config, https, h2c bool) *http.Transport {
 	dialer := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
-	return &http.Transport{
+	t := &http.Transport{
 		// Backends are dialled directly, never through HTTP_PROXY.
 		Proxy:                 nil,
 		DialContext:           dialer.DialContext,
@@ -36,6 +40,11 @@ func newTransport(tlsConfig *tls.Config, https bool) *http.Transport {
 		// asking for gzip and decoding it here.
 		DisableCompression: true,
 	}
+	if h2c {
+		t.Protocols = new(http.Protocols)
+		t.Protocols.SetUnencryptedHTTP2(true)
+	}
+	return t
 }
 
 // Body copy buffers: large ones for bodies of unknown or large size (both

@@ -1,8 +1,6 @@
 package router
 
 import (
-	"crypto/tls"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -74,6 +72,8 @@ func (r *Router) route(w http.ResponseWriter, req *http.Request, t *table, p *ep
 	x.st = proxy.Stats{}
 	rw := &x.rec
 	host := hostOnly(req.Host)
+	// Noted before middlewares may rewrite the path (and req.URL).
+	path, method, reqHost := req.URL.Path, req.Method, req.Host
 	rt := t.matchHost(p.name, host, req.URL.Path, req)
 	if !p.trusts(req.RemoteAddr) {
 		for _, h := range forwardedHeaders {
@@ -89,7 +89,7 @@ func (r *Router) route(w http.ResponseWriter, req *http.Request, t *table, p *ep
 	routeName, svcName := "", ""
 	switch {
 	case rt == nil:
-		http.Error(rw, "404 page not found: no route for "+host+req.URL.Path, http.StatusNotFound)
+		http.Error(rw, "404 page not found: no route for "+host+path, http.StatusNotFound)
 	default:
 		routeName, svcName = rt.name, rt.service
 		if rt.headers != nil {
@@ -106,13 +106,13 @@ func (r *Router) route(w http.ResponseWriter, req *http.Request, t *table, p *ep
 	}
 	if r.deps.OnRequest != nil {
 		r.deps.OnRequest(RequestRecord{EntryPoint: p.name, Route: routeName, Service: svcName, Server: x.st.Server,
-			Method: req.Method, Status: rw.status, Bytes: rw.bytes, Duration: time.Since(start)})
+			Method: method, Status: rw.status, Bytes: rw.bytes, Duration: time.Since(start)})
 	}
 	if r.alog != nil {
 		r.alog.LogAttrs(req.Context(), slog.LevelInfo, "request",
 			slog.String("entry_point", p.name), slog.String("route", routeName), slog.String("service", svcName),
 			slog.String("server", x.st.Server), slog.String("client", req.RemoteAddr),
-			slog.String("method", req.Method), slog.String("host", req.Host), slog.String("path", req.URL.Path),
+			slog.String("method", method), slog.String("host", reqHost), slog.String("path", path),
 			slog.String("proto", req.Proto), slog.Int("status", rw.status), slog.Int64("bytes", rw.bytes),
 			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
 		)
@@ -130,33 +130,4 @@ func hstsValue(h *config.HSTS) string {
 		v += "; preload"
 	}
 	return v
-}
-
-// tlsConfig reads the entry point's TLS options from the current table on
-// every handshake, so a reload changes them without a restart.
-func (r *Router) tlsConfig(ep string) *tls.Config {
-	return &tls.Config{
-		MinVersion: tls.VersionTLS12,
-		NextProtos: []string{"h2", "http/1.1"},
-		GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
-			t := r.tab.Load()
-			if t == nil || t.tls[ep] == nil {
-				return nil, fmt.Errorf("router: entry point %s has no TLS now", ep)
-			}
-			if r.deps.IsALPNChallenge != nil && r.deps.IsALPNChallenge(hello) {
-				return t.alpn[ep], nil
-			}
-			return t.tls[ep], nil
-		},
-	}
-}
-
-func (r *Router) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-	if r.deps.IsALPNChallenge != nil && r.deps.ALPN != nil && r.deps.IsALPNChallenge(hello) {
-		return r.deps.ALPN(hello)
-	}
-	if r.deps.Certs == nil {
-		return nil, fmt.Errorf("router: no certificates configured")
-	}
-	return r.deps.Certs.GetCertificate(hello)
 }

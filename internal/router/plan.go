@@ -130,14 +130,20 @@ func (r *Router) compile(t *table) error {
 		}
 		t.eps[i] = p
 	}
+	if t.err != nil {
+		return t.err
+	}
 	serves := make(map[string]serveFunc, len(t.services))
 	for name, svc := range t.services {
 		serves[name] = serveOf(svc)
 	}
 	for _, rt := range t.routes {
 		rt.serve = serves[rt.service]
+		if rt.redirect != nil {
+			rt.serve = redirectServe(rt.redirect) // redirect.go
+		}
 	}
-	return nil
+	return r.compileMiddlewares(t, serves) // chains.go
 }
 
 // plan returns entry point ep's plan (index idx) in t, or nil when t's

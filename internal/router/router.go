@@ -1,7 +1,11 @@
 // Package router is zoku's edge router: entry points (plain and TLS
-// listeners), the HTTP to HTTPS redirect that spares ACME challenges, host
-// and path routing to services, SNI certificate selection, access logs, hot
-// reload without dropping connections, and graceful shutdown.
+// listeners), the HTTP to HTTPS redirect that spares ACME challenges,
+// routing by host, path and the other conditions of match.go to services
+// through each route's middlewares (internal/middleware), SNI certificate
+// selection, access logs, hot reload without dropping connections, and
+// graceful shutdown. On the same entry points it routes TCP by SNI (l4.go,
+// listener.go, with internal/tcproute), serves HTTP/3 (http3.go) and checks
+// client certificates (clientauth.go).
 //
 // The router knows nothing of ACME: it serves the HTTP-01 handler and the
 // TLS-ALPN-01 certificates its Deps give it, and takes certificates from a
@@ -24,6 +28,8 @@ import (
 	"time"
 
 	"github.com/zoku/zoku/internal/config"
+	"github.com/zoku/zoku/internal/middleware"
+	"github.com/zoku/zoku/internal/proxy/health"
 )
 
 // Service is what a route sends requests to; *proxy.Service is one.
@@ -90,6 +96,13 @@ type Router struct {
 
 	idxMu sync.Mutex
 	epIdx map[string]int // entry point name -> index in table.eps; guarded by idxMu
+
+	// mwState keeps middleware state (rate-limit buckets, breakers)
+	// across reloads; mwMu serialises the Applies that build it.
+	mwMu    sync.Mutex
+	mwState middleware.State
+	// tcpHealth keeps the health of TCP servers across reloads.
+	tcpHealth *health.Registry
 }
 
 // New returns a router with no entry points; call Apply.
@@ -100,7 +113,7 @@ func New(deps Deps) *Router {
 	if deps.Services == nil {
 		deps.Services = proxyServices(deps.Logger)
 	}
-	r := &Router{deps: deps, log: deps.Logger.With("component", "router"), eps: map[string]*entryPoint{}}
+	r := &Router{deps: deps, log: deps.Logger.With("component", "router"), eps: map[string]*entryPoint{}, tcpHealth: health.NewRegistry()}
 	if deps.AccessLog != nil {
 		r.alog = slog.New(slog.NewJSONHandler(deps.AccessLog, nil))
 	}
@@ -113,22 +126,19 @@ func New(deps Deps) *Router {
 // removed ones, and closes the old services once swapped out. Requests in
 // flight finish on the services they started on.
 func (r *Router) Apply(ctx context.Context, cfg *config.Config) error {
-	services := make(map[string]Service, len(cfg.Services))
-	closeAll := func(m map[string]Service) {
-		for _, s := range m {
-			_ = s.Close()
-		}
-	}
-	for name, sc := range cfg.Services {
-		s, err := r.deps.Services(name, sc)
-		if err != nil {
-			closeAll(services)
-			return fmt.Errorf("router: service %q: %w", name, err)
-		}
-		services[name] = s
+	services, err := r.buildServices(cfg) // services.go
+	if err != nil {
+		return err
 	}
 	next := newTable(cfg)
+	closeAll := func(m map[string]Service) {
+		closeServices(m)
+		closeMiddlewares(next.mws)
+	}
 	next.services, next.tls, next.alpn = services, map[string]*tls.Config{}, map[string]*tls.Config{}
+	r.mwMu.Lock() // one Apply builds middleware state at a time
+	defer r.mwMu.Unlock()
+	r.mwState.Begin()
 	if err := r.compile(next); err != nil {
 		closeAll(services)
 		return err
@@ -147,6 +157,16 @@ func (r *Router) Apply(ctx context.Context, cfg *config.Config) error {
 		alpn.NextProtos = []string{"acme-tls/1"}
 		next.tls[name], next.alpn[name] = base, alpn
 	}
+	// TCP routes and services, PROXY protocol, HTTP/3 and client
+	// certificates (l4.go).
+	if err := r.buildL4(next); err != nil {
+		closeAll(services)
+		return err
+	}
+	abandon := func() {
+		closeAll(services)
+		next.l4.close()
+	}
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -160,14 +180,54 @@ func (r *Router) Apply(ctx context.Context, cfg *config.Config) error {
 		ep, err := r.listen(name, epc)
 		if err != nil {
 			for _, o := range opened {
-				_ = o.ln.Close() // never started
+				o.abandon()
 			}
-			closeAll(services)
+			abandon()
 			return err
 		}
 		opened = append(opened, ep)
 	}
+	// HTTP/3 turned on or off on entry points that stay.
+	var h3Stop, h3Started []*h3Server
+	for name, epc := range cfg.EntryPoints {
+		old, ok := r.eps[name]
+		if !ok || old.addr != epc.Address {
+			continue
+		}
+		before := old.h3.Load()
+		stop, err := r.syncHTTP3(old, epc)
+		if err != nil {
+			for _, o := range opened {
+				o.abandon()
+			}
+			for _, h := range h3Started {
+				h.close(context.WithoutCancel(ctx))
+			}
+			abandon()
+			return err
+		}
+		if stop != nil {
+			h3Stop = append(h3Stop, stop)
+		}
+		if h := old.h3.Load(); h != nil && h != before {
+			h3Started = append(h3Started, h)
+		}
+	}
+	r.fixAltSvc(next, func(name string) net.Addr {
+		for _, o := range opened {
+			if o.name == name {
+				return o.ln.Addr()
+			}
+		}
+		if ep, ok := r.eps[name]; ok {
+			return ep.ln.Addr()
+		}
+		return nil
+	})
 	prev := r.tab.Swap(next)
+	for _, h := range h3Stop {
+		go h.close(context.WithoutCancel(ctx))
+	}
 	for _, ep := range opened {
 		if old, ok := r.eps[ep.name]; ok {
 			go old.close(context.WithoutCancel(ctx))
@@ -182,11 +242,17 @@ func (r *Router) Apply(ctx context.Context, cfg *config.Config) error {
 			go ep.close(context.WithoutCancel(ctx))
 		}
 	}
+	// The running config's middlewares have their state; forget the
+	// rest (configs replaced, or built and refused).
+	r.mwState.Retain()
 	if prev != nil {
 		// Old services may still be serving requests that started before
 		// the swap; closing stops their health checks and idle
-		// connections, not those requests.
-		closeAll(prev.services)
+		// connections, not those requests; TCP connections already
+		// forwarded keep their server connections.
+		closeServices(prev.services)
+		closeMiddlewares(prev.mws)
+		prev.l4.close()
 	}
 	return nil
 }
@@ -215,9 +281,9 @@ func (r *Router) Shutdown(ctx context.Context) error {
 	}
 	wg.Wait()
 	if t := r.tab.Swap(nil); t != nil {
-		for _, s := range t.services {
-			_ = s.Close()
-		}
+		closeServices(t.services)
+		closeMiddlewares(t.mws)
+		t.l4.close()
 	}
 	return nil
 }
@@ -228,7 +294,9 @@ type entryPoint struct {
 	addr  string
 	tls   bool
 	ln    net.Listener
+	l4    *l4Listener // ln as the HTTP server sees it (listener.go)
 	srv   *http.Server
+	h3    atomic.Pointer[h3Server] // HTTP/3, when on (http3.go)
 	done  chan struct{}
 	log   *slog.Logger
 	drain time.Duration
@@ -243,8 +311,9 @@ func (r *Router) listen(name string, epc *config.EntryPoint) (*entryPoint, error
 		return nil, fmt.Errorf("router: entry point %q: %w", name, err)
 	}
 	ep := &entryPoint{name: name, addr: epc.Address, tls: epc.TLS != nil, ln: ln, done: make(chan struct{}), log: r.log, drain: epc.Timeouts.Shutdown.D()}
+	ep.l4 = newL4Listener(r, name, ln)
 	ep.srv = &http.Server{
-		Handler:           r.handler(name),
+		Handler:           r.edgeHandler(name, r.handler(name)),
 		ReadHeaderTimeout: epc.Timeouts.ReadHeader.D(),
 		ReadTimeout:       epc.Timeouts.Read.D(),
 		WriteTimeout:      epc.Timeouts.Write.D(),
@@ -254,8 +323,24 @@ func (r *Router) listen(name string, epc *config.EntryPoint) (*entryPoint, error
 	}
 	if ep.tls {
 		ep.srv.TLSConfig = r.tlsConfig(name)
+		if epc.HTTP3 != nil {
+			h, err := r.listenHTTP3(name, ln.Addr(), epc, ep.srv.Handler)
+			if err != nil {
+				_ = ln.Close()
+				return nil, err
+			}
+			ep.h3.Store(h)
+		}
 	}
 	return ep, nil
+}
+
+// abandon closes the sockets of an entry point that never started.
+func (ep *entryPoint) abandon() {
+	_ = ep.ln.Close()
+	if h := ep.h3.Load(); h != nil {
+		_ = h.pc.Close()
+	}
 }
 
 func (ep *entryPoint) start() {
@@ -263,28 +348,38 @@ func (ep *entryPoint) start() {
 		defer close(ep.done)
 		var err error
 		if ep.tls {
-			err = ep.srv.ServeTLS(ep.ln, "", "")
+			err = ep.srv.ServeTLS(ep.l4, "", "")
 		} else {
-			err = ep.srv.Serve(ep.ln)
+			err = ep.srv.Serve(ep.l4)
 		}
 		if err != nil && !errors.Is(err, http.ErrServerClosed) {
 			ep.log.Error("entry point stopped", "entry_point", ep.name, "error", err)
 		}
 	}()
+	if h := ep.h3.Load(); h != nil {
+		h.start(ep.l4.r, ep.name)
+	}
 }
 
 // close drains the entry point: no new connections, in-flight requests
-// finish (bounded by the shutdown timeout), then it is closed.
+// and TCP connections finish (bounded by the shutdown timeout), then it
+// is closed.
 func (ep *entryPoint) close(ctx context.Context) {
 	if ep.drain > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, ep.drain)
 		defer cancel()
 	}
+	var wg sync.WaitGroup
+	if h := ep.h3.Swap(nil); h != nil {
+		wg.Go(func() { h.close(ctx) })
+	}
 	if err := ep.srv.Shutdown(ctx); err != nil {
 		_ = ep.srv.Close()
 	}
 	<-ep.done
+	ep.l4.drain(ctx)
+	wg.Wait()
 }
 
 func (r *Router) errorLog() *log.Logger {

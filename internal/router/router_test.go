@@ -37,22 +37,38 @@ routes:
 services:
   s: {static: {body: x}}
 `)
+	// As the Kubernetes source writes an Exact path and a header match.
+	cfg.Routes["onlyexact"] = &config.Route{Host: "e.example.test", PathPrefix: "/x", Path: "/x", Service: "s"}
+	cfg.Routes["byheader"] = &config.Route{Host: "e.example.test", PathPrefix: "/x", Service: "s", Headers: map[string]string{"x-canary": "1"}}
 	tab := &table{cfg: cfg, routes: compileRoutes(cfg)}
-	tests := []struct{ ep, host, path, want string }{
-		{"web", "a.example.test", "/", "exact"},
-		{"web", "A.Example.Test:8443", "/x", "exact"},
-		{"web", "a.example.test", "/api/v1", "api"},
-		{"web", "c.example.test", "/", "wild"},
-		{"web", "a.example.test", "/urgent/x", "urgent"},
-		{"web", "x.y.example.test", "/", ""}, // one label only
-		{"web", "example.test", "/", ""},
-		{"web", "b.example.test", "/", "wild"},
-		{"admin", "b.example.test", "/", "adminonly"},
+	canary := http.Header{"X-Canary": {"1"}}
+	tests := []struct {
+		ep, host, path, want string
+		hdr                  http.Header
+	}{
+		{"web", "a.example.test", "/", "exact", nil},
+		{"web", "A.Example.Test:8443", "/x", "exact", nil},
+		{"web", "a.example.test", "/api/v1", "api", nil},
+		{"web", "c.example.test", "/", "wild", nil},
+		{"web", "a.example.test", "/urgent/x", "urgent", nil},
+		{"web", "x.y.example.test", "/", "", nil}, // one label only
+		{"web", "example.test", "/", "", nil},
+		{"web", "b.example.test", "/", "wild", nil},
+		{"admin", "b.example.test", "/", "adminonly", nil},
+		{"web", "e.example.test", "/x", "onlyexact", nil},
+		{"web", "e.example.test", "/x/y", "wild", nil}, // not the exact route: the wildcard
+		{"web", "e.example.test", "/xy", "byheader", canary},
+		{"web", "e.example.test", "/x", "onlyexact", canary}, // an exact path before header matches (Gateway API precedence)
 	}
 	for _, tc := range tests {
 		t.Run(tc.ep+" "+tc.host+tc.path, func(t *testing.T) {
 			got := ""
-			if rt := tab.match(tc.ep, tc.host, tc.path); rt != nil {
+			req := httptest.NewRequest(http.MethodGet, tc.path, nil)
+			req.Header = tc.hdr
+			if req.Header == nil {
+				req.Header = http.Header{}
+			}
+			if rt := tab.matchHost(tc.ep, hostOnly(tc.host), tc.path, req); rt != nil {
 				got = rt.name
 			}
 			if got != tc.want {

@@ -15,6 +15,11 @@ type RouteInfo struct {
 	Priority    int      `json:"priority"`
 	Service     string   `json:"service"`
 	EntryPoints []string `json:"entryPoints,omitempty"`
+	// Matchers are the conditions beyond host and path prefix, e.g.
+	// "method GET,POST", "header X-Env=prod", "pathRegex ^/v[0-9]+/".
+	Matchers []string `json:"matchers,omitempty"`
+	// Middlewares as the route lists them (chains by name).
+	Middlewares []string `json:"middlewares,omitempty"`
 }
 
 // ServiceInfo describes one live service and its servers' health.
@@ -23,6 +28,12 @@ type ServiceInfo struct {
 	Strategy string               `json:"strategy,omitempty"`
 	Static   bool                 `json:"static"`
 	Servers  []proxy.ServerStatus `json:"servers"`
+	// Kind is servers, static, failover, mirroring or weighted.
+	Kind string `json:"kind,omitempty"`
+	// Services a failover, mirroring or weighted service sends to.
+	Services []string `json:"services,omitempty"`
+	// Up: the service can take a request now (a server is up).
+	Up bool `json:"up"`
 }
 
 // serverLister is what services with backends offer; *proxy.Service does.
@@ -39,7 +50,14 @@ func (r *Router) Snapshot() ([]RouteInfo, []ServiceInfo) {
 	}
 	routes := make([]RouteInfo, 0, len(t.routes))
 	for _, rt := range t.routes {
-		ri := RouteInfo{Name: rt.name, Host: rt.host, PathPrefix: rt.prefix, Priority: rt.priority, Service: rt.service}
+		ri := RouteInfo{Name: rt.name, Host: rt.host, PathPrefix: rt.prefix, Priority: rt.priority, Service: rt.service,
+			Matchers: rt.matchers, Middlewares: rt.middlewares}
+		if rt.pathKind == pathExact {
+			ri.PathPrefix = "/"
+			if rc := t.cfg.Routes[rt.name]; rc != nil {
+				ri.PathPrefix = rc.PathPrefix
+			}
+		}
 		for ep := range rt.entryPoints {
 			ri.EntryPoints = append(ri.EntryPoints, ep)
 		}
@@ -51,9 +69,17 @@ func (r *Router) Snapshot() ([]RouteInfo, []ServiceInfo) {
 		si := ServiceInfo{Name: name, Servers: []proxy.ServerStatus{}}
 		if sc := t.cfg.Services[name]; sc != nil {
 			si.Strategy, si.Static = sc.Strategy, sc.Static != nil
+			si.Kind, si.Services = sc.Kind(), sc.Children()
+			if len(si.Services) > 0 {
+				si.Strategy = ""
+			}
 		}
 		if sl, ok := svc.(serverLister); ok {
 			si.Servers = sl.Servers()
+		}
+		si.Up = true
+		if a, ok := svc.(interface{ Available() bool }); ok {
+			si.Up = a.Available()
 		}
 		services = append(services, si)
 	}

@@ -2,20 +2,28 @@ package router
 
 import (
 	"crypto/tls"
+	"fmt"
 	"net"
 	"net/http"
+	"regexp"
 	"sort"
 	"strings"
 
 	"github.com/zoku/zoku/internal/config"
+	"github.com/zoku/zoku/internal/middleware"
 )
 
 // route is one compiled config.Route: everything the request path needs,
 // resolved once when the config is applied.
 type route struct {
 	name        string
-	host        string // exact, or "*.domain"
+	host        string // exact, or "*.domain"; "" with hostRe
 	wildcard    bool
+	hostRe      *regexp.Regexp // hostRegex; nil for host routes
+	pathKind    int            // pathExact, pathRegex or pathPrefix, for precedence
+	nconds      int            // conditions in extra, for precedence
+	matchers    []string       // the conditions beyond host and prefix, as shown
+	middlewares []string       // names, as the config lists them
 	prefix      string
 	priority    int
 	service     string
@@ -31,6 +39,9 @@ type route struct {
 	// chain ending in it. Set at Apply; nil in tables built without
 	// services.
 	serve serveFunc
+	// redirect, when set, answers the route's requests with a redirect
+	// (a source's route, such as a Gateway API RequestRedirect filter).
+	redirect *config.RouteRedirect
 }
 
 // table is an immutable snapshot of routes and services; a reload builds a
@@ -49,26 +60,95 @@ type table struct {
 	// eps are the entry points' compiled plans, indexed by the router's
 	// entry point index; nil for entry points not in this config.
 	eps []*epPlan
+	// anyHost are the routes whose host is a regex, in match order;
+	// every list of hosts also holds them, merged in (see indexHosts).
+	anyHost []*route
+	// mws are the middlewares the routes' request paths run, by name;
+	// closed when the table is swapped out.
+	mws map[string]middleware.Middleware
+	// err is the first route that did not compile (a regex; Validate
+	// catches it first in a loaded config).
+	err error
+	// l4 is the layer-4 and TLS state (l4.go): TCP routes and services,
+	// PROXY protocol, HTTP/3 and client certificate checks; nil in tables
+	// built without Apply.
+	l4 *l4State
+}
+
+// Kinds of path condition, in order of precedence.
+const (
+	pathExact = iota
+	pathRegex
+	pathPrefix
+)
+
+// hostRank orders host kinds: exact, wildcard, regex.
+func (rt *route) hostRank() int {
+	switch {
+	case rt.hostRe != nil:
+		return 2
+	case rt.wildcard:
+		return 1
+	}
+	return 0
 }
 
 // compileRoutes orders routes: higher priority, then exact host before
-// wildcard, then longer path prefix, then name (so the order is stable).
+// wildcard before host regex, then exact path before path regex before
+// prefix, then longer path prefix, then more conditions, then name (so
+// the order is stable). A route whose conditions do not compile never
+// matches; compileRoutesErr reports it.
 func compileRoutes(cfg *config.Config) []*route {
+	out, _ := compileRoutesErr(cfg)
+	return out
+}
+
+// never is the extra matcher of a route whose conditions did not compile.
+func never(*http.Request) bool { return false }
+
+func compileRoutesErr(cfg *config.Config) ([]*route, error) {
+	var firstErr error
 	out := make([]*route, 0, len(cfg.Routes))
 	for name, r := range cfg.Routes {
 		rt := &route{
 			name: name, host: strings.ToLower(r.Host), prefix: r.PathPrefix, priority: r.Priority, service: r.Service,
+			pathKind: pathPrefix, middlewares: r.Middlewares,
 		}
 		if rt.prefix == "" {
 			rt.prefix = "/"
 		}
 		rt.wildcard = strings.HasPrefix(rt.host, "*.")
+		if r.Host == "" && r.HostRegex != "" {
+			re, err := regexp.Compile(r.HostRegex)
+			if err != nil {
+				re = regexp.MustCompile(`^\b$`) // matches no host
+				if firstErr == nil {
+					firstErr = fmt.Errorf("router: route %q: hostRegex: %w", name, err)
+				}
+			}
+			rt.hostRe = re
+		}
+		switch {
+		case r.Path != "":
+			rt.pathKind, rt.prefix = pathExact, r.Path
+		case r.PathRegex != "":
+			rt.pathKind = pathRegex
+		}
+		extra, n, shown, err := compileMatchers(r)
+		if err != nil {
+			extra = never
+			if firstErr == nil {
+				firstErr = fmt.Errorf("router: route %q: %w", name, err)
+			}
+		}
+		rt.extra, rt.nconds, rt.matchers = extra, n, shown
 		if len(r.EntryPoints) > 0 {
 			rt.entryPoints = map[string]bool{}
 			for _, ep := range r.EntryPoints {
 				rt.entryPoints[ep] = true
 			}
 		}
+		rt.redirect = r.Redirect
 		if len(r.ResponseHeaders) > 0 {
 			rt.headers = http.Header{}
 			for k, v := range r.ResponseHeaders {
@@ -82,34 +162,46 @@ func compileRoutes(cfg *config.Config) []*route {
 		if a.priority != b.priority {
 			return a.priority > b.priority
 		}
-		if a.wildcard != b.wildcard {
-			return !a.wildcard
+		if ha, hb := a.hostRank(), b.hostRank(); ha != hb {
+			return ha < hb
+		}
+		if a.pathKind != b.pathKind {
+			return a.pathKind < b.pathKind
 		}
 		if len(a.prefix) != len(b.prefix) {
 			return len(a.prefix) > len(b.prefix)
+		}
+		if a.nconds != b.nconds {
+			return a.nconds > b.nconds
 		}
 		return a.name < b.name
 	})
 	for i, rt := range out {
 		rt.order = i
 	}
-	return out
+	return out, firstErr
 }
 
 // newTable compiles cfg's routes and indexes them by host.
 func newTable(cfg *config.Config) *table {
-	t := &table{cfg: cfg, routes: compileRoutes(cfg)}
-	t.hosts = indexHosts(t.routes)
+	routes, err := compileRoutesErr(cfg)
+	t := &table{cfg: cfg, routes: routes, err: err}
+	t.hosts, t.anyHost = indexHosts(t.routes)
 	return t
 }
 
 // indexHosts builds the host index of routes (given in match order). Each
 // exact host's list also carries the wildcard routes covering it, so a
 // lookup reads one list; a host without exact routes falls back to its
-// wildcard list.
-func indexHosts(routes []*route) map[string][]*route {
-	hosts := make(map[string][]*route, len(routes))
+// wildcard list, and one without either to the host-regex routes (any).
+// Every list carries the host-regex routes too, merged in match order.
+func indexHosts(routes []*route) (hosts map[string][]*route, anyHost []*route) {
+	hosts = make(map[string][]*route, len(routes))
 	for _, rt := range routes { // in match order, so every list is too
+		if rt.hostRe != nil {
+			anyHost = append(anyHost, rt)
+			continue
+		}
 		k := indexKey(rt)
 		hosts[k] = append(hosts[k], rt)
 	}
@@ -121,7 +213,12 @@ func indexHosts(routes []*route) map[string][]*route {
 			hosts[h] = mergeOrdered(list, wild)
 		}
 	}
-	return hosts
+	if len(anyHost) > 0 {
+		for h, list := range hosts {
+			hosts[h] = mergeOrdered(list, anyHost)
+		}
+	}
+	return hosts, anyHost
 }
 
 // indexKey is rt's key in the host index: its host, or for "*.b.c" the
@@ -171,11 +268,12 @@ func (t *table) matchHost(ep string, host, path string, req *http.Request) *rout
 	}
 	list, ok := t.hosts[host]
 	if !ok {
-		w := parentOf(host)
-		if w == "" {
-			return nil
+		if w := parentOf(host); w != "" {
+			list, ok = t.hosts[w]
 		}
-		list = t.hosts[w]
+		if !ok {
+			list = t.anyHost
+		}
 	}
 	return matchList(list, ep, host, path, req)
 }
@@ -202,6 +300,9 @@ func matchList(list []*route, ep string, host, path string, req *http.Request) *
 }
 
 func hostMatches(rt *route, host string) bool {
+	if rt.hostRe != nil {
+		return rt.hostRe.MatchString(host)
+	}
 	if !rt.wildcard {
 		return host == rt.host
 	}

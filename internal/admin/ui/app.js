@@ -234,7 +234,7 @@ async function refresh() {
   if (!token) { login.hidden = false; stale('no token'); return; }
   try {
     const fleetDue = Date.now() - fleetAt >= FLEET_MS;
-    const [c, r, s, t, f] = await Promise.all([...['certificates', 'routes', 'services', 'targets'].map(p => api(p, token)),
+    const [c, r, s, t, tcp, f] = await Promise.all([...['certificates', 'routes', 'services', 'targets', 'tcp'].map(p => api(p, token)),
       fleetDue ? fleetOf(token) : Promise.resolve(lastFleet)]);
     if (fleetDue) { fleetAt = Date.now(); lastFleet = f; }
     const now = Date.parse(c.now);
@@ -247,14 +247,27 @@ async function refresh() {
     fill('certs', certs.map(x => certRow(x, now)), 7, 'no managed certificates');
     document.getElementById('cert-count').textContent = `(${c.certificates.length})`;
     fill('routes', r.routes.map(x => el('tr', {}, el('td', {}, x.name), el('td', {}, x.host || '*'), el('td', {}, x.pathPrefix || '/'),
-      el('td', {}, x.service), el('td', {}, (x.entryPoints || []).join(', ')))), 5, 'no routes');
+      el('td', {}, (x.matchers || []).map(m => el('div', {}, m))), el('td', {}, (x.middlewares || []).join(' → ')),
+      el('td', {}, x.service), el('td', {}, (x.entryPoints || []).join(', ')))), 7, 'no routes');
     fill('services', s.services.map(x => {
       const up = x.servers.filter(v => v.up).length;
-      const health = x.static ? el('span', { class: 'state ok' }, 'static')
-        : el('span', { class: 'state ' + (up === x.servers.length ? 'ok' : up ? 'failing' : 'down') }, `${up}/${x.servers.length} up`);
-      return el('tr', {}, el('td', {}, x.name), el('td', {}, health), el('td', {}, x.servers.map(v =>
-        el('div', { title: v.lastError || '' }, el('span', { class: 'dot ' + (v.up ? 'up' : 'down') }), v.url, v.lastError ? el('span', { class: 'err' }, ' ' + v.lastError) : null))));
+      let health;
+      if (x.static) health = el('span', { class: 'state ok' }, 'static');
+      else if (x.services && x.services.length) health = el('span', { class: 'state ' + (x.up ? 'ok' : 'down') }, x.kind + (x.up ? '' : ': down'));
+      else health = el('span', { class: 'state ' + (up === x.servers.length ? 'ok' : up ? 'failing' : 'down') }, `${up}/${x.servers.length} up`);
+      const members = x.services && x.services.length ? x.services.map(n => el('div', {}, '→ ' + n)) : x.servers.map(v =>
+        el('div', { title: v.lastError || '' }, el('span', { class: 'dot ' + (v.up ? 'up' : 'down') }), v.url, v.lastError ? el('span', { class: 'err' }, ' ' + v.lastError) : null));
+      return el('tr', {}, el('td', {}, x.name), el('td', {}, health), el('td', {}, members));
     }), 3, 'no services');
+    fill('tcp-routes', tcp.routes.map(x => el('tr', {}, el('td', {}, x.name), el('td', {}, x.sni), el('td', {}, x.tls),
+      el('td', {}, x.service), el('td', {}, x.entryPoints.join(', ')))), 5, 'no TCP routes');
+    fill('tcp-services', tcp.services.map(x => {
+      const up = x.servers.filter(v => v.up).length;
+      const health = el('span', { class: 'state ' + (up === x.servers.length ? 'ok' : up ? 'failing' : 'down') }, `${up}/${x.servers.length} up`);
+      return el('tr', {}, el('td', {}, x.name), el('td', {}, health), el('td', {}, x.servers.map(v =>
+        el('div', { title: v.lastError || '' }, el('span', { class: 'dot ' + (v.up ? 'up' : 'down') }), v.address + ' (' + v.connections + ' open)',
+          v.lastError ? el('span', { class: 'err' }, ' ' + v.lastError) : null))));
+    }), 3, 'no TCP services');
     fill('targets', t.targets.map(x => el('tr', {},
       el('td', {}, x.name), el('td', {}, x.type), el('td', {}, x.certificates.join(', ')),
       el('td', {}, x.lastResult ? [el('span', { class: 'state ' + x.lastResult }, x.lastResult), ' ', fmtTime(x.lastDeploy)] : el('span', { class: 'muted' }, 'never'),

@@ -117,6 +117,9 @@ func NewChecker(cfg Active, servers []*Server, opts CheckerOptions) (*Checker, e
 	c.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	for _, s := range servers {
 		base, err := url.Parse(s.URL())
+		if err == nil && base.Scheme == "h2c" {
+			base.Scheme = "http" // plain HTTP/2: the caller's Transport speaks it
+		}
 		if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
 			return nil, fmt.Errorf("health: server URL %q must be an absolute http:// or https:// URL", s.URL())
 		}

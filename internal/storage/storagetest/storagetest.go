@@ -28,6 +28,11 @@ type Options struct {
 	// been cut off for longer than the lease's TTL; it returns once Lost
 	// is closed. Backends whose locks cannot expire (flock) leave it nil.
 	Expire func(t *testing.T, l storage.Lease)
+	// Writes is how many times each of AtomicValues' two writers replaces
+	// the value (default 200). A backend whose every write is a round
+	// trip through another server and its database (Kubernetes) may ask
+	// fewer, to stay within the test's time.
+	Writes int
 }
 
 // Run runs the whole suite.
@@ -207,10 +212,15 @@ func testBatch(t *testing.T, o Options) {
 }
 
 // testAtomicValues has writers replace a value with complete values while
-// readers check they never see a mix (bounded: 200 writes per writer).
+// readers check they never see a mix (bounded: Options.Writes writes per
+// writer).
 func testAtomicValues(t *testing.T, o Options) {
 	b, ctx := o.Open(t), ctxOf(t)
 	const key = "atomic/value"
+	writes := o.Writes
+	if writes <= 0 {
+		writes = 200
+	}
 	values := [][]byte{bytes.Repeat([]byte("a"), 64<<10), bytes.Repeat([]byte("b"), 96<<10)}
 	if err := b.Store(ctx, key, values[0]); err != nil {
 		t.Fatal(err)
@@ -221,7 +231,7 @@ func testAtomicValues(t *testing.T, o Options) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for range 200 {
+			for range writes {
 				if err := b.Store(ctx, key, values[w]); err != nil {
 					t.Errorf("Store: %v", err)
 					return
