@@ -121,6 +121,13 @@ type Options struct {
 	// error, and a new one is ordered at once (the embedded CA's
 	// CheckStored: a certificate under a root that is gone).
 	Usable func(*storage.Bundle) error
+	// LoadWait is how long Manage waits for the stored certificates of new
+	// sets to load before it returns; the rest load in the background,
+	// and a handshake for a name not loaded yet loads its certificate
+	// first (so a start with 100,000 stored certificates serves at once).
+	// Zero means 250ms (a few thousand certificates); negative waits for
+	// all.
+	LoadWait time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Rand returns a uniform float in [0,1); nil means math/rand/v2.
@@ -147,6 +154,11 @@ type state struct {
 	waiters  []chan struct{} // closed when a certificate is served
 	// reloadAsked: storage reported a write while the set was in flight.
 	reloadAsked bool
+	// loadStored loads the stored certificate of a set added by Manage,
+	// once, from the background loader or from the first handshake that
+	// needs it, whichever comes first (nil once loaded, or for sets
+	// added otherwise).
+	loadStored func()
 }
 
 // Manager keeps every managed certificate present and fresh: it loads what
@@ -163,6 +175,12 @@ type Manager struct {
 	mu     sync.Mutex
 	states map[string]*state // guarded by mu; by set name
 	byFile map[string]*state // guarded by mu; by storage.SanitizedName(set name)
+	// unloaded are the states whose stored certificate is not loaded
+	// yet, by each of their domains (guarded by mu).
+	unloaded map[string]*state
+	// stopLoads is closed when Run ends: background loads stop.
+	stopLoads chan struct{}
+	stopOnce  sync.Once
 
 	subMu sync.Mutex
 	subs  map[int]func(Event) // guarded by subMu
@@ -218,7 +236,7 @@ func New(opts Options) *Manager {
 	}
 	m := &Manager{
 		opts: opts, log: opts.Logger.With("component", "certmgr"), randGiven: randGiven,
-		states: map[string]*state{}, byFile: map[string]*state{}, subs: map[int]func(Event){}, kick: make(chan struct{}, 1), sem: make(chan struct{}, opts.Workers),
+		states: map[string]*state{}, byFile: map[string]*state{}, unloaded: map[string]*state{}, stopLoads: make(chan struct{}), subs: map[int]func(Event){}, kick: make(chan struct{}, 1), sem: make(chan struct{}, opts.Workers),
 	}
 	p := &policy{issuers: issuers, fallbackAfter: opts.FallbackAfter, keyType: opts.KeyType, profile: opts.Profile, reuseKey: opts.ReuseKey}
 	if opts.OnDemand != nil {
@@ -302,7 +320,11 @@ func (m *Manager) Manage(ctx context.Context, sets []Set) {
 			continue
 		}
 		st := &state{set: s, jitter: m.opts.Rand(), inFlight: true}
+		st.loadStored = sync.OnceFunc(func() { m.load(ctx, st) })
 		m.add(st)
+		for _, d := range s.Domains {
+			m.unloaded[strings.ToLower(d)] = st
+		}
 		fresh = append(fresh, st)
 	}
 	var dropped []string
@@ -333,38 +355,111 @@ func (m *Manager) add(st *state) {
 
 // remove forgets st; callers hold mu.
 func (m *Manager) remove(st *state) {
+	m.loaded(st)
 	delete(m.states, st.set.Name)
 	if m.byFile[storage.SanitizedName(st.set.Name)] == st {
 		delete(m.byFile, storage.SanitizedName(st.set.Name))
 	}
 }
 
-// loadAll loads what storage has for the new states, in parallel: a
-// restart with thousands of certificates serves them all before the first
-// look at the CA. The states are marked in flight meanwhile so check
-// leaves them be.
+// loadAll loads what storage has for the new states, in parallel, and
+// waits for them up to LoadWait: a restart with thousands of certificates
+// serves before the first look at the CA, and one with a hundred thousand
+// serves at once, the rest loading behind it (a handshake loads its own
+// certificate first, see loadFor). The states are in flight until loaded,
+// so check neither orders nor renews them meanwhile: a name is "missing"
+// only once its storage was read.
 func (m *Manager) loadAll(ctx context.Context, fresh []*state) {
+	if len(fresh) == 0 {
+		return
+	}
 	jobs := make(chan *state)
-	var wg sync.WaitGroup
+	done := make(chan struct{})
+	var workers sync.WaitGroup
 	for w := 0; w < min(2*runtime.GOMAXPROCS(0), len(fresh)); w++ {
-		wg.Add(1)
+		workers.Add(1)
 		go func() {
-			defer wg.Done()
+			defer workers.Done()
 			for st := range jobs {
-				m.load(ctx, st)
+				st.loadStored()
 			}
 		}()
 	}
-	for _, st := range fresh {
-		jobs <- st
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		defer func() { close(jobs); workers.Wait(); close(done) }()
+		for _, st := range fresh {
+			select {
+			case jobs <- st:
+			case <-m.stopLoads:
+				return
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	wait := m.opts.LoadWait
+	if wait == 0 {
+		wait = 250 * time.Millisecond
 	}
-	close(jobs)
-	wg.Wait()
+	if wait < 0 {
+		<-done
+		return
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		m.log.Info("serving while stored certificates load; a handshake loads its own first", "certificates", len(fresh))
+	}
+}
+
+// loadFor loads the stored certificate for name (a handshake's server
+// name) if a set covering it is not loaded yet; it reports whether it did
+// or waited for one.
+func (m *Manager) loadFor(name string) bool {
+	m.mu.Lock()
+	st := m.unloaded[name]
+	if st == nil {
+		if i := strings.IndexByte(name, '.'); i > 0 {
+			st = m.unloaded["*"+name[i:]]
+		}
+	}
+	m.mu.Unlock()
+	if st == nil {
+		return false
+	}
+	st.loadStored()
+	return true
+}
+
+// current reports whether st is still the managed state of its set.
+func (m *Manager) current(st *state) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.states[st.set.Name] == st
+}
+
+// loaded marks st's stored certificate as read (or no longer wanted);
+// callers hold mu.
+func (m *Manager) loaded(st *state) {
+	for _, d := range st.set.Domains {
+		if d = strings.ToLower(d); m.unloaded[d] == st {
+			delete(m.unloaded, d)
+		}
+	}
 }
 
 // load serves st's stored certificate when it covers the set's names.
 func (m *Manager) load(ctx context.Context, st *state) {
 	b, err := m.opts.Store.LoadCertificate(ctx, st.set.Name)
+	if ctx.Err() != nil || !m.current(st) {
+		// Stopping, or the set was dropped while it loaded in the
+		// background: nothing is served or ordered for it.
+		return
+	}
 	var (
 		leaf     *x509.Certificate
 		unusable error
@@ -390,6 +485,7 @@ func (m *Manager) load(ctx context.Context, st *state) {
 		b = nil
 	}
 	m.mu.Lock()
+	m.loaded(st)
 	st.inFlight = false
 	st.bundle, st.leaf = b, leaf
 	if unusable != nil {
@@ -470,6 +566,7 @@ func (m *Manager) Kick() {
 // processes or nodes are picked up as they arrive.
 func (m *Manager) Run(ctx context.Context) {
 	defer m.wg.Wait()
+	defer m.stopOnce.Do(func() { close(m.stopLoads) })
 	m.watch(ctx)
 	t := time.NewTimer(0)
 	defer t.Stop()

@@ -88,6 +88,10 @@ func newOnDemandState(cfg *OnDemand) *onDemandState {
 // order.
 func (m *Manager) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	crt, err := m.opts.Cache.GetCertificate(hello)
+	if err != nil && hello.ServerName != "" && m.loadFor(strings.ToLower(strings.TrimSuffix(hello.ServerName, "."))) {
+		// Still loading at start: this name's certificate was read now.
+		crt, err = m.opts.Cache.GetCertificate(hello)
+	}
 	od := m.pol.Load().ondemand
 	if err == nil || od == nil || hello.ServerName == "" {
 		return crt, err
