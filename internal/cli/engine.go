@@ -145,6 +145,11 @@ func startEngine(ctx context.Context, env Env, cfg *config.Config, logger *slog.
 		// before it is served.
 		mo.Usable = func(b *storage.Bundle) error { return e.ca.CheckStored(b.Meta.Server, b.Certificate) }
 	}
+	if eo.oneShot {
+		// `zoku deploy` serves nothing: it needs every stored certificate
+		// read before it decides what is due.
+		mo.LoadWait = -1
+	}
 	e.mgr = certmgr.New(mo)
 	if eo.oneShot {
 		if len(cfg.Targets) > 0 {
