@@ -467,6 +467,9 @@ func (b *Bundle) TLSCertificate() (*tls.Certificate, error) {
 		b.parseErr = fmt.Errorf("storage: certificate %q: %w", b.Meta.ID, err)
 		return nil, b.parseErr
 	}
+	for i := 1; i < len(crt.Certificate); i++ {
+		crt.Certificate[i] = issuers.share(crt.Certificate[i])
+	}
 	b.parsed = &crt
 	return b.parsed, nil
 }
@@ -510,6 +513,7 @@ func (s *Store) loadOnce(ctx context.Context, name, id string) (*Bundle, error) 
 	if b.IssuerCertificate, err = s.loadOptional(ctx, keys.issuer); err != nil {
 		return nil, err
 	}
+	b.IssuerCertificate = issuers.share(b.IssuerCertificate)
 
 	if b.PrivateKey, err = s.loadOptional(ctx, keys.key); err != nil {
 		return nil, err
