@@ -159,6 +159,9 @@ type state struct {
 	// needs it, whichever comes first (nil once loaded, or for sets
 	// added otherwise).
 	loadStored func()
+	// unread: the stored certificate has not been read yet (counted in
+	// Manager.unread).
+	unread bool
 }
 
 // Manager keeps every managed certificate present and fresh: it loads what
@@ -178,6 +181,7 @@ type Manager struct {
 	// unloaded are the states whose stored certificate is not loaded
 	// yet, by each of their domains (guarded by mu).
 	unloaded map[string]*state
+	unread   int // states whose storage has not been read yet (guarded by mu)
 	// stopLoads is closed when Run ends: background loads stop.
 	stopLoads chan struct{}
 	stopOnce  sync.Once
@@ -321,6 +325,8 @@ func (m *Manager) Manage(ctx context.Context, sets []Set) {
 		}
 		st := &state{set: s, jitter: m.opts.Rand(), inFlight: true}
 		st.loadStored = sync.OnceFunc(func() { m.load(ctx, st) })
+		st.unread = true
+		m.unread++
 		m.add(st)
 		for _, d := range s.Domains {
 			m.unloaded[strings.ToLower(d)] = st
@@ -435,6 +441,14 @@ func (m *Manager) loadFor(name string) bool {
 	return true
 }
 
+// Loading returns how many managed certificates have not been read from
+// storage yet (see Options.LoadWait).
+func (m *Manager) Loading() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.unread
+}
+
 // current reports whether st is still the managed state of its set.
 func (m *Manager) current(st *state) bool {
 	m.mu.Lock()
@@ -445,6 +459,10 @@ func (m *Manager) current(st *state) bool {
 // loaded marks st's stored certificate as read (or no longer wanted);
 // callers hold mu.
 func (m *Manager) loaded(st *state) {
+	if st.unread {
+		st.unread = false
+		m.unread--
+	}
 	for _, d := range st.set.Domains {
 		if d = strings.ToLower(d); m.unloaded[d] == st {
 			delete(m.unloaded, d)

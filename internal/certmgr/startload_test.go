@@ -84,6 +84,9 @@ func TestServesWhileLoading(t *testing.T) {
 	if s := status(t, m2, held[0]); !s.Pending {
 		t.Errorf("%s: %+v, want pending while its storage is held", held[0], s)
 	}
+	if n := m2.Loading(); n != len(held) {
+		t.Errorf("Loading() = %d, want the %d held", n, len(held))
+	}
 	m2.CheckNow(ctx) // must not take "not loaded yet" for "missing"
 	if got := len(c.Orders()); got != len(sets) {
 		t.Fatalf("%d orders after a look at certificates still loading, want %d (no new order)", got, len(sets))
@@ -95,12 +98,15 @@ func TestServesWhileLoading(t *testing.T) {
 	for len(loaded) < len(held) {
 		select {
 		case e := <-ev:
-			if e.Kind == certmgr.EventLoaded {
+			if e.Kind == certmgr.EventLoaded && e.Name != late {
 				loaded[e.Name] = true
 			}
 		case <-deadline:
 			t.Fatalf("loaded after the release: %v, want all %d held", loaded, len(held))
 		}
+	}
+	if n := m2.Loading(); n != 0 {
+		t.Errorf("Loading() = %d after every certificate loaded", n)
 	}
 	for _, n := range held {
 		if got, err := handshake(addr, n, c.CA); err != nil || got != stored(n) {
