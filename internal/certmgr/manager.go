@@ -156,8 +156,7 @@ type state struct {
 	reloadAsked bool
 	// loadStored loads the stored certificate of a set added by Manage,
 	// once, from the background loader or from the first handshake that
-	// needs it, whichever comes first (nil once loaded, or for sets
-	// added otherwise).
+	// needs it, whichever comes first (nil for sets added otherwise).
 	loadStored func()
 	// unread: the stored certificate has not been read yet (counted in
 	// Manager.unread).
@@ -309,6 +308,9 @@ func (m *Manager) Update(u Settings) {
 // background; sets no longer listed stop being renewed. It never blocks on
 // the CA.
 func (m *Manager) Manage(ctx context.Context, sets []Set) {
+	// The loads may outlive the caller's context (they go on in the
+	// background); they stop when Run ends.
+	lctx := context.WithoutCancel(ctx)
 	m.mu.Lock()
 	want := make(map[string]bool, len(sets))
 	var fresh []*state
@@ -324,7 +326,7 @@ func (m *Manager) Manage(ctx context.Context, sets []Set) {
 			continue
 		}
 		st := &state{set: s, jitter: m.opts.Rand(), inFlight: true}
-		st.loadStored = sync.OnceFunc(func() { m.load(ctx, st) })
+		st.loadStored = sync.OnceFunc(func() { m.load(lctx, st) })
 		st.unread = true
 		m.unread++
 		m.add(st)
@@ -349,7 +351,7 @@ func (m *Manager) Manage(ctx context.Context, sets []Set) {
 			}
 		}
 	}
-	m.loadAll(ctx, fresh)
+	m.loadAll(lctx, fresh)
 	m.Kick()
 }
 
@@ -474,8 +476,8 @@ func (m *Manager) loaded(st *state) {
 func (m *Manager) load(ctx context.Context, st *state) {
 	b, err := m.opts.Store.LoadCertificate(ctx, st.set.Name)
 	if ctx.Err() != nil || !m.current(st) {
-		// Stopping, or the set was dropped while it loaded in the
-		// background: nothing is served or ordered for it.
+		// The caller gave up, or the set was dropped while it loaded in
+		// the background: nothing is served or ordered for it.
 		return
 	}
 	var (
@@ -522,10 +524,16 @@ func (m *Manager) load(ctx context.Context, st *state) {
 			st.ari = &storage.RenewalInfo{NextPoll: m.opts.Now().Add(time.Duration(st.jitter * float64(spread)))}
 		}
 	}
+	reload := st.reloadAsked
+	st.reloadAsked = false
 	m.mu.Unlock()
 	if b != nil {
 		m.logEvent(slog.LevelDebug, "stored certificate loaded", EventLoaded, st.set.Name, leaf, b.Meta.Server, nil)
 		m.emit(Event{Kind: EventLoaded, Name: st.set.Name, Bundle: b, Issuer: b.Meta.Server})
+	}
+	if reload {
+		// Another holder stored it while this load read storage.
+		m.reload(ctx, storage.SanitizedName(st.set.Name))
 	}
 }
 
