@@ -173,6 +173,7 @@ func TestFleetDashboardInChromium(t *testing.T) {
 	}
 	old := a.leaf(t, n1).SerialNumber.Text(16)
 	b.stopManager() // node-b misses what node-a stores from now on
+	nextSecond()
 	if err := a.mgr.RenewNow(n1); err != nil {
 		t.Fatal(err)
 	}

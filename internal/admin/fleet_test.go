@@ -39,6 +39,15 @@ func twoNodes(t *testing.T, clock *offsetClock, names ...string) (a, b *rig) {
 	return a, b
 }
 
+// nextSecond returns once the wall clock is in a later second than when
+// it was called. The CA stamps validity to the second: a renewal must
+// fall in a later second than the order it renews (made before the call),
+// or both certificates end at the same time and the older one does not
+// look older. This waits for the clock, not for another goroutine.
+func nextSecond() {
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
+}
+
 // publish makes each node write its status now.
 func publish(t *testing.T, nodes ...*rig) {
 	t.Helper()
@@ -146,11 +155,7 @@ func TestFleetTwoNodes(t *testing.T) {
 		// node-b stops following storage (as if its watch broke) while it
 		// keeps serving and publishing; node-a renews.
 		b.stopManager()
-		// The CA stamps validity to the second: the renewal must fall in
-		// a later second than the first order (made before now), or both
-		// certificates end at the same time and node-b's would not look
-		// older. This waits for the clock, not for another goroutine.
-		time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
+		nextSecond()
 		if err := a.mgr.RenewNow(n1); err != nil {
 			t.Fatal(err)
 		}
