@@ -109,11 +109,21 @@ func (r *Router) buildL4(t *table) (err error) {
 			st.hello[name] = hello
 		}
 	}
-	for _, svc := range st.services {
-		svc.Start() // health checks; close stops them if Apply refuses the config
-	}
 	t.l4 = st
 	return nil
+}
+
+// start begins the TCP services' health checks. Apply calls it once the
+// entry points are listening: a first round run before that would find a
+// server that is one of zoku's own entry points down, and keep it down
+// for a whole interval.
+func (s *l4State) start() {
+	if s == nil {
+		return
+	}
+	for _, svc := range s.services {
+		svc.Start()
+	}
 }
 
 // terminateConfigs builds the TLS config of every terminate route of

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/pires/go-proxyproto"
+
+	"github.com/zoku/zoku/internal/testkit/testenv"
 )
 
 // tcpServer is a loopback TCP server for tests: each connection runs
@@ -520,5 +522,43 @@ services:
 				t.Fatalf("X-Forwarded-For = %q, want the PROXY header's client", b)
 			}
 		})
+	}
+}
+
+// TestTCPHealthAfterListen: a TCP service whose server is one of the
+// router's own entry points is up after Apply. The first health check
+// round runs once the entry points listen; run before, it finds the
+// server refusing and keeps it down for a whole interval (an hour here).
+func TestTCPHealthAfterListen(t *testing.T) {
+	inner := testenv.FreePort(t)
+	r := startL4(t, Deps{}, `
+entryPoints:
+  inner: {address: "127.0.0.1:%d"}
+  tcp: {address: "127.0.0.1:0"}
+tcpServices:
+  self:
+    servers: [{address: "127.0.0.1:%d"}]
+    healthCheck: {interval: 1h, timeout: 2s}
+tcpRoutes:
+  all: {sni: "*", service: self, entryPoints: [tcp]}
+routes:
+  r: {host: a.test, service: s, entryPoints: [inner]}
+services:
+  s: {static: {body: ok}}
+`, inner, inner)
+	svc := r.tab.Load().l4.services["self"]
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		s := svc.Servers()[0]
+		if !s.LastCheck.IsZero() {
+			if !s.Up {
+				t.Fatalf("the first health check found the router's own entry point down: %+v", s)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no health check within 30 s of Apply")
+		}
+		time.Sleep(10 * time.Millisecond) // polling for the first round's result
 	}
 }

@@ -242,6 +242,7 @@ func (r *Router) Apply(ctx context.Context, cfg *config.Config) error {
 			go ep.close(context.WithoutCancel(ctx))
 		}
 	}
+	next.l4.start() // health checks, now that every entry point listens
 	// The running config's middlewares have their state; forget the
 	// rest (configs replaced, or built and refused).
 	r.mwState.Retain()
