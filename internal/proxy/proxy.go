@@ -86,6 +86,10 @@ type Options struct {
 	// TLSClientConfig is used to reach https:// servers; nil means the
 	// system roots.
 	TLSClientConfig *tls.Config
+	// HoldChecks leaves the active health check stopped until StartChecks:
+	// the router starts it once its entry points listen, since a server
+	// may be one of them.
+	HoldChecks bool
 }
 
 // Service answers the requests of one configured service. It is an
@@ -153,8 +157,8 @@ func (u *upstream) InFlight() int64 { return u.state.InFlight() }
 // the new Service before closing the old one.
 //
 // NewService does no network I/O itself, but when cfg has a health check it
-// starts the checker goroutine, whose first round runs at once; Close stops
-// it.
+// starts the checker goroutine (unless Options.HoldChecks), whose first
+// round runs at once; Close stops it.
 func NewService(name string, cfg *config.Service, reg *health.Registry, opts Options) (*Service, error) {
 	if cfg == nil {
 		return nil, fmt.Errorf("proxy: service %q has no configuration", name)
@@ -263,9 +267,19 @@ func NewService(name string, cfg *config.Service, reg *health.Registry, opts Opt
 			return nil, fmt.Errorf("proxy: service %q: %w", name, err)
 		}
 		s.checker = c
-		c.Start()
+		if !opts.HoldChecks {
+			c.Start()
+		}
 	}
 	return s, nil
+}
+
+// StartChecks starts the active health check held by Options.HoldChecks;
+// it does nothing when there is none, or when it runs already.
+func (s *Service) StartChecks() {
+	if s.checker != nil {
+		s.checker.Start()
+	}
 }
 
 // netHTTP is the net/http way to the servers, for what the fast path does

@@ -15,6 +15,7 @@ import (
 
 	"github.com/pires/go-proxyproto"
 
+	"github.com/zoku/zoku/internal/proxy"
 	"github.com/zoku/zoku/internal/testkit/testenv"
 )
 
@@ -525,11 +526,12 @@ services:
 	}
 }
 
-// TestTCPHealthAfterListen: a TCP service whose server is one of the
-// router's own entry points is up after Apply. The first health check
-// round runs once the entry points listen; run before, it finds the
-// server refusing and keeps it down for a whole interval (an hour here).
-func TestTCPHealthAfterListen(t *testing.T) {
+// TestHealthAfterListen: a service whose server is one of the router's
+// own entry points is up after Apply, for TCP and HTTP services alike.
+// The first health check round runs once the entry points listen; run
+// before, it finds the server refusing and keeps it down for a whole
+// interval (an hour here).
+func TestHealthAfterListen(t *testing.T) {
 	inner := testenv.FreePort(t)
 	r := startL4(t, Deps{}, `
 entryPoints:
@@ -543,21 +545,39 @@ tcpRoutes:
   all: {sni: "*", service: self, entryPoints: [tcp]}
 routes:
   r: {host: a.test, service: s, entryPoints: [inner]}
+  loop: {host: b.test, service: http-self, entryPoints: [inner]}
 services:
   s: {static: {body: ok}}
-`, inner, inner)
-	svc := r.tab.Load().l4.services["self"]
+  http-self:
+    servers: [{url: "http://127.0.0.1:%d/"}]
+    healthCheck: {path: /, interval: 1h, timeout: 2s, expectedStatus: 404}
+`, inner, inner, inner)
+	tab := r.tab.Load()
+	firstCheck(t, "tcp service", func() (time.Time, bool, string) {
+		s := tab.l4.services["self"].Servers()[0]
+		return s.LastCheck, s.Up, s.LastError
+	})
+	firstCheck(t, "http service", func() (time.Time, bool, string) {
+		s := tab.services["http-self"].(interface{ Servers() []proxy.ServerStatus }).Servers()[0]
+		return s.LastCheck, s.Up, s.LastError
+	})
+}
+
+// firstCheck waits (up to 30 s) for the first health check of a server,
+// read by status, and fails the test unless it found the server up.
+func firstCheck(t *testing.T, what string, status func() (last time.Time, up bool, lastErr string)) {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		s := svc.Servers()[0]
-		if !s.LastCheck.IsZero() {
-			if !s.Up {
-				t.Fatalf("the first health check found the router's own entry point down: %+v", s)
+		last, up, lastErr := status()
+		if !last.IsZero() {
+			if !up {
+				t.Errorf("%s: the first health check found the router's own entry point down: %s", what, lastErr)
 			}
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("no health check within 30 s of Apply")
+			t.Fatalf("%s: no health check within 30 s of Apply", what)
 		}
 		time.Sleep(10 * time.Millisecond) // polling for the first round's result
 	}

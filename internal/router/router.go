@@ -242,7 +242,9 @@ func (r *Router) Apply(ctx context.Context, cfg *config.Config) error {
 			go ep.close(context.WithoutCancel(ctx))
 		}
 	}
-	next.l4.start() // health checks, now that every entry point listens
+	// Health checks, now that every entry point listens.
+	startChecks(next.services)
+	next.l4.start()
 	// The running config's middlewares have their state; forget the
 	// rest (configs replaced, or built and refused).
 	r.mwState.Retain()

@@ -25,7 +25,7 @@ func proxyServices(logger *slog.Logger) ServiceFactory {
 	}
 	reg := health.NewRegistry()
 	return func(name string, cfg *config.Service) (Service, error) {
-		return proxy.NewService(name, cfg, reg, proxy.Options{TrustedProxies: anyPeer, Logger: logger})
+		return proxy.NewService(name, cfg, reg, proxy.Options{TrustedProxies: anyPeer, Logger: logger, HoldChecks: true})
 	}
 }
 
@@ -142,5 +142,15 @@ func (h handlerChild) Available() bool {
 func closeServices(m map[string]Service) {
 	for _, s := range m {
 		_ = s.Close()
+	}
+}
+
+// startChecks starts the active health checks of services, held until
+// the entry points listen (a server may be one of them).
+func startChecks(services map[string]Service) {
+	for _, svc := range services {
+		if c, ok := svc.(interface{ StartChecks() }); ok {
+			c.StartChecks()
+		}
 	}
 }
