@@ -77,30 +77,9 @@ var (
 	_ TCPRoutes    = (*router.Router)(nil)
 )
 
-// TargetStatus is one deploy target, for GET /api/v1/targets and the
-// zoku_deploy_* gauges. Zero times mean "never" or "not scheduled".
-type TargetStatus struct {
-	// Name of the target (its key under targets:).
-	Name string `json:"name"`
-	// Type: netscaler, haproxy, nginx or exec.
-	Type string `json:"type"`
-	// Certificates are the certificate names the target needs.
-	Certificates []string `json:"certificates"`
-	// LastDeploy is when the last deploy attempt ended.
-	LastDeploy time.Time `json:"lastDeploy"`
-	// LastSuccess is when a deploy last succeeded.
-	LastSuccess time.Time `json:"lastSuccess"`
-	// LastResult is "ok", "failed", or empty before the first attempt.
-	LastResult string `json:"lastResult"`
-	// LastError is the last attempt's error, if it failed.
-	LastError string `json:"lastError,omitempty"`
-	// Failures counts failed attempts since the last success.
-	Failures int `json:"failures"`
-	// ServedSerial is the serial (hex) the target was last seen serving.
-	ServedSerial string `json:"servedSerial,omitempty"`
-	// NextRun is when the next deploy or check is scheduled.
-	NextRun time.Time `json:"nextRun"`
-}
+// TargetStatus is one deploy target as the API shows it (see
+// certmgr.NodeTarget, its one definition).
+type TargetStatus = certmgr.NodeTarget
 
 // Sources are what the admin reports on. Any may be nil: the API then
 // answers with empty lists (routes, services, targets) or 503.

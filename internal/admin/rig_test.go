@@ -182,13 +182,7 @@ tcpServices:
 		}
 	}
 	r.fleet = certmgr.NewFleet(certmgr.FleetOptions{Manager: r.mgr, Version: "test", AdminURL: r.adm.URL, Logger: logger, Now: o.now,
-		Targets: func() []certmgr.NodeTarget {
-			var out []certmgr.NodeTarget
-			for _, ts := range r.targets.Targets() {
-				out = append(out, certmgr.NodeTarget(ts))
-			}
-			return out
-		}})
+		Targets: r.targets.Targets})
 	r.fleet.Start(context.Background())
 	t.Cleanup(func() { _ = r.fleet.Close() })
 	if err := r.adm.Start(context.Background(), Sources{Certs: r.mgr, Routes: r.rt, Targets: r.targets, Fleet: r.fleet}); err != nil {

@@ -118,19 +118,32 @@ type NodeCert struct {
 	LastError  string    `json:"lastError,omitempty"`
 }
 
-// NodeTarget is one deploy target as a node runs it; it has the fields
-// of deploy.TargetStatus, so either converts to the other.
+// NodeTarget is one deploy target as a node runs it: the one status
+// record of a target, which the deploy runner fills (deploy.TargetStatus),
+// the admin API shows (admin.TargetStatus) and the fleet publishes.
 type NodeTarget struct {
-	Name         string    `json:"name"`
-	Type         string    `json:"type"`
-	Certificates []string  `json:"certificates"`
-	LastDeploy   time.Time `json:"lastDeploy"`
-	LastSuccess  time.Time `json:"lastSuccess"`
-	LastResult   string    `json:"lastResult"`
-	LastError    string    `json:"lastError,omitempty"`
-	Failures     int       `json:"failures"`
-	ServedSerial string    `json:"servedSerial,omitempty"`
-	NextRun      time.Time `json:"nextRun"`
+	// Name of the target (its key under targets:).
+	Name string `json:"name"`
+	// Type: netscaler, haproxy, nginx or exec.
+	Type string `json:"type"`
+	// Certificates are the certificate names the target needs.
+	Certificates []string `json:"certificates"`
+	// LastDeploy is when the last run of the target ended.
+	LastDeploy time.Time `json:"lastDeploy"`
+	// LastSuccess is when a run last succeeded.
+	LastSuccess time.Time `json:"lastSuccess"`
+	// LastResult is "ok", "failed", or empty before the first run.
+	LastResult string `json:"lastResult"`
+	// LastError is the last run's error, if it failed.
+	LastError string `json:"lastError,omitempty"`
+	// Failures counts failed runs since the last success.
+	Failures int `json:"failures"`
+	// ServedSerial is the serial (hex) the target was last seen serving;
+	// for several certificates, their serials comma-separated in the order
+	// of Certificates.
+	ServedSerial string `json:"servedSerial,omitempty"`
+	// NextRun is when the runner looks at the target next.
+	NextRun time.Time `json:"nextRun"`
 }
 
 // State is NodeStopped for a node that said so, NodeStale when its

@@ -75,14 +75,7 @@ func startFleet(ctx context.Context, s *server) *certmgr.Fleet {
 	}
 	opts := certmgr.FleetOptions{Manager: s.eng.mgr, Version: Version, AdminURL: s.adm.URL, Logger: s.eng.log}
 	if r := s.eng.targets; r != nil {
-		opts.Targets = func() []certmgr.NodeTarget {
-			st := r.Status()
-			out := make([]certmgr.NodeTarget, len(st))
-			for i, t := range st {
-				out[i] = certmgr.NodeTarget(t)
-			}
-			return out
-		}
+		opts.Targets = r.Status
 	}
 	f := certmgr.NewFleet(opts)
 	f.Start(ctx)
@@ -92,14 +85,7 @@ func startFleet(ctx context.Context, s *server) *certmgr.Fleet {
 // adminTargets shows the deploy runner to the admin API.
 type adminTargets struct{ r *deploy.Runner }
 
-func (t adminTargets) Targets() []admin.TargetStatus {
-	st := t.r.Status()
-	out := make([]admin.TargetStatus, len(st))
-	for i, s := range st {
-		out[i] = admin.TargetStatus(s)
-	}
-	return out
-}
+func (t adminTargets) Targets() []admin.TargetStatus { return t.r.Status() }
 
 func (t adminTargets) Deploy(ctx context.Context, name string) error { return t.r.Deploy(ctx, name) }
 

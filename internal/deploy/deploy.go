@@ -29,6 +29,7 @@ import (
 
 	"github.com/go-acme/lego/v5/challenge"
 
+	"github.com/zoku/zoku/internal/certmgr"
 	"github.com/zoku/zoku/internal/storage"
 )
 
@@ -66,33 +67,9 @@ type Releaser interface {
 // ErrUnknownTarget is returned by Deploy for a name not in the config.
 var ErrUnknownTarget = errors.New("deploy: no target by that name")
 
-// TargetStatus is one target as the admin API and metrics show it. Its
-// fields are those of admin.TargetStatus, in the same order, so one
-// converts to the other. Zero times mean "never" or "not scheduled".
-type TargetStatus struct {
-	// Name of the target (its key under targets:).
-	Name string `json:"name"`
-	// Type: netscaler, haproxy, nginx or exec.
-	Type string `json:"type"`
-	// Certificates are the certificate names the target needs.
-	Certificates []string `json:"certificates"`
-	// LastDeploy is when the last run of the target ended.
-	LastDeploy time.Time `json:"lastDeploy"`
-	// LastSuccess is when a run last succeeded.
-	LastSuccess time.Time `json:"lastSuccess"`
-	// LastResult is "ok", "failed", or empty before the first run.
-	LastResult string `json:"lastResult"`
-	// LastError is the last run's error, if it failed.
-	LastError string `json:"lastError,omitempty"`
-	// Failures counts failed runs since the last success.
-	Failures int `json:"failures"`
-	// ServedSerial is the serial (hex) the target was last seen serving;
-	// for several certificates, their serials comma-separated in the order
-	// of Certificates.
-	ServedSerial string `json:"servedSerial,omitempty"`
-	// NextRun is when Run looks at the target next.
-	NextRun time.Time `json:"nextRun"`
-}
+// TargetStatus is what the runner knows of one target (see
+// certmgr.NodeTarget, its one definition).
+type TargetStatus = certmgr.NodeTarget
 
 // Action is what a run did for one certificate of a target.
 type Action string

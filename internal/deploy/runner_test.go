@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zoku/zoku/internal/admin"
 	"github.com/zoku/zoku/internal/config"
 	"github.com/zoku/zoku/internal/deploy"
 	"github.com/zoku/zoku/internal/embedca"
@@ -18,10 +17,6 @@ import (
 	"github.com/zoku/zoku/internal/testkit/deploytest"
 	"github.com/zoku/zoku/internal/testkit/testenv"
 )
-
-// The admin API shows deploy.TargetStatus as admin.TargetStatus: the two
-// must stay convertible.
-var _ = admin.TargetStatus(deploy.TargetStatus{})
 
 // runnerRig runs an exec target whose HTTP-01 answers come from zoku's own
 // listener (the CA dials it directly, as it would through a load balancer).
