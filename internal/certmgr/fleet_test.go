@@ -235,7 +235,7 @@ func TestFleetHostileDocuments(t *testing.T) {
 	_ = zw.Close()
 	put("nodes/bomb/certs-1-0.json.gz", bytes.Repeat(member.Bytes(), 1024))
 	put("nodes/bomb/status.json", header("bomb", 1, certmgr.ShardRef{Key: "nodes/bomb/certs-1-0.json.gz", Digest: "x", Count: 1}))
-	put("certificates/secret.key", []byte("-----BEGIN PRIVATE KEY-----\n"))
+	put("certificates/secret.key", []byte("SECRET-KEY-MATERIAL\n"))
 	put("nodes/thief/status.json", header("thief", 1, certmgr.ShardRef{Key: "certificates/secret.key", Digest: "x", Count: 1}))
 	put("nodes/future/status.json", header("future", certmgr.FleetSchema+1))
 	put("nodes/broken/status.json", []byte("{not json"))
@@ -260,7 +260,7 @@ func TestFleetHostileDocuments(t *testing.T) {
 		if !strings.Contains(n.ReadError, w) || len(n.Certificates) != 0 {
 			t.Errorf("%s: read error %q, %d certificates; want an error containing %q and none", n.ID, n.ReadError, len(n.Certificates), w)
 		}
-		if strings.Contains(n.ReadError, "PRIVATE KEY") {
+		if strings.Contains(n.ReadError, "SECRET-KEY-MATERIAL") {
 			t.Errorf("%s: a key's content reached the error: %q", n.ID, n.ReadError)
 		}
 	}

@@ -111,7 +111,7 @@ func testStoreLoad(t *testing.T, o Options) {
 func testLayoutKeys(t *testing.T, o Options) {
 	b, ctx := o.Open(t), ctxOf(t)
 	values := map[string][]byte{
-		"accounts/ca.example_14000/me@example.com/me@example.com.key": []byte("-----BEGIN PRIVATE KEY-----\nMC4CAQ==\n-----END PRIVATE KEY-----\n"),
+		"accounts/ca.example_14000/me@example.com/me@example.com.key": []byte("account key \x00\xff material"),
 		"accounts/ca.example_14000/me@example.com/account.json":       []byte(`{"id":"me@example.com"}`),
 		"certificates/_.example.com.key":                              []byte("key"),
 		"certificates/_.example.com.pem":                              []byte("cert and key"),
