@@ -40,12 +40,41 @@ type Decision struct {
 //   - otherwise due once one third of the lifetime is left (one half for
 //     lifetimes under 10 days, such as the 6-day "shortlived" profile).
 func Due(leaf *x509.Certificate, info *storage.RenewalInfo, now time.Time, p Policy) Decision {
+	due, at, rule := decide(leaf, info, now, p)
+	var why string
+	switch rule {
+	case ruleForced:
+		why = "forced"
+	case ruleDays:
+		why = fmt.Sprintf("--days %d", p.Days)
+	case ruleARI:
+		why = fmt.Sprintf("ARI window %s to %s", info.WindowStart.UTC().Format(time.RFC3339), info.WindowEnd.UTC().Format(time.RFC3339))
+	case ruleHalf:
+		why = "lifetime rule: one half of the lifetime left"
+	default:
+		why = "lifetime rule: one third of the lifetime left"
+	}
+	return Decision{Due: due, At: at, Reason: why}
+}
+
+// The rules decide applies, for Due's reason.
+const (
+	ruleThird = iota
+	ruleHalf
+	ruleForced
+	ruleDays
+	ruleARI
+)
+
+// decide is Due without the words: the manager's look at every set uses
+// it, and building 100,000 reasons nobody reads is not free.
+func decide(leaf *x509.Certificate, info *storage.RenewalInfo, now time.Time, p Policy) (bool, time.Time, int) {
 	switch {
 	case p.Force:
-		return Decision{Due: true, At: now, Reason: "forced"}
+		return true, now, ruleForced
 	case p.Days > 0:
 		at := leaf.NotAfter.Add(-time.Duration(p.Days) * 24 * time.Hour)
-		return Decision{Due: !now.Before(at), At: at, Reason: fmt.Sprintf("--days %d", p.Days)}
+		return !now.Before(at), at, ruleDays
 	case info != nil && info.WindowEnd.After(info.WindowStart):
 		at := info.WindowStart
 		if span := int64(info.WindowEnd.Sub(info.WindowStart)); span > 0 {
@@ -55,15 +84,15 @@ func Due(leaf *x509.Certificate, info *storage.RenewalInfo, now time.Time, p Pol
 			}
 			at = at.Add(time.Duration(rnd(span)))
 		}
-		return Decision{Due: !now.Before(at), At: at, Reason: fmt.Sprintf("ARI window %s to %s", info.WindowStart.UTC().Format(time.RFC3339), info.WindowEnd.UTC().Format(time.RFC3339))}
+		return !now.Before(at), at, ruleARI
 	}
 	life := leaf.NotAfter.Sub(leaf.NotBefore)
-	frac, words := life/3, "one third"
+	frac, rule := life/3, ruleThird
 	if life < 10*24*time.Hour {
-		frac, words = life/2, "one half"
+		frac, rule = life/2, ruleHalf
 	}
 	at := leaf.NotAfter.Add(-frac)
-	return Decision{Due: !now.Before(at), At: at, Reason: "lifetime rule: " + words + " of the lifetime left"}
+	return !now.Before(at), at, rule
 }
 
 // JitterOf is the fraction in [0,1) of a certificate's ARI window at which

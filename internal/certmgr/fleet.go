@@ -50,8 +50,12 @@ const (
 	fullRewriteEvery = time.Hour
 	refreshEvery     = time.Minute
 	gcEvery          = 5 * time.Minute
-	maxReasonLen     = 200
-	maxErrorLen      = 500
+	// publishDuty bounds the share of time publishing after events
+	// takes: the next event-driven publish waits publishDuty times as
+	// long as the last one took.
+	publishDuty  = 20
+	maxReasonLen = 200
+	maxErrorLen  = 500
 	// minStaleAfter keeps a node with a very short interval (tests) from
 	// flapping between live and stale.
 	minStaleAfter = 30 * time.Second
@@ -341,20 +345,22 @@ func (f *Fleet) recoverPanic() {
 }
 
 func (f *Fleet) run(ctx context.Context) {
-	const minGap = time.Second
 	tick := time.NewTicker(f.opts.Interval)
 	defer tick.Stop()
 	for {
+		began := time.Now()
 		_ = f.publish(ctx, false, false)
 		last := time.Now()
+		// Events come in bursts (a restart loads every certificate): one
+		// publish per second at most, and no more than 1/publishDuty of
+		// the time, as a look at 100,000 certificates takes a while.
+		gap := max(time.Second, publishDuty*last.Sub(began))
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		case <-f.kick:
-			// Events come in bursts (a restart loads every certificate):
-			// one publish per second at most.
-			if wait := minGap - time.Since(last); wait > 0 {
+			if wait := gap - time.Since(last); wait > 0 {
 				t := time.NewTimer(wait)
 				select {
 				case <-ctx.Done():

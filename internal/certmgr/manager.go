@@ -161,6 +161,10 @@ type state struct {
 	// unread: the stored certificate has not been read yet (counted in
 	// Manager.unread).
 	unread bool
+	// wakeAt is when the set is next worth a look; qidx is its place in
+	// Manager.sched plus one, 0 when not queued (schedule.go).
+	wakeAt time.Time
+	qidx   int
 }
 
 // Manager keeps every managed certificate present and fresh: it loads what
@@ -198,6 +202,11 @@ type Manager struct {
 	kick chan struct{}
 	sem  chan struct{}
 	wg   sync.WaitGroup
+
+	// sched orders the sets by when each is next worth a look; nextFull
+	// is when check next looks at every set. Both guarded by mu.
+	sched    schedule
+	nextFull time.Time
 }
 
 // New returns a Manager; call Run to start it.
@@ -299,6 +308,7 @@ func (m *Manager) Update(u Settings) {
 			st.issuer = 0
 		}
 	}
+	m.nextFull = time.Time{} // the next look is at every set
 	m.mu.Unlock()
 	m.Kick()
 }
@@ -321,6 +331,7 @@ func (m *Manager) Manage(ctx context.Context, sets []Set) {
 			if !slices.Equal(st.set.Domains, s.Domains) || st.set.Profile != s.Profile || st.set.KeyType != s.KeyType {
 				st.set = s
 				st.retryAt = time.Time{}
+				m.wake(st)
 			}
 			st.set.ReuseKey, st.set.Issuers = s.ReuseKey, s.Issuers
 			continue
@@ -355,15 +366,17 @@ func (m *Manager) Manage(ctx context.Context, sets []Set) {
 	m.Kick()
 }
 
-// add records st; callers hold mu.
+// add records st and queues it for a look; callers hold mu.
 func (m *Manager) add(st *state) {
 	m.states[st.set.Name] = st
 	m.byFile[storage.SanitizedName(st.set.Name)] = st
+	m.wake(st)
 }
 
 // remove forgets st; callers hold mu.
 func (m *Manager) remove(st *state) {
 	m.loaded(st)
+	m.unqueue(st)
 	delete(m.states, st.set.Name)
 	if m.byFile[storage.SanitizedName(st.set.Name)] == st {
 		delete(m.byFile, storage.SanitizedName(st.set.Name))
@@ -507,6 +520,7 @@ func (m *Manager) load(ctx context.Context, st *state) {
 	m.mu.Lock()
 	m.loaded(st)
 	st.inFlight = false
+	m.wake(st)
 	st.bundle, st.leaf = b, leaf
 	if unusable != nil {
 		st.lastErr = unusable
@@ -620,7 +634,6 @@ func (m *Manager) CheckNow(ctx context.Context) {
 // WaitGroup of the work it started.
 func (m *Manager) check(ctx context.Context) (time.Duration, *sync.WaitGroup) {
 	now := m.opts.Now()
-	sleep := m.opts.CheckInterval
 	round := new(sync.WaitGroup)
 	start := func(f func()) {
 		m.wg.Add(1)
@@ -634,12 +647,16 @@ func (m *Manager) check(ctx context.Context) (time.Duration, *sync.WaitGroup) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for _, st := range m.states {
-		if st.inFlight {
-			continue
+	all := !now.Before(m.nextFull)
+	if all {
+		m.nextFull = now.Add(m.opts.CheckInterval)
+	}
+	for _, st := range m.due(now, all) {
+		if m.states[st.set.Name] != st || st.inFlight {
+			continue // gone, or queued again when its work ends
 		}
 		if now.Before(st.retryAt) {
-			sleep = min(sleep, st.retryAt.Sub(now))
+			m.wakeAt(st, st.retryAt)
 			continue
 		}
 		if st.leaf != nil && !st.force && (st.ari == nil || !now.Before(st.ari.NextPoll)) && now.Before(st.leaf.NotAfter) {
@@ -651,21 +668,26 @@ func (m *Manager) check(ctx context.Context) (time.Duration, *sync.WaitGroup) {
 		due, at := true, now
 		if st.leaf != nil && !st.force {
 			j := st.jitter
-			d := Due(st.leaf, st.ari, now, Policy{Rand: func(n int64) int64 { return int64(j * float64(n)) }})
-			due, at = d.Due, d.At
+			due, at, _ = decide(st.leaf, st.ari, now, Policy{Rand: func(n int64) int64 { return int64(j * float64(n)) }})
 			if st.ari != nil {
 				at = minTime(at, st.ari.NextPoll)
 			}
 			if due && st.replaced == st.leaf.SerialNumber.Text(16) {
-				due = false // already ordered for this certificate; wait for the result
+				// Already ordered for this certificate; wait for the
+				// result, looking again at the next full look.
+				continue
 			}
 		}
 		if !due {
-			sleep = min(sleep, at.Sub(now))
+			m.wakeAt(st, at)
 			continue
 		}
 		st.inFlight = true
 		start(func() { m.work(ctx, st) })
+	}
+	sleep := m.nextFull.Sub(now)
+	if t, ok := m.nextWake(); ok {
+		sleep = min(sleep, t.Sub(now))
 	}
 	return max(sleep, 100*time.Millisecond), round
 }
@@ -700,6 +722,7 @@ func (m *Manager) pollARI(ctx context.Context, st *state) {
 	}
 	m.mu.Lock()
 	st.inFlight = false
+	m.wake(st)
 	switch {
 	case err == nil && info != nil:
 		// The CA's Retry-After decides the next poll, measured on our clock.
@@ -767,6 +790,7 @@ func (m *Manager) work(ctx context.Context, st *state) {
 		m.mu.Lock()
 		st.inFlight, st.replaced = false, ""
 		st.retryAt = m.opts.Now().Add(m.opts.LockRetry)
+		m.wake(st)
 		reload := st.reloadAsked
 		st.reloadAsked = false
 		m.mu.Unlock()
@@ -826,6 +850,7 @@ func (m *Manager) finish(st *state, b *storage.Bundle, err error, leaf *x509.Cer
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	st.inFlight = false
+	m.wake(st)
 	st.lastErr = err
 	if err != nil {
 		st.failures++
@@ -850,6 +875,7 @@ func (m *Manager) finish(st *state, b *storage.Bundle, err error, leaf *x509.Cer
 func (m *Manager) served(st *state, b *storage.Bundle, leaf *x509.Certificate) {
 	st.failures, st.retryAt, st.force, st.issuer = 0, time.Time{}, false, 0
 	st.lastErr = nil
+	m.wake(st)
 	st.bundle, st.leaf = b, leaf
 	st.ari = freshARI(b.Meta.RenewalInfo, leaf)
 	st.jitter = m.pointFor(leaf)

@@ -90,6 +90,7 @@ func (m *Manager) RenewNow(name string) error {
 	st, ok := m.states[name]
 	if ok {
 		st.force, st.retryAt, st.replaced = true, time.Time{}, ""
+		m.wake(st)
 	}
 	m.mu.Unlock()
 	if !ok {

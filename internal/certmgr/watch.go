@@ -77,6 +77,7 @@ func (m *Manager) reload(ctx context.Context, name string) {
 		m.mu.Lock()
 		if ri := freshARI(b.Meta.RenewalInfo, cur); ri != nil && (st.ari == nil || ri.FetchedAt.After(st.ari.FetchedAt)) {
 			st.ari = ri
+			m.wake(st)
 		}
 		m.mu.Unlock()
 		return

@@ -40,7 +40,7 @@ func (f *Files) Watch(ctx context.Context, prefix string) (<-chan string, error)
 	go func() {
 		defer close(out)
 		defer fsw.Close()
-		tick := time.NewTicker(f.pollInterval)
+		tick := time.NewTimer(f.pollInterval)
 		defer tick.Stop()
 		send := func(key string) bool {
 			select {
@@ -68,7 +68,12 @@ func (f *Files) Watch(ctx context.Context, prefix string) (<-chan string, error)
 			case <-fsw.Errors:
 				// Overflow or a watch error: the next poll catches up.
 			case <-tick.C:
+				began := time.Now()
 				now, err := f.snapshot(ctx, prefix)
+				// A scan of 100,000 certificates' files takes a while:
+				// the next waits pollDuty times as long, so that the
+				// safety net never takes more than a sliver of a core.
+				tick.Reset(max(f.pollInterval, pollDuty*time.Since(began)))
 				if err != nil {
 					continue
 				}
@@ -92,6 +97,10 @@ func (f *Files) Watch(ctx context.Context, prefix string) (<-chan string, error)
 	}()
 	return out, nil
 }
+
+// pollDuty bounds the share of time Watch spends scanning: the next scan
+// waits at least pollDuty times as long as the last took.
+const pollDuty = 50
 
 // snapshot maps every key under prefix to its revision.
 func (f *Files) snapshot(ctx context.Context, prefix string) (map[string]int64, error) {
