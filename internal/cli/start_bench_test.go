@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"testing"
@@ -30,7 +31,9 @@ import (
 // serving when storage already holds n certificates for n routed hosts:
 // config load, router start, every certificate loaded into the SNI cache,
 // and one TLS handshake for the last host. Goals: 10,000 in under 1 s,
-// 100,000 in under 3 s. See docs/BENCHMARKS.md.
+// 100,000 in under 3 s. See docs/BENCHMARKS.md. With
+// ZOKU_BENCH_HEAPPROFILE=FILE it writes the heap profile once every
+// certificate is loaded (go tool pprof -sample_index=inuse_space).
 func BenchmarkStartWithCertificates(b *testing.B) {
 	for _, n := range []int{1000, 10_000, 100_000} {
 		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) { benchStart(b, n) })
@@ -83,6 +86,12 @@ func benchStart(b *testing.B, n int) {
 		debug.FreeOSMemory()
 		if rss := residentMiB(); rss > 0 {
 			b.ReportMetric(rss, "MiB-RSS-all-loaded")
+		}
+		if p := os.Getenv("ZOKU_BENCH_HEAPPROFILE"); p != "" {
+			if f, err := os.Create(p); err == nil {
+				_ = pprof.WriteHeapProfile(f)
+				f.Close()
+			}
 		}
 		b.StopTimer()
 		srv.close()
