@@ -1,0 +1,258 @@
+// Package kubeclient is zoku's Kubernetes API client: typed clients and
+// informers for the few kinds zoku reads and writes, on a scheme that
+// holds only those kinds.
+//
+// client-go's clientset and informer factories (and the Gateway API's,
+// built the same way) register every API group of Kubernetes in one
+// scheme, which links dozens of API packages into the binary and builds
+// their type tables at every start. zoku needs these kinds:
+//
+//   - core/v1: Secret, Service, Event
+//   - networking.k8s.io/v1: Ingress, IngressClass
+//   - discovery.k8s.io/v1: EndpointSlice
+//   - coordination.k8s.io/v1: Lease
+//   - gateway.networking.k8s.io/v1: GatewayClass, Gateway, HTTPRoute
+//
+// The clients are client-go's generic typed clients (gentype), so they
+// send what the generated clientset sends: the same paths and query
+// parameters, Protobuf for Kubernetes' own kinds and JSON for the Gateway
+// API's, through one HTTP client and one client-side rate limiter.
+package kubeclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/gentype"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/flowcontrol"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+)
+
+// GatewayGroupVersion is the Gateway API version zoku serves.
+var GatewayGroupVersion = schema.GroupVersion{Group: gwv1.GroupName, Version: "v1"}
+
+// codecs are the scheme of zoku's kinds and what encodes and decodes
+// them; built on first use, so a zoku without Kubernetes never builds
+// them.
+type codecs struct {
+	scheme     *runtime.Scheme
+	serializer runtime.NegotiatedSerializer
+	params     runtime.ParameterCodec
+}
+
+var theCodecs = sync.OnceValue(func() *codecs {
+	s := runtime.NewScheme()
+	// Status, WatchEvent, APIResourceList and the option types of
+	// requests, as every client-go scheme has them.
+	metav1.AddToGroupVersion(s, schema.GroupVersion{Version: "v1"})
+	add := func(gv schema.GroupVersion, kinds ...runtime.Object) {
+		s.AddKnownTypes(gv, kinds...)
+		metav1.AddToGroupVersion(s, gv)
+	}
+	add(corev1.SchemeGroupVersion,
+		&corev1.Secret{}, &corev1.SecretList{},
+		&corev1.Service{}, &corev1.ServiceList{},
+		&corev1.Event{}, &corev1.EventList{})
+	add(networkingv1.SchemeGroupVersion,
+		&networkingv1.Ingress{}, &networkingv1.IngressList{},
+		&networkingv1.IngressClass{}, &networkingv1.IngressClassList{})
+	add(discoveryv1.SchemeGroupVersion, &discoveryv1.EndpointSlice{}, &discoveryv1.EndpointSliceList{})
+	add(coordinationv1.SchemeGroupVersion, &coordinationv1.Lease{}, &coordinationv1.LeaseList{})
+	add(GatewayGroupVersion,
+		&gwv1.GatewayClass{}, &gwv1.GatewayClassList{},
+		&gwv1.Gateway{}, &gwv1.GatewayList{},
+		&gwv1.HTTPRoute{}, &gwv1.HTTPRouteList{})
+	return &codecs{
+		scheme:     s,
+		serializer: serializer.NewCodecFactory(s).WithoutConversion(),
+		params:     runtime.NewParameterCodec(s),
+	}
+})
+
+// Client reaches one API server. It is safe for concurrent use; its
+// methods do no I/O until a request of the returned client is made.
+type Client struct {
+	core, networking, discovery, coordination, gateway rest.Interface
+	params                                             runtime.ParameterCodec
+}
+
+// New builds a Client from cfg, which it does not change. As client-go's
+// clientset, it sets client-go's user agent when cfg names none, and all
+// API groups share one HTTP client and, when cfg.QPS is set and
+// cfg.RateLimiter is not, one rate limiter of cfg.QPS and cfg.Burst.
+func New(cfg *rest.Config) (*Client, error) {
+	if cfg == nil {
+		return nil, errors.New("kubernetes client: no REST config")
+	}
+	c := *cfg
+	if c.UserAgent == "" {
+		c.UserAgent = rest.DefaultKubernetesUserAgent()
+	}
+	if c.RateLimiter == nil && c.QPS > 0 {
+		if c.Burst <= 0 {
+			return nil, fmt.Errorf("kubernetes client: burst must be above 0 when QPS is set (QPS %v, burst %d)", c.QPS, c.Burst)
+		}
+		c.RateLimiter = flowcontrol.NewTokenBucketRateLimiter(c.QPS, c.Burst)
+	}
+	hc, err := rest.HTTPClientFor(&c)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: HTTP client for %s: %w", c.Host, err)
+	}
+	cd := theCodecs()
+	group := func(apiPath string, gv schema.GroupVersion) (rest.Interface, error) {
+		gc := c
+		gc.APIPath, gc.GroupVersion, gc.NegotiatedSerializer = apiPath, &gv, cd.serializer
+		rc, err := rest.RESTClientForConfigAndClient(&gc, hc)
+		if err != nil {
+			return nil, fmt.Errorf("kubernetes client: %s client for %s: %w", gv, c.Host, err)
+		}
+		return rc, nil
+	}
+	out := &Client{params: cd.params}
+	for _, g := range []struct {
+		to      *rest.Interface
+		apiPath string
+		gv      schema.GroupVersion
+	}{
+		{&out.core, "/api", corev1.SchemeGroupVersion},
+		{&out.networking, "/apis", networkingv1.SchemeGroupVersion},
+		{&out.discovery, "/apis", discoveryv1.SchemeGroupVersion},
+		{&out.coordination, "/apis", coordinationv1.SchemeGroupVersion},
+		{&out.gateway, "/apis", GatewayGroupVersion},
+	} {
+		if *g.to, err = group(g.apiPath, g.gv); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// typed is a client of one kind, namespaced or (namespace "") not.
+func typed[E any, T interface {
+	*E
+	runtime.Object
+	metav1.Object
+}, L any, LP interface {
+	*L
+	runtime.Object
+}](rc rest.Interface, params runtime.ParameterCodec, resource, namespace string, protobuf bool) *gentype.ClientWithList[T, LP] {
+	var opts []gentype.Option[T]
+	if protobuf {
+		opts = append(opts, gentype.PrefersProtobuf[T]())
+	}
+	return gentype.NewClientWithList[T, LP](resource, rc, params, namespace,
+		func() T { return T(new(E)) }, func() LP { return LP(new(L)) }, opts...)
+}
+
+// Secrets is the client of the Secrets of namespace (all namespaces when
+// it is empty).
+func (c *Client) Secrets(namespace string) *gentype.ClientWithList[*corev1.Secret, *corev1.SecretList] {
+	return typed[corev1.Secret, *corev1.Secret, corev1.SecretList](c.core, c.params, "secrets", namespace, true)
+}
+
+// Services is the client of the Services of namespace (all namespaces
+// when it is empty).
+func (c *Client) Services(namespace string) *gentype.ClientWithList[*corev1.Service, *corev1.ServiceList] {
+	return typed[corev1.Service, *corev1.Service, corev1.ServiceList](c.core, c.params, "services", namespace, true)
+}
+
+// Events is the client of the core/v1 Events of namespace (all
+// namespaces when it is empty).
+func (c *Client) Events(namespace string) *gentype.ClientWithList[*corev1.Event, *corev1.EventList] {
+	return typed[corev1.Event, *corev1.Event, corev1.EventList](c.core, c.params, "events", namespace, true)
+}
+
+// Ingresses is the client of the Ingresses of namespace (all namespaces
+// when it is empty).
+func (c *Client) Ingresses(namespace string) *gentype.ClientWithList[*networkingv1.Ingress, *networkingv1.IngressList] {
+	return typed[networkingv1.Ingress, *networkingv1.Ingress, networkingv1.IngressList](c.networking, c.params, "ingresses", namespace, true)
+}
+
+// IngressClasses is the client of the cluster's IngressClasses.
+func (c *Client) IngressClasses() *gentype.ClientWithList[*networkingv1.IngressClass, *networkingv1.IngressClassList] {
+	return typed[networkingv1.IngressClass, *networkingv1.IngressClass, networkingv1.IngressClassList](c.networking, c.params, "ingressclasses", "", true)
+}
+
+// EndpointSlices is the client of the EndpointSlices of namespace (all
+// namespaces when it is empty).
+func (c *Client) EndpointSlices(namespace string) *gentype.ClientWithList[*discoveryv1.EndpointSlice, *discoveryv1.EndpointSliceList] {
+	return typed[discoveryv1.EndpointSlice, *discoveryv1.EndpointSlice, discoveryv1.EndpointSliceList](c.discovery, c.params, "endpointslices", namespace, true)
+}
+
+// Leases is the client of the coordination.k8s.io Leases of namespace
+// (all namespaces when it is empty).
+func (c *Client) Leases(namespace string) *gentype.ClientWithList[*coordinationv1.Lease, *coordinationv1.LeaseList] {
+	return typed[coordinationv1.Lease, *coordinationv1.Lease, coordinationv1.LeaseList](c.coordination, c.params, "leases", namespace, true)
+}
+
+// GatewayClasses is the client of the cluster's Gateway API
+// GatewayClasses.
+func (c *Client) GatewayClasses() *gentype.ClientWithList[*gwv1.GatewayClass, *gwv1.GatewayClassList] {
+	return typed[gwv1.GatewayClass, *gwv1.GatewayClass, gwv1.GatewayClassList](c.gateway, c.params, "gatewayclasses", "", false)
+}
+
+// Gateways is the client of the Gateway API Gateways of namespace (all
+// namespaces when it is empty).
+func (c *Client) Gateways(namespace string) *gentype.ClientWithList[*gwv1.Gateway, *gwv1.GatewayList] {
+	return typed[gwv1.Gateway, *gwv1.Gateway, gwv1.GatewayList](c.gateway, c.params, "gateways", namespace, false)
+}
+
+// HTTPRoutes is the client of the Gateway API HTTPRoutes of namespace
+// (all namespaces when it is empty).
+func (c *Client) HTTPRoutes(namespace string) *gentype.ClientWithList[*gwv1.HTTPRoute, *gwv1.HTTPRouteList] {
+	return typed[gwv1.HTTPRoute, *gwv1.HTTPRoute, gwv1.HTTPRouteList](c.gateway, c.params, "httproutes", namespace, false)
+}
+
+// ServerResources returns the resources the API server serves in
+// groupVersion ("group/version"), as discovery's
+// ServerResourcesForGroupVersion does; an API server that does not
+// serve it answers with a NotFound error (apierrors.IsNotFound).
+func (c *Client) ServerResources(ctx context.Context, groupVersion string) (*metav1.APIResourceList, error) {
+	if groupVersion == "" {
+		return nil, errors.New("kubernetes client: ServerResources needs a group version")
+	}
+	res := &metav1.APIResourceList{GroupVersion: groupVersion}
+	if err := c.core.Get().AbsPath("/apis", groupVersion).Do(ctx).Into(res); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// Informer returns an informer (not started) of the objects that c
+// lists and watches, with no resync and no index. tweak, when not nil,
+// changes the options of every list and watch (a label or field
+// selector).
+func Informer[T interface {
+	*E
+	runtime.Object
+	metav1.Object
+}, E any, L runtime.Object](c *gentype.ClientWithList[T, L], tweak func(*metav1.ListOptions)) cache.SharedIndexInformer {
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			if tweak != nil {
+				tweak(&o)
+			}
+			return c.List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			if tweak != nil {
+				tweak(&o)
+			}
+			return c.Watch(ctx, o)
+		},
+	}
+	return cache.NewSharedIndexInformer(lw, T(new(E)), 0, cache.Indexers{})
+}
