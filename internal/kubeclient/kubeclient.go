@@ -13,10 +13,13 @@
 //   - coordination.k8s.io/v1: Lease
 //   - gateway.networking.k8s.io/v1: GatewayClass, Gateway, HTTPRoute
 //
-// The clients are client-go's generic typed clients (gentype), so they
-// send what the generated clientset sends: the same paths and query
-// parameters, Protobuf for Kubernetes' own kinds and JSON for the Gateway
-// API's, through one HTTP client and one client-side rate limiter.
+// The typed clients (Resource) send what client-go's generated clients
+// send: the same paths and query parameters, Protobuf for Kubernetes' own
+// kinds and JSON for the Gateway API's, through one HTTP client and one
+// client-side rate limiter. They are written here rather than taken from
+// client-go's gentype, which links client-go's fake-client machinery
+// (JSON patch, structured merge, OpenAPI models) into every binary that
+// uses it.
 package kubeclient
 
 import (
@@ -24,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -34,7 +38,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/gentype"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/flowcontrol"
@@ -140,80 +143,156 @@ func New(cfg *rest.Config) (*Client, error) {
 	return out, nil
 }
 
-// typed is a client of one kind, namespaced or (namespace "") not.
-func typed[E any, T interface {
-	*E
+// Object is what every object of the API is.
+type Object interface {
 	runtime.Object
 	metav1.Object
-}, L any, LP interface {
-	*L
+}
+
+// Resource is a typed client of one kind: its objects in one namespace,
+// or in all namespaces (or of a cluster-scoped kind) when the namespace
+// is "". Its requests are those of client-go's generated clients.
+type Resource[T Object, L runtime.Object] struct {
+	rc                  rest.Interface
+	params              runtime.ParameterCodec
+	resource, namespace string
+	protobuf            bool // Kubernetes' own kinds; CRDs speak JSON only
+	newObject           func() T
+	newList             func() L
+}
+
+// resource returns the client of the objects of kind E (list kind LE),
+// named resource in URLs, in namespace.
+func resource[E, LE any, T interface {
+	*E
+	Object
+}, L interface {
+	*LE
 	runtime.Object
-}](rc rest.Interface, params runtime.ParameterCodec, resource, namespace string, protobuf bool) *gentype.ClientWithList[T, LP] {
-	var opts []gentype.Option[T]
-	if protobuf {
-		opts = append(opts, gentype.PrefersProtobuf[T]())
+}](c *Client, rc rest.Interface, resource, namespace string, protobuf bool) *Resource[T, L] {
+	return &Resource[T, L]{rc: rc, params: c.params, resource: resource, namespace: namespace, protobuf: protobuf,
+		newObject: func() T { return T(new(E)) }, newList: func() L { return L(new(LE)) }}
+}
+
+// request starts a request of verb on r's objects.
+func (r *Resource[T, L]) request(verb *rest.Request) *rest.Request {
+	return verb.UseProtobufAsDefaultIfPreferred(r.protobuf).NamespaceIfScoped(r.namespace, r.namespace != "").Resource(r.resource)
+}
+
+// timeout is the client-side timeout of a list or watch: the one it asks
+// the server for, if any.
+func timeout(o *metav1.ListOptions) time.Duration {
+	if o.TimeoutSeconds == nil {
+		return 0
 	}
-	return gentype.NewClientWithList[T, LP](resource, rc, params, namespace,
-		func() T { return T(new(E)) }, func() LP { return LP(new(L)) }, opts...)
+	return time.Duration(*o.TimeoutSeconds) * time.Second
+}
+
+// Get reads the object named name.
+func (r *Resource[T, L]) Get(ctx context.Context, name string, opts metav1.GetOptions) (T, error) {
+	out := r.newObject()
+	err := r.request(r.rc.Get()).Name(name).VersionedParams(&opts, r.params).Do(ctx).Into(out)
+	return out, err
+}
+
+// List reads the objects that opts select.
+func (r *Resource[T, L]) List(ctx context.Context, opts metav1.ListOptions) (L, error) {
+	out := r.newList()
+	err := r.request(r.rc.Get()).VersionedParams(&opts, r.params).Timeout(timeout(&opts)).Do(ctx).Into(out)
+	return out, err
+}
+
+// Watch follows the changes of the objects that opts select.
+func (r *Resource[T, L]) Watch(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+	opts.Watch = true
+	return r.request(r.rc.Get()).VersionedParams(&opts, r.params).Timeout(timeout(&opts)).Watch(ctx)
+}
+
+// Create creates obj and returns it as stored.
+func (r *Resource[T, L]) Create(ctx context.Context, obj T, opts metav1.CreateOptions) (T, error) {
+	out := r.newObject()
+	err := r.request(r.rc.Post()).VersionedParams(&opts, r.params).Body(obj).Do(ctx).Into(out)
+	return out, err
+}
+
+// Update replaces obj (all but its status), with its resourceVersion as
+// precondition when it has one, and returns it as stored.
+func (r *Resource[T, L]) Update(ctx context.Context, obj T, opts metav1.UpdateOptions) (T, error) {
+	out := r.newObject()
+	err := r.request(r.rc.Put()).Name(obj.GetName()).VersionedParams(&opts, r.params).Body(obj).Do(ctx).Into(out)
+	return out, err
+}
+
+// UpdateStatus replaces the status of obj, with its resourceVersion as
+// precondition when it has one, and returns it as stored.
+func (r *Resource[T, L]) UpdateStatus(ctx context.Context, obj T, opts metav1.UpdateOptions) (T, error) {
+	out := r.newObject()
+	err := r.request(r.rc.Put()).Name(obj.GetName()).SubResource("status").VersionedParams(&opts, r.params).Body(obj).Do(ctx).Into(out)
+	return out, err
+}
+
+// Delete deletes the object named name.
+func (r *Resource[T, L]) Delete(ctx context.Context, name string, opts metav1.DeleteOptions) error {
+	return r.request(r.rc.Delete()).Name(name).Body(&opts).Do(ctx).Error()
 }
 
 // Secrets is the client of the Secrets of namespace (all namespaces when
 // it is empty).
-func (c *Client) Secrets(namespace string) *gentype.ClientWithList[*corev1.Secret, *corev1.SecretList] {
-	return typed[corev1.Secret, *corev1.Secret, corev1.SecretList](c.core, c.params, "secrets", namespace, true)
+func (c *Client) Secrets(namespace string) *Resource[*corev1.Secret, *corev1.SecretList] {
+	return resource[corev1.Secret, corev1.SecretList](c, c.core, "secrets", namespace, true)
 }
 
 // Services is the client of the Services of namespace (all namespaces
 // when it is empty).
-func (c *Client) Services(namespace string) *gentype.ClientWithList[*corev1.Service, *corev1.ServiceList] {
-	return typed[corev1.Service, *corev1.Service, corev1.ServiceList](c.core, c.params, "services", namespace, true)
+func (c *Client) Services(namespace string) *Resource[*corev1.Service, *corev1.ServiceList] {
+	return resource[corev1.Service, corev1.ServiceList](c, c.core, "services", namespace, true)
 }
 
 // Events is the client of the core/v1 Events of namespace (all
 // namespaces when it is empty).
-func (c *Client) Events(namespace string) *gentype.ClientWithList[*corev1.Event, *corev1.EventList] {
-	return typed[corev1.Event, *corev1.Event, corev1.EventList](c.core, c.params, "events", namespace, true)
+func (c *Client) Events(namespace string) *Resource[*corev1.Event, *corev1.EventList] {
+	return resource[corev1.Event, corev1.EventList](c, c.core, "events", namespace, true)
 }
 
 // Ingresses is the client of the Ingresses of namespace (all namespaces
 // when it is empty).
-func (c *Client) Ingresses(namespace string) *gentype.ClientWithList[*networkingv1.Ingress, *networkingv1.IngressList] {
-	return typed[networkingv1.Ingress, *networkingv1.Ingress, networkingv1.IngressList](c.networking, c.params, "ingresses", namespace, true)
+func (c *Client) Ingresses(namespace string) *Resource[*networkingv1.Ingress, *networkingv1.IngressList] {
+	return resource[networkingv1.Ingress, networkingv1.IngressList](c, c.networking, "ingresses", namespace, true)
 }
 
 // IngressClasses is the client of the cluster's IngressClasses.
-func (c *Client) IngressClasses() *gentype.ClientWithList[*networkingv1.IngressClass, *networkingv1.IngressClassList] {
-	return typed[networkingv1.IngressClass, *networkingv1.IngressClass, networkingv1.IngressClassList](c.networking, c.params, "ingressclasses", "", true)
+func (c *Client) IngressClasses() *Resource[*networkingv1.IngressClass, *networkingv1.IngressClassList] {
+	return resource[networkingv1.IngressClass, networkingv1.IngressClassList](c, c.networking, "ingressclasses", "", true)
 }
 
 // EndpointSlices is the client of the EndpointSlices of namespace (all
 // namespaces when it is empty).
-func (c *Client) EndpointSlices(namespace string) *gentype.ClientWithList[*discoveryv1.EndpointSlice, *discoveryv1.EndpointSliceList] {
-	return typed[discoveryv1.EndpointSlice, *discoveryv1.EndpointSlice, discoveryv1.EndpointSliceList](c.discovery, c.params, "endpointslices", namespace, true)
+func (c *Client) EndpointSlices(namespace string) *Resource[*discoveryv1.EndpointSlice, *discoveryv1.EndpointSliceList] {
+	return resource[discoveryv1.EndpointSlice, discoveryv1.EndpointSliceList](c, c.discovery, "endpointslices", namespace, true)
 }
 
 // Leases is the client of the coordination.k8s.io Leases of namespace
 // (all namespaces when it is empty).
-func (c *Client) Leases(namespace string) *gentype.ClientWithList[*coordinationv1.Lease, *coordinationv1.LeaseList] {
-	return typed[coordinationv1.Lease, *coordinationv1.Lease, coordinationv1.LeaseList](c.coordination, c.params, "leases", namespace, true)
+func (c *Client) Leases(namespace string) *Resource[*coordinationv1.Lease, *coordinationv1.LeaseList] {
+	return resource[coordinationv1.Lease, coordinationv1.LeaseList](c, c.coordination, "leases", namespace, true)
 }
 
 // GatewayClasses is the client of the cluster's Gateway API
 // GatewayClasses.
-func (c *Client) GatewayClasses() *gentype.ClientWithList[*gwv1.GatewayClass, *gwv1.GatewayClassList] {
-	return typed[gwv1.GatewayClass, *gwv1.GatewayClass, gwv1.GatewayClassList](c.gateway, c.params, "gatewayclasses", "", false)
+func (c *Client) GatewayClasses() *Resource[*gwv1.GatewayClass, *gwv1.GatewayClassList] {
+	return resource[gwv1.GatewayClass, gwv1.GatewayClassList](c, c.gateway, "gatewayclasses", "", false)
 }
 
 // Gateways is the client of the Gateway API Gateways of namespace (all
 // namespaces when it is empty).
-func (c *Client) Gateways(namespace string) *gentype.ClientWithList[*gwv1.Gateway, *gwv1.GatewayList] {
-	return typed[gwv1.Gateway, *gwv1.Gateway, gwv1.GatewayList](c.gateway, c.params, "gateways", namespace, false)
+func (c *Client) Gateways(namespace string) *Resource[*gwv1.Gateway, *gwv1.GatewayList] {
+	return resource[gwv1.Gateway, gwv1.GatewayList](c, c.gateway, "gateways", namespace, false)
 }
 
 // HTTPRoutes is the client of the Gateway API HTTPRoutes of namespace
 // (all namespaces when it is empty).
-func (c *Client) HTTPRoutes(namespace string) *gentype.ClientWithList[*gwv1.HTTPRoute, *gwv1.HTTPRouteList] {
-	return typed[gwv1.HTTPRoute, *gwv1.HTTPRoute, gwv1.HTTPRouteList](c.gateway, c.params, "httproutes", namespace, false)
+func (c *Client) HTTPRoutes(namespace string) *Resource[*gwv1.HTTPRoute, *gwv1.HTTPRouteList] {
+	return resource[gwv1.HTTPRoute, gwv1.HTTPRouteList](c, c.gateway, "httproutes", namespace, false)
 }
 
 // ServerResources returns the resources the API server serves in
@@ -231,28 +310,24 @@ func (c *Client) ServerResources(ctx context.Context, groupVersion string) (*met
 	return res, nil
 }
 
-// Informer returns an informer (not started) of the objects that c
+// Informer returns an informer (not started) of the objects that r
 // lists and watches, with no resync and no index. tweak, when not nil,
 // changes the options of every list and watch (a label or field
 // selector).
-func Informer[T interface {
-	*E
-	runtime.Object
-	metav1.Object
-}, E any, L runtime.Object](c *gentype.ClientWithList[T, L], tweak func(*metav1.ListOptions)) cache.SharedIndexInformer {
+func Informer[T Object, L runtime.Object](r *Resource[T, L], tweak func(*metav1.ListOptions)) cache.SharedIndexInformer {
 	lw := &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			if tweak != nil {
 				tweak(&o)
 			}
-			return c.List(ctx, o)
+			return r.List(ctx, o)
 		},
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			if tweak != nil {
 				tweak(&o)
 			}
-			return c.Watch(ctx, o)
+			return r.Watch(ctx, o)
 		},
 	}
-	return cache.NewSharedIndexInformer(lw, T(new(E)), 0, cache.Indexers{})
+	return cache.NewSharedIndexInformer(lw, r.newObject(), 0, cache.Indexers{})
 }
