@@ -47,11 +47,9 @@ import (
 // GatewayGroupVersion is the Gateway API version zoku serves.
 var GatewayGroupVersion = schema.GroupVersion{Group: gwv1.GroupName, Version: "v1"}
 
-// codecs are the scheme of zoku's kinds and what encodes and decodes
-// them; built on first use, so a zoku without Kubernetes never builds
-// them.
+// codecs encode and decode zoku's kinds, on a scheme of those only;
+// built on first use, so a zoku without Kubernetes never builds them.
 type codecs struct {
-	scheme     *runtime.Scheme
 	serializer runtime.NegotiatedSerializer
 	params     runtime.ParameterCodec
 }
@@ -79,7 +77,6 @@ var theCodecs = sync.OnceValue(func() *codecs {
 		&gwv1.Gateway{}, &gwv1.GatewayList{},
 		&gwv1.HTTPRoute{}, &gwv1.HTTPRouteList{})
 	return &codecs{
-		scheme:     s,
 		serializer: serializer.NewCodecFactory(s).WithoutConversion(),
 		params:     runtime.NewParameterCodec(s),
 	}
