@@ -1,7 +1,15 @@
 package kubeclient_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
 	"os"
 	"os/exec"
 	"strings"
@@ -68,11 +76,12 @@ func TestKinds(t *testing.T) {
 
 	t.Run("Secrets", func(t *testing.T) {
 		secs := kc.Secrets(ns)
+		crt, key := tlsPair(t)
 		tlsSecret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "site-tls", Labels: map[string]string{"app": "site"}}, Type: corev1.SecretTypeTLS,
-			Data: map[string][]byte{corev1.TLSCertKey: []byte("crt"), corev1.TLSPrivateKeyKey: []byte("placeholder")}}
+			Data: map[string][]byte{corev1.TLSCertKey: crt, corev1.TLSPrivateKeyKey: key}}
 		created, err := secs.Create(ctx, tlsSecret, metav1.CreateOptions{})
 		must(t, err)
-		if created.UID == "" || string(created.Data[corev1.TLSCertKey]) != "crt" {
+		if created.UID == "" || !bytes.Equal(created.Data[corev1.TLSCertKey], crt) {
 			t.Fatalf("created Secret: %+v", created)
 		}
 		_, err = secs.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "opaque"}, Data: map[string][]byte{"a": []byte("1")}}, metav1.CreateOptions{})
@@ -92,7 +101,7 @@ func TestKinds(t *testing.T) {
 		defer w.Stop()
 		got, err := secs.Get(ctx, "site-tls", metav1.GetOptions{})
 		must(t, err)
-		got.Data[corev1.TLSCertKey] = []byte("crt2")
+		got.Data[corev1.TLSCertKey], got.Data[corev1.TLSPrivateKeyKey] = tlsPair(t)
 		updated, err := secs.Update(ctx, got, metav1.UpdateOptions{})
 		must(t, err)
 		seen := false
@@ -101,7 +110,7 @@ func TestKinds(t *testing.T) {
 				continue
 			}
 			s, ok := ev.Object.(*corev1.Secret)
-			if ev.Type != watch.Modified || !ok || s.ResourceVersion != updated.ResourceVersion || string(s.Data[corev1.TLSCertKey]) != "crt2" {
+			if ev.Type != watch.Modified || !ok || s.ResourceVersion != updated.ResourceVersion || !bytes.Equal(s.Data[corev1.TLSCertKey], got.Data[corev1.TLSCertKey]) {
 				t.Fatalf("watch event %s %T, want the update", ev.Type, ev.Object)
 			}
 			seen = true
@@ -135,8 +144,9 @@ func TestKinds(t *testing.T) {
 		}
 		_, err = secs.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "opaque-2"}, Data: map[string][]byte{"a": []byte("1")}}, metav1.CreateOptions{})
 		must(t, err)
+		crt, key := tlsPair(t)
 		_, err = secs.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "later-tls"}, Type: corev1.SecretTypeTLS,
-			Data: map[string][]byte{corev1.TLSCertKey: nil, corev1.TLSPrivateKeyKey: nil}}, metav1.CreateOptions{})
+			Data: map[string][]byte{corev1.TLSCertKey: crt, corev1.TLSPrivateKeyKey: key}}, metav1.CreateOptions{})
 		must(t, err)
 		// Events of one watch come in order: the Opaque Secret, created
 		// first, would come before the TLS one.
@@ -302,6 +312,21 @@ func TestKinds(t *testing.T) {
 			t.Errorf("HTTPRoute status: %+v", got.Status)
 		}
 	})
+}
+
+// tlsPair returns a self-signed certificate and its key, in PEM: the API
+// server warns about a kubernetes.io/tls Secret without them.
+func tlsPair(t *testing.T) (crt, key []byte) {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	must(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "site.example.test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	must(t, err)
+	kd, err := x509.MarshalPKCS8PrivateKey(k)
+	must(t, err)
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kd})
 }
 
 func must(t *testing.T, err error) {
