@@ -27,9 +27,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
-	gwclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
 	"github.com/zoku/zoku/internal/embedca"
+	"github.com/zoku/zoku/internal/kubeclient"
 	"github.com/zoku/zoku/internal/testkit/kubetest"
 	"github.com/zoku/zoku/internal/testkit/testenv"
 )
@@ -174,7 +174,10 @@ func TestKubernetesSource(t *testing.T) {
 	ns := c.Namespace(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	kc := c.Client
+	kc, err := kubeclient.New(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	web, tlsPort := testenv.FreePort(t), testenv.FreePort(t)
 	ca := testCA(t, embedca.Options{HTTPPort: web})
@@ -185,12 +188,12 @@ func TestKubernetesSource(t *testing.T) {
 
 	portA, portB := backend(t, "A"), backend(t, "B")
 	for _, s := range []*corev1.Service{externalName(ns, "a", portA), externalName(ns, "b", portB)} {
-		if _, err := kc.CoreV1().Services(ns).Create(ctx, s, metav1.CreateOptions{}); err != nil {
+		if _, err := kc.Services(ns).Create(ctx, s, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	crt, key, serial1 := kubeCert(t, "secret.example.test")
-	if _, err := kc.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "site-tls"}, Type: corev1.SecretTypeTLS,
+	if _, err := kc.Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "site-tls"}, Type: corev1.SecretTypeTLS,
 		Data: map[string][]byte{corev1.TLSCertKey: crt, corev1.TLSPrivateKeyKey: key}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +215,7 @@ func TestKubernetesSource(t *testing.T) {
 			Rules: []networkingv1.IngressRule{ingRule("broken.example.test", "a", portA)}}},
 	}
 	for _, ing := range ings {
-		if _, err := kc.NetworkingV1().Ingresses(ns).Create(ctx, ing, metav1.CreateOptions{}); err != nil {
+		if _, err := kc.Ingresses(ns).Create(ctx, ing, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -242,10 +245,10 @@ func TestKubernetesSource(t *testing.T) {
 	})
 	t.Run("SecretRotated", func(t *testing.T) {
 		crt2, key2, serial2 := kubeCert(t, "secret.example.test")
-		sec, err := kc.CoreV1().Secrets(ns).Get(ctx, "site-tls", metav1.GetOptions{})
+		sec, err := kc.Secrets(ns).Get(ctx, "site-tls", metav1.GetOptions{})
 		must(t, err)
 		sec.Data = map[string][]byte{corev1.TLSCertKey: crt2, corev1.TLSPrivateKeyKey: key2}
-		_, err = kc.CoreV1().Secrets(ns).Update(ctx, sec, metav1.UpdateOptions{})
+		_, err = kc.Secrets(ns).Update(ctx, sec, metav1.UpdateOptions{})
 		must(t, err)
 		eventually(t, 30*time.Second, "the rotated certificate is not served", func() bool { return served(tlsPort, "secret.example.test") == serial2 })
 	})
@@ -257,31 +260,31 @@ func TestKubernetesSource(t *testing.T) {
 			t.Errorf("an Ingress naming a missing Secret is served: %q", got)
 		}
 		eventually(t, 30*time.Second, "no Warning Event on the broken Ingress", func() bool {
-			evs, err := kc.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=broken"})
+			evs, err := kc.Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=broken"})
 			return err == nil && len(evs.Items) > 0 && strings.Contains(evs.Items[0].Message, "no-such-secret")
 		})
 		eventually(t, 30*time.Second, "the Ingress status has no address", func() bool {
-			ing, err := kc.NetworkingV1().Ingresses(ns).Get(ctx, "site", metav1.GetOptions{})
+			ing, err := kc.Ingresses(ns).Get(ctx, "site", metav1.GetOptions{})
 			return err == nil && len(ing.Status.LoadBalancer.Ingress) == 1 && ing.Status.LoadBalancer.Ingress[0].IP == "192.0.2.10"
 		})
-		if ing, _ := kc.NetworkingV1().Ingresses(ns).Get(ctx, "not-ours", metav1.GetOptions{}); ing != nil && len(ing.Status.LoadBalancer.Ingress) > 0 {
+		if ing, _ := kc.Ingresses(ns).Get(ctx, "not-ours", metav1.GetOptions{}); ing != nil && len(ing.Status.LoadBalancer.Ingress) > 0 {
 			t.Error("zoku wrote the status of another class's Ingress")
 		}
 	})
 	t.Run("EndpointSlices", func(t *testing.T) {
 		svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "pool"}, Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 80}}}}
-		_, err := kc.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{})
+		_, err := kc.Services(ns).Create(ctx, svc, metav1.CreateOptions{})
 		must(t, err)
 		ing := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: "pool"}, Spec: networkingv1.IngressSpec{IngressClassName: &zoku,
 			Rules: []networkingv1.IngressRule{ingRule("pool.example.test", "pool", 80)}}}
-		_, err = kc.NetworkingV1().Ingresses(ns).Create(ctx, ing, metav1.CreateOptions{})
+		_, err = kc.Ingresses(ns).Create(ctx, ing, metav1.CreateOptions{})
 		must(t, err)
 		// No endpoints yet: the route answers 503.
 		eventually(t, 30*time.Second, "pool.example.test does not answer 503 without endpoints", func() bool { return strings.HasPrefix(plain("pool.example.test"), "503") })
 		es := &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: "pool-1", Labels: map[string]string{discoveryv1.LabelServiceName: "pool"}},
 			AddressType: discoveryv1.AddressTypeIPv4, Ports: []discoveryv1.EndpointPort{{Name: new("http"), Port: new(int32(8080))}},
 			Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"198.51.100.1"}}, {Addresses: []string{"198.51.100.2"}}}}
-		created, err := kc.DiscoveryV1().EndpointSlices(ns).Create(ctx, es, metav1.CreateOptions{})
+		created, err := kc.EndpointSlices(ns).Create(ctx, es, metav1.CreateOptions{})
 		must(t, err)
 		servers := func() []string {
 			_, svcs := r.srv.rt.Snapshot()
@@ -300,7 +303,7 @@ func TestKubernetesSource(t *testing.T) {
 		created.Endpoints = append(created.Endpoints, discoveryv1.Endpoint{Addresses: []string{"198.51.100.3"}},
 			discoveryv1.Endpoint{Addresses: []string{"198.51.100.4"}, Conditions: discoveryv1.EndpointConditions{Ready: new(false)}})
 		created.Endpoints = created.Endpoints[1:] // .1 removed
-		_, err = kc.DiscoveryV1().EndpointSlices(ns).Update(ctx, created, metav1.UpdateOptions{})
+		_, err = kc.EndpointSlices(ns).Update(ctx, created, metav1.UpdateOptions{})
 		must(t, err)
 		eventually(t, 30*time.Second, "the route table does not follow the EndpointSlice", func() bool {
 			s := servers()
@@ -308,11 +311,9 @@ func TestKubernetesSource(t *testing.T) {
 		})
 	})
 	t.Run("GatewayAPI", func(t *testing.T) {
-		gc, err := gwclient.NewForConfig(c.Config)
-		must(t, err)
 		gw := &gwv1.Gateway{ObjectMeta: metav1.ObjectMeta{Name: "gw"}, Spec: gwv1.GatewaySpec{GatewayClassName: "zoku",
 			Listeners: []gwv1.Listener{{Name: "http", Port: gwv1.PortNumber(web), Protocol: gwv1.HTTPProtocolType}}}}
-		_, err = gc.GatewayV1().Gateways(ns).Create(ctx, gw, metav1.CreateOptions{})
+		_, err := kc.Gateways(ns).Create(ctx, gw, metav1.CreateOptions{})
 		must(t, err)
 		pn := func(p int) *gwv1.PortNumber { v := gwv1.PortNumber(p); return &v }
 		hr := &gwv1.HTTPRoute{ObjectMeta: metav1.ObjectMeta{Name: "split"}, Spec: gwv1.HTTPRouteSpec{
@@ -322,19 +323,19 @@ func TestKubernetesSource(t *testing.T) {
 				{BackendRef: gwv1.BackendRef{BackendObjectReference: gwv1.BackendObjectReference{Name: "a", Port: pn(portA)}, Weight: new(int32(3))}},
 				{BackendRef: gwv1.BackendRef{BackendObjectReference: gwv1.BackendObjectReference{Name: "b", Port: pn(portB)}, Weight: new(int32(1))}},
 			}}}}}
-		_, err = gc.GatewayV1().HTTPRoutes(ns).Create(ctx, hr, metav1.CreateOptions{})
+		_, err = kc.HTTPRoutes(ns).Create(ctx, hr, metav1.CreateOptions{})
 		must(t, err)
 		eventually(t, 30*time.Second, "HTTPRoute not Accepted", func() bool {
-			got, err := gc.GatewayV1().HTTPRoutes(ns).Get(ctx, "split", metav1.GetOptions{})
+			got, err := kc.HTTPRoutes(ns).Get(ctx, "split", metav1.GetOptions{})
 			return err == nil && len(got.Status.Parents) == 1 && meta.IsStatusConditionTrue(got.Status.Parents[0].Conditions, "Accepted") &&
 				meta.IsStatusConditionTrue(got.Status.Parents[0].Conditions, "ResolvedRefs")
 		})
 		eventually(t, 30*time.Second, "Gateway not Programmed", func() bool {
-			got, err := gc.GatewayV1().Gateways(ns).Get(ctx, "gw", metav1.GetOptions{})
+			got, err := kc.Gateways(ns).Get(ctx, "gw", metav1.GetOptions{})
 			return err == nil && meta.IsStatusConditionTrue(got.Status.Conditions, "Programmed") && len(got.Status.Listeners) == 1 &&
 				got.Status.Listeners[0].AttachedRoutes == 1 && len(got.Status.Addresses) == 1
 		})
-		cls, err := gc.GatewayV1().GatewayClasses().Get(ctx, "zoku", metav1.GetOptions{})
+		cls, err := kc.GatewayClasses().Get(ctx, "zoku", metav1.GetOptions{})
 		if err != nil || !meta.IsStatusConditionTrue(cls.Status.Conditions, "Accepted") {
 			t.Errorf("GatewayClass zoku not Accepted: %v", err)
 		}
@@ -357,7 +358,7 @@ func TestKubernetesSource(t *testing.T) {
 		ing := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: "after-restart"}, Spec: networkingv1.IngressSpec{IngressClassName: &zoku,
 			Rules: []networkingv1.IngressRule{ingRule("late.example.test", "a", portA)}}}
 		eventually(t, 30*time.Second, "cannot create an Ingress after the restart", func() bool {
-			_, err := kc.NetworkingV1().Ingresses(ns).Create(ctx, ing, metav1.CreateOptions{})
+			_, err := kc.Ingresses(ns).Create(ctx, ing, metav1.CreateOptions{})
 			return err == nil
 		})
 		eventually(t, 90*time.Second, "zoku did not resynchronise after the API server restarted", func() bool { return plain("late.example.test") == "200 A\n" })

@@ -38,16 +38,13 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
-	gwclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
-	gwinformers "sigs.k8s.io/gateway-api/pkg/client/informers/externalversions"
 
 	"github.com/zoku/zoku/internal/config"
+	"github.com/zoku/zoku/internal/kubeclient"
 )
 
 // Options configure New.
@@ -76,8 +73,8 @@ type Options struct {
 type Source struct {
 	o       Options
 	log     *slog.Logger
-	client  kubernetes.Interface
-	gw      gwclient.Interface // nil when the Gateway API is not installed
+	client  *kubeclient.Client
+	gw      bool // the Gateway API is installed (known after Start)
 	sel     labels.Selector
 	listers listers
 	kick    chan struct{}
@@ -132,17 +129,13 @@ func New(o Options) (*Source, error) {
 	}
 	rc := rest.CopyConfig(o.REST)
 	rc.UserAgent = "zoku"
-	cs, err := kubernetes.NewForConfig(rc)
+	cs, err := kubeclient.New(rc)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes: client: %w", err)
 	}
 	// client-go logs through klog: into zoku's log, not onto stderr.
 	klog.SetSlogLogger(o.Logger.With("component", "kubernetes"))
-	s := &Source{o: o, log: o.Logger.With("component", "kubernetes"), client: cs, sel: sel, kick: make(chan struct{}, 1), reported: map[string]bool{}, reports: make(chan report, 1)}
-	if s.gw, err = gwclient.NewForConfig(rc); err != nil {
-		return nil, fmt.Errorf("kubernetes: gateway API client: %w", err)
-	}
-	return s, nil
+	return &Source{o: o, log: o.Logger.With("component", "kubernetes"), client: cs, sel: sel, kick: make(chan struct{}, 1), reported: map[string]bool{}, reports: make(chan report, 1)}, nil
 }
 
 // listers read the informers' caches, one per watched namespace (or one
@@ -169,8 +162,8 @@ func (s *Source) Start(ctx context.Context) error {
 		cancel()
 		return err
 	}
+	s.gw = hasGateway
 	if !hasGateway {
-		s.gw = nil
 		s.log.Info("the Gateway API is not installed in the cluster; serving Ingresses only (restart zoku after installing it)")
 	}
 	namespaces := k.Namespaces
@@ -182,42 +175,32 @@ func (s *Source) Start(ctx context.Context) error {
 		UpdateFunc: func(any, any) { s.Changed() },
 		DeleteFunc: func(any) { s.Changed() },
 	}
+	var informers []cache.SharedIndexInformer
 	var synced []cache.InformerSynced
 	add := func(inf cache.SharedIndexInformer, to *[]cache.Store) {
 		_, _ = inf.AddEventHandler(handler)
+		informers = append(informers, inf)
 		synced = append(synced, inf.HasSynced)
 		*to = append(*to, inf.GetStore())
 	}
 	labelled := func(o *metav1.ListOptions) { o.LabelSelector = k.LabelSelector }
 	tlsOnly := func(o *metav1.ListOptions) { o.FieldSelector = "type=" + string(corev1.SecretTypeTLS) }
-	var starts []func(<-chan struct{})
-	cluster := informers.NewSharedInformerFactory(s.client, 0)
-	add(cluster.Networking().V1().IngressClasses().Informer(), &s.listers.ingressClasses)
-	starts = append(starts, cluster.Start)
-	var gwCluster gwinformers.SharedInformerFactory
-	if s.gw != nil {
-		gwCluster = gwinformers.NewSharedInformerFactory(s.gw, 0)
-		add(gwCluster.Gateway().V1().GatewayClasses().Informer(), &s.listers.gatewayClasses)
-		starts = append(starts, gwCluster.Start)
+	add(kubeclient.Informer(s.client.IngressClasses(), nil), &s.listers.ingressClasses)
+	if s.gw {
+		add(kubeclient.Informer(s.client.GatewayClasses(), nil), &s.listers.gatewayClasses)
 	}
 	for _, ns := range namespaces {
-		plain := informers.NewSharedInformerFactoryWithOptions(s.client, 0, informers.WithNamespace(ns))
-		add(plain.Core().V1().Services().Informer(), &s.listers.services)
-		add(plain.Discovery().V1().EndpointSlices().Informer(), &s.listers.slices)
-		lab := informers.NewSharedInformerFactoryWithOptions(s.client, 0, informers.WithNamespace(ns), informers.WithTweakListOptions(labelled))
-		add(lab.Networking().V1().Ingresses().Informer(), &s.listers.ingresses)
-		sec := informers.NewSharedInformerFactoryWithOptions(s.client, 0, informers.WithNamespace(ns), informers.WithTweakListOptions(tlsOnly))
-		add(sec.Core().V1().Secrets().Informer(), &s.listers.secrets)
-		starts = append(starts, plain.Start, lab.Start, sec.Start)
-		if s.gw != nil {
-			g := gwinformers.NewSharedInformerFactoryWithOptions(s.gw, 0, gwinformers.WithNamespace(ns), gwinformers.WithTweakListOptions(labelled))
-			add(g.Gateway().V1().Gateways().Informer(), &s.listers.gateways)
-			add(g.Gateway().V1().HTTPRoutes().Informer(), &s.listers.httpRoutes)
-			starts = append(starts, g.Start)
+		add(kubeclient.Informer(s.client.Services(ns), nil), &s.listers.services)
+		add(kubeclient.Informer(s.client.EndpointSlices(ns), nil), &s.listers.slices)
+		add(kubeclient.Informer(s.client.Ingresses(ns), labelled), &s.listers.ingresses)
+		add(kubeclient.Informer(s.client.Secrets(ns), tlsOnly), &s.listers.secrets)
+		if s.gw {
+			add(kubeclient.Informer(s.client.Gateways(ns), labelled), &s.listers.gateways)
+			add(kubeclient.Informer(s.client.HTTPRoutes(ns), labelled), &s.listers.httpRoutes)
 		}
 	}
-	for _, st := range starts {
-		st(rctx.Done())
+	for _, inf := range informers {
+		go inf.RunWithContext(rctx)
 	}
 	sctx, scancel := context.WithTimeout(ctx, s.o.SyncTimeout)
 	defer scancel()
@@ -241,16 +224,8 @@ func (s *Source) Start(ctx context.Context) error {
 func (s *Source) gatewayInstalled(ctx context.Context) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.o.SyncTimeout)
 	defer cancel()
-	done := make(chan struct{})
-	var res *metav1.APIResourceList
-	var err error
-	go func() {
-		defer close(done)
-		res, err = s.client.Discovery().ServerResourcesForGroupVersion("gateway.networking.k8s.io/v1")
-	}()
-	select {
-	case <-done:
-	case <-ctx.Done():
+	res, err := s.client.ServerResources(ctx, kubeclient.GatewayGroupVersion.String())
+	if err != nil && ctx.Err() != nil {
 		return false, fmt.Errorf("kubernetes: the API server at %s does not answer; check kubernetes.kubeconfig and the network", s.o.REST.Host)
 	}
 	if err != nil {

@@ -31,7 +31,7 @@ func (s *Source) addresses(ctx context.Context, file *config.Config) []string {
 	if ps := k.PublishService; ps != "" {
 		ns, name, _ := strings.Cut(ps, "/")
 		cctx, cancel := context.WithTimeout(ctx, statusTimeout)
-		svc, err := s.client.CoreV1().Services(ns).Get(cctx, name, metav1.GetOptions{})
+		svc, err := s.client.Services(ns).Get(cctx, name, metav1.GetOptions{})
 		cancel()
 		if err != nil {
 			s.log.Warn("kubernetes.publishService cannot be read; statuses get no address", "service", ps, "error", err)
@@ -104,12 +104,12 @@ func (s *Source) writeStatus(ctx context.Context, res *result, file *config.Conf
 			c := ing.DeepCopy()
 			c.Status.LoadBalancer.Ingress = lb
 			write("ingress "+ing.Namespace+"/"+ing.Name, func(ctx context.Context) error {
-				_, err := s.client.NetworkingV1().Ingresses(c.Namespace).UpdateStatus(ctx, c, metav1.UpdateOptions{})
+				_, err := s.client.Ingresses(c.Namespace).UpdateStatus(ctx, c, metav1.UpdateOptions{})
 				return err
 			})
 		}
 	}
-	if s.gw == nil {
+	if !s.gw {
 		return
 	}
 	for _, c := range res.classStatus {
@@ -117,7 +117,7 @@ func (s *Source) writeStatus(ctx context.Context, res *result, file *config.Conf
 			continue
 		}
 		write("gatewayclass "+c.Name, func(ctx context.Context) error {
-			_, err := s.gw.GatewayV1().GatewayClasses().UpdateStatus(ctx, c, metav1.UpdateOptions{})
+			_, err := s.client.GatewayClasses().UpdateStatus(ctx, c, metav1.UpdateOptions{})
 			return err
 		})
 	}
@@ -135,7 +135,7 @@ func (s *Source) writeStatus(ctx context.Context, res *result, file *config.Conf
 			continue
 		}
 		write("gateway "+g.Namespace+"/"+g.Name, func(ctx context.Context) error {
-			_, err := s.gw.GatewayV1().Gateways(g.Namespace).UpdateStatus(ctx, g, metav1.UpdateOptions{})
+			_, err := s.client.Gateways(g.Namespace).UpdateStatus(ctx, g, metav1.UpdateOptions{})
 			return err
 		})
 	}
@@ -144,7 +144,7 @@ func (s *Source) writeStatus(ctx context.Context, res *result, file *config.Conf
 			continue
 		}
 		write("httproute "+r.Namespace+"/"+r.Name, func(ctx context.Context) error {
-			_, err := s.gw.GatewayV1().HTTPRoutes(r.Namespace).UpdateStatus(ctx, r, metav1.UpdateOptions{})
+			_, err := s.client.HTTPRoutes(r.Namespace).UpdateStatus(ctx, r, metav1.UpdateOptions{})
 			return err
 		})
 	}
@@ -228,7 +228,7 @@ func (s *Source) event(ctx context.Context, snap *snapshot, owner, msg string) {
 	}
 	cctx, cancel := context.WithTimeout(ctx, statusTimeout)
 	defer cancel()
-	if _, err := s.client.CoreV1().Events(ns).Create(cctx, ev, metav1.CreateOptions{}); err != nil {
+	if _, err := s.client.Events(ns).Create(cctx, ev, metav1.CreateOptions{}); err != nil {
 		s.log.Debug("event not recorded", "object", owner, "error", err)
 	}
 }

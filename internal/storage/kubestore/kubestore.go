@@ -67,9 +67,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/zoku/zoku/internal/kubeclient"
 	"github.com/zoku/zoku/internal/storage"
 )
 
@@ -84,7 +84,7 @@ const (
 // Options configure New. Client and Namespace are required.
 type Options struct {
 	// Client reaches the API server.
-	Client kubernetes.Interface
+	Client *kubeclient.Client
 	// Namespace holds the Secrets and Leases.
 	Namespace string
 	// Prefix starts every object's name and is the value of the
@@ -106,7 +106,7 @@ type Options struct {
 // Store is the Kubernetes backend. Create it with New or Open.
 type Store struct {
 	o      Options
-	client kubernetes.Interface
+	client *kubeclient.Client
 	local  localLocks
 	desc   string
 }
@@ -181,7 +181,7 @@ func ParseURL(raw string) (URL, error) {
 func Open(ctx context.Context, cfg *rest.Config, o Options) (*Store, error) {
 	cfg = rest.CopyConfig(cfg)
 	cfg.UserAgent = "zoku-storage"
-	cs, err := kubernetes.NewForConfig(cfg)
+	cs, err := kubeclient.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes storage: %w", err)
 	}
@@ -192,7 +192,7 @@ func Open(ctx context.Context, cfg *rest.Config, o Options) (*Store, error) {
 	}
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	if _, err := cs.CoreV1().Secrets(o.Namespace).List(ctx, metav1.ListOptions{LabelSelector: s.selector(), Limit: 1}); err != nil {
+	if _, err := cs.Secrets(o.Namespace).List(ctx, metav1.ListOptions{LabelSelector: s.selector(), Limit: 1}); err != nil {
 		return nil, fmt.Errorf("kubernetes storage: cannot list Secrets in namespace %s at %s: %w; check the namespace, the credentials and zoku's RBAC rights (deploy/kubernetes/rbac.yaml)", o.Namespace, cfg.Host, err)
 	}
 	return s, nil
@@ -276,7 +276,7 @@ func keysOf(sec *corev1.Secret) map[string]string {
 
 // get returns the Secret of a group, or nil when there is none.
 func (s *Store) get(ctx context.Context, g string) (*corev1.Secret, error) {
-	sec, err := s.client.CoreV1().Secrets(s.o.Namespace).Get(ctx, s.secretName(g), metav1.GetOptions{})
+	sec, err := s.client.Secrets(s.o.Namespace).Get(ctx, s.secretName(g), metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil, nil
 	}
@@ -425,7 +425,7 @@ func (s *Store) update(ctx context.Context, g string, ops []storage.Op, fence *l
 		}
 		kj, _ := json.Marshal(keys)
 		sec.Annotations[annKeys] = string(kj)
-		cl := s.client.CoreV1().Secrets(s.o.Namespace)
+		cl := s.client.Secrets(s.o.Namespace)
 		switch {
 		case create && len(sec.Data) == 0:
 			return nil // deleting what is not there
@@ -464,7 +464,7 @@ func (s *Store) List(ctx context.Context, prefix string) ([]string, error) {
 	var keys []string
 	opts := metav1.ListOptions{LabelSelector: s.selector(), Limit: 500}
 	for {
-		list, err := s.client.CoreV1().Secrets(s.o.Namespace).List(ctx, opts)
+		list, err := s.client.Secrets(s.o.Namespace).List(ctx, opts)
 		if err != nil {
 			return nil, fmt.Errorf("kubernetes storage: list %s: %w", prefix, err)
 		}

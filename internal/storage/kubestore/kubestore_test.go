@@ -9,6 +9,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/zoku/zoku/internal/kubeclient"
 	"github.com/zoku/zoku/internal/storage"
 	"github.com/zoku/zoku/internal/storage/kubestore"
 	"github.com/zoku/zoku/internal/storage/storagetest"
@@ -83,7 +84,11 @@ func TestSecretsLayout(t *testing.T) {
 	if err := s.StoreAll(ctx, set); err != nil {
 		t.Fatal(err)
 	}
-	list, err := c.Client.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{})
+	kc, err := kubeclient.New(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := kc.Secrets(ns).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +112,7 @@ func TestSecretsLayout(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	list, _ = c.Client.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{})
+	list, _ = kc.Secrets(ns).List(ctx, metav1.ListOptions{})
 	if len(list.Items) != 0 {
 		t.Errorf("after deleting every key, %d Secrets are left", len(list.Items))
 	}

@@ -122,7 +122,7 @@ func (s *Store) acquire(ctx context.Context, name string, wait bool) (storage.Le
 func (s *Store) take(ctx context.Context, l *lease) (bool, error) {
 	cctx, cancel := s.ctx(ctx)
 	defer cancel()
-	leases := s.client.CoordinationV1().Leases(s.o.Namespace)
+	leases := s.client.Leases(s.o.Namespace)
 	secs := int32(s.o.LeaseDuration.Round(time.Second) / time.Second)
 	if secs < 1 {
 		secs = 1
@@ -225,7 +225,7 @@ var errTaken = errors.New("the lease has another holder")
 // renewOnce moves the Lease's renewTime forward if it is still ours.
 func (l *lease) renewOnce(ctx context.Context, last time.Time) error {
 	s := l.store
-	leases := s.client.CoordinationV1().Leases(s.o.Namespace)
+	leases := s.client.Leases(s.o.Namespace)
 	cur, err := leases.Get(ctx, l.object, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return errTaken
@@ -263,7 +263,7 @@ func (l *lease) check(ctx context.Context) error {
 	if !l.held() {
 		return fmt.Errorf("%w (lock %s was released or lost)", storage.ErrFenced, l.name)
 	}
-	cur, err := l.store.client.CoordinationV1().Leases(l.store.o.Namespace).Get(ctx, l.object, metav1.GetOptions{})
+	cur, err := l.store.client.Leases(l.store.o.Namespace).Get(ctx, l.object, metav1.GetOptions{})
 	if err != nil {
 		if apierrors.IsNotFound(err) {
 			return fmt.Errorf("%w (the Lease of lock %s is gone)", storage.ErrFenced, l.name)
@@ -293,7 +293,7 @@ func (l *lease) Unlock(ctx context.Context) error {
 		s := l.store
 		cctx, cancel := s.ctx(context.WithoutCancel(ctx))
 		defer cancel()
-		leases := s.client.CoordinationV1().Leases(s.o.Namespace)
+		leases := s.client.Leases(s.o.Namespace)
 		for range 10 {
 			cur, gerr := leases.Get(cctx, l.object, metav1.GetOptions{})
 			if gerr != nil {
@@ -325,7 +325,7 @@ func (l *lease) Unlock(ctx context.Context) error {
 func (s *Store) LockHolder(ctx context.Context, name string) (string, error) {
 	cctx, cancel := s.ctx(ctx)
 	defer cancel()
-	cur, err := s.client.CoordinationV1().Leases(s.o.Namespace).Get(cctx, s.leaseName(name), metav1.GetOptions{})
+	cur, err := s.client.Leases(s.o.Namespace).Get(cctx, s.leaseName(name), metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return "", nil
 	}
@@ -349,7 +349,7 @@ func ExpireLease(ctx context.Context, sl storage.Lease) error {
 		return errors.New("kubernetes storage: not a Kubernetes lease")
 	}
 	s := l.store
-	leases := s.client.CoordinationV1().Leases(s.o.Namespace)
+	leases := s.client.Leases(s.o.Namespace)
 	past := metav1.NewMicroTime(time.Now().Add(-2 * s.o.LeaseDuration))
 	// The holder gives up first (as it would after a LeaseDuration
 	// without renewing), then the Lease shows it expired.

@@ -71,7 +71,7 @@ func (s *Store) Watch(ctx context.Context, prefix string) (<-chan string, error)
 	list := func(first bool) (string, bool) {
 		cctx, cancel := s.ctx(ctx)
 		defer cancel()
-		l, err := s.client.CoreV1().Secrets(s.o.Namespace).List(cctx, metav1.ListOptions{LabelSelector: s.selector()})
+		l, err := s.client.Secrets(s.o.Namespace).List(cctx, metav1.ListOptions{LabelSelector: s.selector()})
 		if err != nil {
 			return "", false
 		}
@@ -114,7 +114,7 @@ func (s *Store) Watch(ctx context.Context, prefix string) (<-chan string, error)
 					continue
 				}
 			}
-			w, err := s.client.CoreV1().Secrets(s.o.Namespace).Watch(ctx, metav1.ListOptions{LabelSelector: s.selector(), ResourceVersion: rv, AllowWatchBookmarks: true})
+			w, err := s.client.Secrets(s.o.Namespace).Watch(ctx, metav1.ListOptions{LabelSelector: s.selector(), ResourceVersion: rv, AllowWatchBookmarks: true})
 			if err != nil {
 				rv = ""
 				if !sleep(ctx, time.Second) {
