@@ -20,6 +20,7 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -87,6 +88,12 @@ func benchStart(b *testing.B, n int) {
 		if rss := residentMiB(); rss > 0 {
 			b.ReportMetric(rss, "MiB-RSS-all-loaded")
 		}
+		// Then the process at rest: what its background work (renewal
+		// looks, ARI polls coming due, the storage watch, the fleet)
+		// costs with every certificate loaded, as a share of one core.
+		cpu0, wall0 := cpuTime(), time.Now()
+		time.Sleep(10 * time.Second) // a benchmark's measuring window
+		b.ReportMetric(100*(cpuTime()-cpu0).Seconds()/time.Since(wall0).Seconds(), "idle-CPU-%")
 		if p := os.Getenv("ZOKU_BENCH_HEAPPROFILE"); p != "" {
 			if f, err := os.Create(p); err == nil {
 				_ = pprof.WriteHeapProfile(f)
@@ -138,6 +145,15 @@ func writeStore(b testing.TB, root string, n int) {
 
 // residentMiB is this process's resident set (VmRSS) in MiB, or 0 where
 // /proc is not there.
+// cpuTime is the CPU time this process used so far (user and system).
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 func residentMiB() float64 {
 	data, err := os.ReadFile("/proc/self/status")
 	if err != nil {

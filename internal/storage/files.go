@@ -31,6 +31,9 @@ type Files struct {
 	// file systems where change notifications do not arrive (NFS).
 	pollInterval time.Duration
 	now          func() time.Time
+	// swept is closed once the start-up sweep of stale temporary files
+	// is done.
+	swept chan struct{}
 }
 
 var (
@@ -68,10 +71,21 @@ func OpenFiles(root string, opts FilesOptions) (*Files, error) {
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = 30 * time.Second
 	}
-	f := &Files{root: root, holder: opts.Holder, pollInterval: opts.PollInterval, now: time.Now}
-	f.removeStaleTemps()
+	f := &Files{root: root, holder: opts.Holder, pollInterval: opts.PollInterval, now: time.Now, swept: make(chan struct{})}
+	// In the background: a store of 100,000 certificates holds 400,000
+	// files, and a start has better things to do than walk them first.
+	// Only files no write has touched for staleTempAge go, so the sweep
+	// and this process's own writes never meet.
+	go func() {
+		defer close(f.swept)
+		f.removeStaleTemps()
+	}()
 	return f, nil
 }
+
+// Swept is closed once the sweep OpenFiles starts, of temporary files
+// left by a process that died mid-write, is done.
+func (f *Files) Swept() <-chan struct{} { return f.swept }
 
 // DefaultHolder is "<hostname>:<pid>", the name a process gives itself in
 // locks unless told otherwise.

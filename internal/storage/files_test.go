@@ -124,9 +124,11 @@ func TestFilesRemovesStaleTemps(t *testing.T) {
 	if err := os.Chtimes(stale, old, old); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := storage.OpenFiles(dir, storage.FilesOptions{}); err != nil {
+	f, err := storage.OpenFiles(dir, storage.FilesOptions{})
+	if err != nil {
 		t.Fatal(err)
 	}
+	<-f.Swept()
 	if _, err := os.Stat(stale); !os.IsNotExist(err) {
 		t.Errorf("stale temporary file still there: %v", err)
 	}
