@@ -64,10 +64,12 @@ func benchStart(b *testing.B, n int) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		b.ReportMetric(float64(time.Since(start).Milliseconds()), "ms-config-loaded")
 		srv, err := startServer(context.Background(), Env{Stdout: io.Discard, Stderr: io.Discard, Getenv: os.Getenv}, path, c, slog.New(slog.DiscardHandler), engineOptions{})
 		if err != nil {
 			b.Fatal(err)
 		}
+		b.ReportMetric(float64(time.Since(start).Milliseconds()), "ms-started")
 		conn, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port), &tls.Config{ServerName: last, InsecureSkipVerify: true})
 		if err != nil {
 			b.Fatalf("handshake for %s: %v", last, err)
