@@ -276,8 +276,11 @@ func TestLocalExampleNginx(t *testing.T) {
 	}
 	if os.Geteuid() == 0 {
 		// As root, nginx's workers run as nobody and must reach the
-		// webroot: the test's folder is opened up as a user's checkout is.
-		for d := dir; d != filepath.Dir(d) && strings.HasPrefix(d, os.TempDir()); d = filepath.Dir(d) {
+		// webroot: the test's folder is opened up as a user's checkout is,
+		// up to the temporary folder, which is left as it is (never the
+		// machine's /tmp: its mode is not the test's to change).
+		tmp := filepath.Clean(os.TempDir())
+		for d := dir; d != tmp && strings.HasPrefix(d, tmp+string(filepath.Separator)); d = filepath.Dir(d) {
 			if err := os.Chmod(d, 0o755); err != nil {
 				t.Fatal(err)
 			}
