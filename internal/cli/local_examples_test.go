@@ -280,6 +280,13 @@ func TestLocalExampleNginx(t *testing.T) {
 		// up to the temporary folder, which is left as it is (never the
 		// machine's /tmp: its mode is not the test's to change).
 		tmp := filepath.Clean(os.TempDir())
+		if fi, err := os.Stat(tmp); err == nil {
+			t.Cleanup(func() {
+				if now, err := os.Stat(tmp); err == nil && now.Mode() != fi.Mode() {
+					t.Errorf("the test changed %s from %v to %v", tmp, fi.Mode(), now.Mode())
+				}
+			})
+		}
 		for d := dir; d != tmp && strings.HasPrefix(d, tmp+string(filepath.Separator)); d = filepath.Dir(d) {
 			if err := os.Chmod(d, 0o755); err != nil {
 				t.Fatal(err)
