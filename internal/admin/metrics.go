@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -80,6 +81,39 @@ type metrics struct {
 	tlsErrors  prometheus.Counter
 	deploys    *prometheus.CounterVec
 	deployDur  *prometheus.HistogramVec
+
+	// perRoute caches the request metrics' children of each (route,
+	// service), so a request costs no label hashing or formatting; the
+	// vectors never drop children, so neither does the cache.
+	perRoute sync.Map // routeKey → *routeMetrics
+}
+
+type routeKey struct{ route, service string }
+
+// routeMetrics are one route's request metrics.
+type routeMetrics struct {
+	dur    prometheus.Observer
+	byCode sync.Map // status code (int) → prometheus.Counter
+}
+
+// routeOf returns the request metrics of (route, service).
+func (m *metrics) routeOf(route, service string) *routeMetrics {
+	k := routeKey{route, service}
+	if v, ok := m.perRoute.Load(k); ok {
+		return v.(*routeMetrics)
+	}
+	v, _ := m.perRoute.LoadOrStore(k, &routeMetrics{dur: m.reqDur.WithLabelValues(route, service)})
+	return v.(*routeMetrics)
+}
+
+// count counts one request of status on rm's route.
+func (m *metrics) count(rm *routeMetrics, route, service string, status int) {
+	if c, ok := rm.byCode.Load(status); ok {
+		c.(prometheus.Counter).Inc()
+		return
+	}
+	c, _ := rm.byCode.LoadOrStore(status, m.requests.WithLabelValues(route, service, strconv.Itoa(status)))
+	c.(prometheus.Counter).Inc()
 }
 
 // slowBuckets fit ACME orders and deploys: a second to ten minutes.
@@ -279,8 +313,9 @@ func (a *Admin) OnRequest(rec router.RequestRecord) {
 	if a == nil {
 		return
 	}
-	a.metrics.requests.WithLabelValues(rec.Route, rec.Service, strconv.Itoa(rec.Status)).Inc()
-	a.metrics.reqDur.WithLabelValues(rec.Route, rec.Service).Observe(rec.Duration.Seconds())
+	rm := a.metrics.routeOf(rec.Route, rec.Service)
+	a.metrics.count(rm, rec.Route, rec.Service, rec.Status)
+	rm.dur.Observe(rec.Duration.Seconds())
 }
 
 // OnReload counts a configuration reload (ok false: refused, the running
