@@ -83,8 +83,9 @@ func OpenFiles(root string, opts FilesOptions) (*Files, error) {
 	return f, nil
 }
 
-// Swept is closed once the sweep OpenFiles starts, of temporary files
-// left by a process that died mid-write, is done.
+// Swept returns a channel closed once the background sweep OpenFiles
+// starts (of temporary files left by a process that died mid-write) is
+// done.
 func (f *Files) Swept() <-chan struct{} { return f.swept }
 
 // DefaultHolder is "<hostname>:<pid>", the name a process gives itself in
