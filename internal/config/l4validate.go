@@ -147,8 +147,9 @@ func ReadPEMCertificates(f string) ([]*x509.Certificate, error) {
 
 // validateL4 checks the layer-4 keys: entry points' http3, clientAuth and
 // proxyProtocol, routes' clientAuth, then tcpServices and tcpRoutes (names
-// sorted). Validate runs it after services.
-func (c *Config) validateL4() error {
+// sorted; routes is the sorted route names). Validate runs it after
+// services.
+func (c *Config) validateL4(routes []string) error {
 	for _, name := range sortedKeys(c.EntryPoints) {
 		ep := c.EntryPoints[name]
 		if ep == nil {
@@ -158,7 +159,7 @@ func (c *Config) validateL4() error {
 			return err
 		}
 	}
-	for _, name := range sortedKeys(c.Routes) {
+	for _, name := range routes {
 		r := c.Routes[name]
 		if r == nil {
 			continue
