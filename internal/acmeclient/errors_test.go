@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"strings"
 	"syscall"
@@ -66,5 +67,31 @@ func TestExplain(t *testing.T) {
 	var rl *acme.RateLimitedError
 	if !errors.As(Explain("obtain", rate), &rl) {
 		t.Fatal("the lego error is not reachable through Unwrap")
+	}
+}
+
+// TestRefusedReplaces: which newOrder refusals make a renewal order again
+// without the ARI "replaces" field.
+func TestRefusedReplaces(t *testing.T) {
+	const urn = "urn:ietf:params:acme:error:"
+	for _, tc := range []struct {
+		status int
+		typ    string
+		want   bool
+	}{
+		{http.StatusConflict, urn + "alreadyReplaced", true},
+		{http.StatusForbidden, urn + "unauthorized", true},
+		{http.StatusBadRequest, urn + "malformed", true},
+		{http.StatusNotFound, urn + "malformed", true},
+		// Pebble, when its look-up of the replaced certificate misses.
+		{http.StatusInternalServerError, urn + "serverInternal", true},
+		{http.StatusTooManyRequests, urn + "rateLimited", false},
+		{http.StatusForbidden, urn + "rateLimited", false},
+		{http.StatusServiceUnavailable, urn + "serverInternal", false},
+		{http.StatusInternalServerError, "about:blank", false},
+	} {
+		if got := refusedReplaces(&Problem{Status: tc.status, Type: tc.typ}); got != tc.want {
+			t.Errorf("%d %s: retry without replaces = %v, want %v", tc.status, tc.typ, got, tc.want)
+		}
 	}
 }

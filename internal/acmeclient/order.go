@@ -186,8 +186,10 @@ func (c *Client) Renew(ctx context.Context, r RenewRequest) (*Certificate, error
 	// lego already re-orders without "replaces" on 409 alreadyReplaced
 	// (RFC 9773 §5); other CAs refuse it with 403, or with 400 malformed
 	// when they do not know the certificate (another CA issued it, or the
-	// embedded CA of an earlier run). A renewal must never fail over the
-	// hint (lego#2474, certmagic#361): retry once without it.
+	// embedded CA of an earlier run), and Pebble answers 500
+	// serverInternal when its look-up of the replaced certificate's order
+	// misses. A renewal must never fail over the hint (lego#2474,
+	// certmagic#361): retry once without it.
 	var p *Problem
 	if err != nil && req.ReplacesCertID != "" && errors.As(err, &p) && refusedReplaces(p) {
 		c.log.Warn("the CA refused the ARI replaces field; ordering again without it", "cert_name", r.Name, "error", err)
@@ -315,11 +317,15 @@ func firstNonEmpty(a, b string) string {
 }
 
 // refusedReplaces tells whether a newOrder refusal may be about the
-// "replaces" field: a client error other than a rate limit.
+// "replaces" field: a client error other than a rate limit, or the CA's
+// internal error (one more order without the hint costs little, and a CA
+// that is down refuses that one too).
 func refusedReplaces(p *Problem) bool {
 	switch p.Status {
 	case http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound, http.StatusConflict:
 		return !strings.HasSuffix(p.Type, ":rateLimited")
+	case http.StatusInternalServerError:
+		return strings.HasSuffix(p.Type, ":serverInternal")
 	}
 	return false
 }
