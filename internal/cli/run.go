@@ -91,6 +91,10 @@ type server struct {
 func startServer(ctx context.Context, env Env, path string, cfg *config.Config, logger *slog.Logger, eo engineOptions) (_ *server, err error) {
 	// s, not the named result: "return nil, err" clears the result before
 	// the deferred cleanup runs.
+	netHTTP, err := netHTTPOnly(env.Getenv)
+	if err != nil {
+		return nil, err
+	}
 	s := &server{adm: newAdmin(cfg, env.Getenv, logger)}
 	defer func() {
 		if err != nil {
@@ -134,6 +138,7 @@ func startServer(ctx context.Context, env Env, path string, cfg *config.Config, 
 		Logger: logger, Challenges: s.eng.http01.Handler, ALPN: s.eng.tlsalpn.GetCertificate,
 		IsALPNChallenge: isALPN, Certs: s.eng.mgr, AccessLog: alog,
 		OnRequest: s.adm.OnRequest, ErrorLog: s.adm.ServerErrorLog(logger),
+		NetHTTPOnly: netHTTP,
 	})
 	// A reload is applied whole or not at all: the engine side is built
 	// first, then the router applies (and may still refuse), then the
@@ -163,6 +168,20 @@ func startServer(ctx context.Context, env Env, path string, cfg *config.Config, 
 }
 
 // unwrapPath drops the path from a file error (the message names it).
+// netHTTPOnly reads ZOKU_HTTP1_SERVER: "net/http" is the way back to
+// net/http's server for every HTTP/1.x connection, should zoku's own loop
+// (internal/http1) misbehave; "zoku" or nothing keeps the loop.
+func netHTTPOnly(getenv func(string) string) (bool, error) {
+	switch v := getenv("ZOKU_HTTP1_SERVER"); v {
+	case "", "zoku":
+		return false, nil
+	case "net/http":
+		return true, nil
+	default:
+		return false, fmt.Errorf("ZOKU_HTTP1_SERVER=%q is not a known HTTP/1.1 server; set it to \"zoku\" (the default) or \"net/http\", or unset it", v)
+	}
+}
+
 func unwrapPath(err error) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) {

@@ -88,6 +88,10 @@ func TestRunStartupFailures(t *testing.T) {
 			must(t, os.MkdirAll(filepath.Join(s.storage, "admin.token"), 0o700))
 			return adminOn(s.admin), ""
 		}, []string{"admin", "token"}},
+		{"unknown HTTP/1.1 server", func(t *testing.T, s *setup) (string, string) {
+			t.Setenv("ZOKU_HTTP1_SERVER", "nginx")
+			return adminOn(s.admin), ""
+		}, []string{"ZOKU_HTTP1_SERVER", "net/http"}},
 		{"embedded-ca is a file", func(t *testing.T, s *setup) (string, string) {
 			must(t, os.MkdirAll(s.storage, 0o700))
 			must(t, os.WriteFile(filepath.Join(s.storage, "embedded-ca"), []byte("x"), 0o600))

@@ -3,6 +3,7 @@ package http1
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -93,70 +94,93 @@ func (c *requestContext) cancel(err error) {
 	}
 }
 
-// watch looks for the client going away while a long request runs: a
-// timer that, after WatchAfter, reads ahead on the connection (once the
-// request body is done with it) and cancels the request's context when
-// the read ends the stream.
+// watch looks, on one connection, for the client going away while a long
+// request runs: once the server's sweep finds the request running for
+// WatchAfter, it reads ahead on the connection (when the request body is
+// done with it) and cancels the request's context if the read ends the
+// stream. A request that ends sooner costs two uncontended locks and no
+// timer.
 type watch struct {
-	c   *conn
-	w   *response
-	ctx *requestContext
-
 	mu      sync.Mutex // guards the fields below
-	timer   *time.Timer
-	ended   bool
+	w       *response  // the request running, or nil
+	ctx     *requestContext
 	reading bool
 	stopped chan struct{} // closed when the read ahead returns
+	since   atomic.Int64  // the sweep tick the request began at; 0 when none
 }
 
-func (c *conn) startWatch(w *response, ctx *requestContext) *watch {
-	if c.br.Buffered() > 0 {
-		// The client already sent more (a pipelined request): it is
-		// there, and the loop must not read ahead past that.
-		return nil
-	}
-	wa := &watch{c: c, w: w, ctx: ctx}
-	wa.timer = time.AfterFunc(WatchAfter, wa.fire)
-	return wa
-}
-
-func (wa *watch) fire() {
+// begin marks the start of a request's handler.
+func (c *conn) beginWatch(w *response, ctx *requestContext) {
+	wa := &c.watch
 	wa.mu.Lock()
-	defer wa.mu.Unlock()
-	if wa.ended || (wa.w.body != nil && !wa.w.body.done()) {
-		// The handler still reads the body: a client gone ends that
-		// read with an error instead.
-		return
+	wa.w, wa.ctx = w, ctx
+	wa.mu.Unlock()
+	if c.br.Buffered() == 0 {
+		// (With more bytes buffered, a pipelined request, the client is
+		// there, and the loop must not read ahead past them.)
+		wa.since.Store(c.srv.tick.Load())
 	}
-	wa.reading = true
-	wa.stopped = make(chan struct{})
-	go func() {
-		defer close(wa.stopped)
-		_, err := wa.c.br.Peek(1)
-		if err != nil && !isTimeout(err) {
-			wa.c.gone.Store(true)
-			wa.ctx.cancel(context.Canceled)
-		}
-	}()
 }
 
-// stop ends the watch: the read ahead, when one runs, is cut short and
-// waited for.
-func (wa *watch) stop() {
-	if wa == nil {
-		return
-	}
+// endWatch marks the end of the handler; a read ahead that runs is cut
+// short and waited for.
+func (c *conn) endWatch() {
+	wa := &c.watch
+	wa.since.Store(0)
 	wa.mu.Lock()
-	wa.ended = true
-	wa.timer.Stop()
 	reading := wa.reading
+	wa.w, wa.ctx, wa.reading = nil, nil, false
 	wa.mu.Unlock()
 	if !reading {
 		return
 	}
-	_ = wa.c.rwc.SetReadDeadline(aLongTimeAgo)
+	_ = c.rwc.SetReadDeadline(aLongTimeAgo)
 	<-wa.stopped
-	_ = wa.c.rwc.SetReadDeadline(time.Time{})
+	_ = c.rwc.SetReadDeadline(time.Time{})
+}
+
+// look starts the read ahead when the request is still running and no
+// longer reads its body.
+func (c *conn) look() {
+	wa := &c.watch
+	wa.mu.Lock()
+	defer wa.mu.Unlock()
+	if wa.w == nil || wa.reading || (wa.w.body != nil && !wa.w.body.done()) {
+		return
+	}
+	wa.reading = true
+	wa.stopped = make(chan struct{})
+	ctx, stopped := wa.ctx, wa.stopped
+	go func() {
+		defer close(stopped)
+		_, err := c.br.Peek(1)
+		if err != nil && !isTimeout(err) {
+			c.gone.Store(true)
+			ctx.cancel(context.Canceled)
+		}
+	}()
+}
+
+// sweep runs while Serve does: every WatchAfter/2 it has the connections
+// whose request has run for at least WatchAfter/2 (two ticks) look.
+func (s *Server) sweep(done <-chan struct{}) {
+	t := time.NewTicker(WatchAfter / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+		now := s.tick.Add(1)
+		s.mu.Lock()
+		for c := range s.conns {
+			if since := c.watch.since.Load(); since != 0 && now-since >= 2 {
+				c.look()
+			}
+		}
+		s.mu.Unlock()
+	}
 }
 
 var aLongTimeAgo = time.Unix(1, 0)

@@ -39,9 +39,10 @@ import (
 	"golang.org/x/net/http/httpguts"
 )
 
-// WatchAfter is how long a request runs before its connection is watched
-// for the client going away (which cancels the request's context). Shorter
-// requests end before it matters, and pay nothing for it.
+// WatchAfter is about how long a request runs (between WatchAfter/2 and
+// WatchAfter) before its connection is watched for the client going away,
+// which cancels the request's context. Shorter requests end before it
+// matters, and pay nothing for it.
 const WatchAfter = 500 * time.Millisecond
 
 // bufSize is the size of each connection's read and write buffers; a
@@ -80,6 +81,7 @@ type Server struct {
 	conns    map[*conn]struct{}
 	shutting atomic.Bool
 
+	tick               atomic.Int64 // the sweep's count, from 1 (ctx.go)
 	served, handedOver atomic.Int64 // request heads read, connections handed to net/http (for tests)
 }
 
@@ -100,6 +102,11 @@ func (s *Server) Serve(l net.Listener) error {
 		s.handoff = newHandoff(l.Addr())
 	}
 	s.mu.Unlock()
+
+	s.tick.CompareAndSwap(0, 1)
+	sweepDone := make(chan struct{})
+	defer close(sweepDone)
+	go s.sweep(sweepDone)
 
 	fallbackDone := make(chan struct{})
 	go func() {
@@ -277,6 +284,7 @@ type conn struct {
 	head   []byte        // the raw head of the request being read, for a hand-over
 	werr   error         // the first write error
 	gone   atomic.Bool   // the watch saw the client go away
+	watch  watch         // ctx.go
 
 	lastMethod string
 	handedOff  bool
@@ -666,11 +674,11 @@ func (c *conn) serveRequest(req *http.Request) bool {
 		_ = c.rwc.SetWriteDeadline(time.Now().Add(s.WriteTimeout))
 		w.writeDeadline = true
 	}
-	watch := c.startWatch(w, ctx)
+	c.beginWatch(w, ctx)
 	func() {
 		defer func() {
 			if v := recover(); v != nil {
-				watch.stop()
+				c.endWatch()
 				ctx.cancel(context.Canceled)
 				if w.body != nil {
 					_ = w.body.Close()
@@ -680,7 +688,7 @@ func (c *conn) serveRequest(req *http.Request) bool {
 		}()
 		s.Handler.ServeHTTP(w, req)
 	}()
-	watch.stop()
+	c.endWatch()
 	ctx.cancel(context.Canceled)
 	w.finish()
 	if w.writeDeadline {

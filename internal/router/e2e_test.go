@@ -72,8 +72,15 @@ func selfSigned(t testing.TB, names ...string) (*tls.Certificate, *x509.CertPool
 // trusts the certificate, and the certificate's PEM file.
 func startTLSRouter(t *testing.T, cfg *config.Config) (*Router, *x509.CertPool, string) {
 	t.Helper()
+	return startTLSRouterOn(t, cfg, false)
+}
+
+// startTLSRouterOn is startTLSRouter with net/http's server for every
+// HTTP/1.x connection when netHTTPOnly, zoku's loop otherwise.
+func startTLSRouterOn(t *testing.T, cfg *config.Config, netHTTPOnly bool) (*Router, *x509.CertPool, string) {
+	t.Helper()
 	cert, pool, file := selfSigned(t, "a.test")
-	r := New(Deps{Certs: staticCert{cert}})
+	r := New(Deps{Certs: staticCert{cert}, NetHTTPOnly: netHTTPOnly})
 	if err := r.Apply(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -284,8 +291,15 @@ middlewares:
 }
 
 // TestCurlHTTP1AndH2 runs curl against the TLS entry point over HTTP/1.1
-// and HTTP/2, on a route with securityHeaders and compress.
+// and HTTP/2, on a route with securityHeaders and compress, with zoku's
+// HTTP/1.1 loop (HTTP/2 handed to net/http) and with net/http alone.
 func TestCurlHTTP1AndH2(t *testing.T) {
+	for _, netHTTPOnly := range []bool{false, true} {
+		t.Run(fmt.Sprintf("netHTTPOnly=%v", netHTTPOnly), func(t *testing.T) { testCurlHTTP1AndH2(t, netHTTPOnly) })
+	}
+}
+
+func testCurlHTTP1AndH2(t *testing.T, netHTTPOnly bool) {
 	curl := need.Binary(t, "curl", "apt-get install -y curl")
 	body := strings.Repeat("hello from zoku ", 500)
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -293,7 +307,7 @@ func TestCurlHTTP1AndH2(t *testing.T) {
 		io.WriteString(w, body)
 	}))
 	defer backend.Close()
-	r, _, certFile := startTLSRouter(t, parse(t, fmt.Sprintf(`
+	r, _, certFile := startTLSRouterOn(t, parse(t, fmt.Sprintf(`
 entryPoints:
   websecure: {address: "127.0.0.1:0", tls: {}}
 routes:
@@ -303,7 +317,13 @@ services:
 middlewares:
   sec: {securityHeaders: {}}
   cmp: {compress: {encodings: [gzip]}}
-`, backend.URL)))
+`, backend.URL)), netHTTPOnly)
+	r.mu.Lock()
+	loop := r.eps["websecure"].loop
+	r.mu.Unlock()
+	if (loop == nil) != netHTTPOnly {
+		t.Fatalf("entry point's HTTP/1.1 loop: %v, want it only without netHTTPOnly", loop)
+	}
 	port := r.Addr("websecure").(*net.TCPAddr).Port
 	for _, proto := range []string{"--http1.1", "--http2"} {
 		t.Run(proto, func(t *testing.T) {

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/zoku/zoku/internal/config"
+	"github.com/zoku/zoku/internal/http1"
 	"github.com/zoku/zoku/internal/middleware"
 	"github.com/zoku/zoku/internal/proxy/health"
 )
@@ -72,6 +73,9 @@ type Deps struct {
 	// ErrorLog receives the entry points' http.Server errors (TLS
 	// handshake failures among them); nil logs them at debug level.
 	ErrorLog *log.Logger
+	// NetHTTPOnly serves every HTTP/1.x connection with net/http's server
+	// instead of zoku's own loop for the common case (internal/http1).
+	NetHTTPOnly bool
 }
 
 // RequestRecord describes one finished request.
@@ -291,7 +295,8 @@ func (r *Router) Shutdown(ctx context.Context) error {
 	return nil
 }
 
-// entryPoint is one listener and its http.Server.
+// entryPoint is one listener and its HTTP server: zoku's HTTP/1.1 loop
+// for the common case, net/http's server (srv) for the rest and HTTP/2.
 type entryPoint struct {
 	name  string
 	addr  string
@@ -299,6 +304,7 @@ type entryPoint struct {
 	ln    net.Listener
 	l4    *l4Listener // ln as the HTTP server sees it (listener.go)
 	srv   *http.Server
+	loop  *http1.Server            // nil with Deps.NetHTTPOnly
 	h3    atomic.Pointer[h3Server] // HTTP/3, when on (http3.go)
 	done  chan struct{}
 	log   *slog.Logger
@@ -324,8 +330,24 @@ func (r *Router) listen(name string, epc *config.EntryPoint) (*entryPoint, error
 		MaxHeaderBytes:    epc.MaxHeaderBytes,
 		ErrorLog:          r.errorLog(),
 	}
+	if !r.deps.NetHTTPOnly {
+		ep.loop = &http1.Server{
+			Handler:           ep.srv.Handler,
+			Fallback:          ep.srv,
+			ReadHeaderTimeout: ep.srv.ReadHeaderTimeout,
+			ReadTimeout:       ep.srv.ReadTimeout,
+			WriteTimeout:      ep.srv.WriteTimeout,
+			IdleTimeout:       ep.srv.IdleTimeout,
+			ErrorLog:          ep.srv.ErrorLog,
+		}
+	}
 	if ep.tls {
-		ep.srv.TLSConfig = r.tlsConfig(name)
+		if ep.loop != nil {
+			// The loop runs the handshakes, and hands HTTP/2 to srv.
+			ep.loop.TLSConfig = r.tlsConfig(name)
+		} else {
+			ep.srv.TLSConfig = r.tlsConfig(name)
+		}
 		if epc.HTTP3 != nil {
 			h, err := r.listenHTTP3(name, ln.Addr(), epc, ep.srv.Handler)
 			if err != nil {
@@ -350,9 +372,12 @@ func (ep *entryPoint) start() {
 	go func() {
 		defer close(ep.done)
 		var err error
-		if ep.tls {
+		switch {
+		case ep.loop != nil:
+			err = ep.loop.Serve(ep.l4)
+		case ep.tls:
 			err = ep.srv.ServeTLS(ep.l4, "", "")
-		} else {
+		default:
 			err = ep.srv.Serve(ep.l4)
 		}
 		if err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -377,7 +402,11 @@ func (ep *entryPoint) close(ctx context.Context) {
 	if h := ep.h3.Swap(nil); h != nil {
 		wg.Go(func() { h.close(ctx) })
 	}
-	if err := ep.srv.Shutdown(ctx); err != nil {
+	if ep.loop != nil {
+		if err := ep.loop.Shutdown(ctx); err != nil {
+			_ = ep.loop.Close()
+		}
+	} else if err := ep.srv.Shutdown(ctx); err != nil {
 		_ = ep.srv.Close()
 	}
 	<-ep.done
