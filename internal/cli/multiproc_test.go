@@ -5,6 +5,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -69,7 +70,12 @@ func TestNoRaceConcurrentRenewOrdersOnce(t *testing.T) {
 			}
 			perName := map[string]int{}
 			for _, o := range ca.Orders()[before:] {
-				perName[strings.Join(o.Identifiers, ",")]++
+				if o.Status == http.StatusCreated {
+					// (Pebble sometimes refuses a renewal's "replaces" with
+					// an internal error, and the client orders once more
+					// without it: one order, two requests.)
+					perName[strings.Join(o.Identifiers, ",")]++
+				}
 			}
 			for _, name := range names {
 				if perName[name] != 1 {

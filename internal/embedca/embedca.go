@@ -367,8 +367,14 @@ func (c *CA) buildPebble(opts Options, pebbleLog *log.Logger) (err error) {
 func (c *CA) handler() http.Handler {
 	acme := c.front.Handler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if c.fault(w, r) || c.serveRenewalInfo(w, r) {
+		answered, order := c.fault(w, r)
+		if answered || c.serveRenewalInfo(w, r) {
 			return
+		}
+		if order >= 0 {
+			sw := &statusWriter{ResponseWriter: w}
+			defer func() { c.orderAnswered(order, sw.status) }()
+			w = sw
 		}
 		if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, challengePathPrefix) {
 			w.Header().Set("Retry-After", "1")

@@ -21,6 +21,9 @@ type OrderRecord struct {
 	Replaces string
 	// Refused is true when a fault knob refused the order.
 	Refused bool
+	// Status is the HTTP status of the CA's answer (201: the order was
+	// created).
+	Status int
 }
 
 // faults are switches for tests of what clients do when the CA misbehaves,
@@ -57,33 +60,65 @@ func (c *CA) Orders() []OrderRecord {
 }
 
 // fault answers r itself when a fault is on, and records orders. It
-// returns true when it answered.
-func (c *CA) fault(w http.ResponseWriter, r *http.Request) bool {
+// returns true when it answered, and the index of the order recorded (-1
+// for other requests).
+func (c *CA) fault(w http.ResponseWriter, r *http.Request) (bool, int) {
 	c.faults.mu.Lock()
 	down, reject := c.faults.down, c.faults.rejectReplaces
 	c.faults.mu.Unlock()
 	if down {
 		problem(w, http.StatusServiceUnavailable, "serverInternal", "the CA is down for maintenance (embedded CA fault switch)")
-		return true
+		return true, -1
 	}
 	if r.Method != http.MethodPost || r.URL.Path != newOrderPath {
-		return false
+		return false, -1
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	if err != nil {
-		return false
+		return false, -1
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	rec := decodeOrder(body)
 	rec.Refused = reject && rec.Replaces != ""
+	if rec.Refused {
+		rec.Status = http.StatusForbidden
+	}
 	c.faults.mu.Lock()
+	i := len(c.faults.orders)
 	c.faults.orders = append(c.faults.orders, rec)
 	c.faults.mu.Unlock()
 	if rec.Refused {
 		problem(w, http.StatusForbidden, "unauthorized", "the replaces field is not accepted for this account (embedded CA fault switch)")
-		return true
+		return true, i
 	}
-	return false
+	return false, i
+}
+
+// orderAnswered records the status of the CA's answer to order i.
+func (c *CA) orderAnswered(i, status int) {
+	c.faults.mu.Lock()
+	c.faults.orders[i].Status = status
+	c.faults.mu.Unlock()
+}
+
+// statusWriter notes the status of an answer.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
 }
 
 // decodeOrder reads the JWS payload of a newOrder request without
