@@ -162,7 +162,9 @@ func (c *conn) look() {
 }
 
 // sweep runs while Serve does: every WatchAfter/2 it has the connections
-// whose request has run for at least WatchAfter/2 (two ticks) look.
+// whose request has run for at least WatchAfter/2 (two ticks) look. With
+// no connection open it sleeps until one comes (wake), so an idle server
+// costs no wake-ups.
 func (s *Server) sweep(done <-chan struct{}) {
 	t := time.NewTicker(WatchAfter / 2)
 	defer t.Stop()
@@ -179,7 +181,17 @@ func (s *Server) sweep(done <-chan struct{}) {
 				c.look()
 			}
 		}
+		idle := len(s.conns) == 0
 		s.mu.Unlock()
+		if idle {
+			t.Stop()
+			select {
+			case <-done:
+				return
+			case <-s.wake:
+			}
+			t.Reset(WatchAfter / 2)
+		}
 	}
 }
 

@@ -81,8 +81,9 @@ type Server struct {
 	conns    map[*conn]struct{}
 	shutting atomic.Bool
 
-	tick               atomic.Int64 // the sweep's count, from 1 (ctx.go)
-	served, handedOver atomic.Int64 // request heads read, connections handed to net/http (for tests)
+	tick               atomic.Int64  // the sweep's count, from 1 (ctx.go)
+	wake               chan struct{} // the first connection wakes the sweep
+	served, handedOver atomic.Int64  // request heads read, connections handed to net/http (for tests)
 }
 
 // Serve accepts connections on l until l is closed or Shutdown or Close
@@ -100,6 +101,7 @@ func (s *Server) Serve(l net.Listener) error {
 	}
 	if s.handoff == nil {
 		s.handoff = newHandoff(l.Addr())
+		s.wake = make(chan struct{}, 1)
 	}
 	s.mu.Unlock()
 
@@ -221,6 +223,12 @@ func (s *Server) track(c *conn, add bool) bool {
 	}
 	if s.shutting.Load() {
 		return false
+	}
+	if len(s.conns) == 0 {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
 	}
 	s.conns[c] = struct{}{}
 	return true
