@@ -2,6 +2,7 @@ package http1
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -51,6 +52,10 @@ type response struct {
 
 	scratch [64]byte
 }
+
+// errFinished is what a handler's goroutine gets for writing after the
+// handler returned (net/http's server has no such check).
+var errFinished = errors.New("http1: the answer is finished: the handler returned")
 
 // Header returns the answer's header map.
 func (w *response) Header() http.Header {
@@ -119,6 +124,9 @@ func (w *response) Write(p []byte) (int, error) { return w.write(len(p), p, "") 
 func (w *response) WriteString(s string) (int, error) { return w.write(len(s), nil, s) }
 
 func (w *response) write(n int, b []byte, s string) (int, error) {
+	if w.w == nil {
+		return 0, errFinished
+	}
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
@@ -143,6 +151,9 @@ func (w *response) Flush() { _ = w.FlushError() }
 
 // FlushError sends what is buffered, and says whether that failed.
 func (w *response) FlushError() error {
+	if w.w == nil {
+		return errFinished
+	}
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
@@ -182,6 +193,8 @@ func (w *response) finish() {
 	}
 	_ = w.w.Flush()
 	w.w.Reset(nil)
+	answers.Put(w.w)
+	w.w = nil
 	w.cw.close()
 	_ = w.conn.bw.Flush()
 	if w.body != nil {

@@ -75,20 +75,22 @@ type Server struct {
 	// words. Nil logs through the log package.
 	ErrorLog *log.Logger
 
-	handoff  *handoffListener
-	mu       sync.Mutex // guards the fields below
-	ln       net.Listener
-	conns    map[*conn]struct{}
-	shutting atomic.Bool
+	handoff *handoffListener // set by Serve before it accepts
+	wake    chan struct{}    // the first connection wakes the sweep (ctx.go); set with handoff
 
-	tick               atomic.Int64  // the sweep's count, from 1 (ctx.go)
-	wake               chan struct{} // the first connection wakes the sweep
-	served, handedOver atomic.Int64  // request heads read, connections handed to net/http (for tests)
+	mu    sync.Mutex // guards ln and conns
+	ln    net.Listener
+	conns map[*conn]struct{}
+
+	shutting           atomic.Bool  // Shutdown or Close was called
+	tick               atomic.Int64 // the sweep's count, from 1 (ctx.go)
+	served, handedOver atomic.Int64 // request heads read, connections handed to net/http (for tests)
 }
 
 // Serve accepts connections on l until l is closed or Shutdown or Close
 // is called, then returns http.ErrServerClosed (after those) or the
-// accept error. Temporary accept errors back off, as on http.Server.
+// accept error. Temporary accept errors back off, as on http.Server. It
+// is called once per Server.
 func (s *Server) Serve(l net.Listener) error {
 	s.mu.Lock()
 	if s.shutting.Load() {
@@ -288,8 +290,7 @@ type conn struct {
 	ctx    context.Context // the connection's values, never cancelled
 	br     *bufio.Reader
 	bw     *bufio.Writer // the connection's writer; answers go through it
-	rw     *bufio.Writer // an answer's first 2 KiB, in front of the chunk writer
-	head   []byte        // the raw head of the request being read, for a hand-over
+	head   []byte        // while a request is read: its raw head, for a hand-over
 	werr   error         // the first write error
 	gone   atomic.Bool   // the watch saw the client go away
 	watch  watch         // ctx.go
@@ -351,8 +352,6 @@ func (c *conn) serve() {
 	c.br.Reset(c.rwc)
 	c.bw = writers.Get().(*bufio.Writer)
 	c.bw.Reset(c)
-	c.rw = answers.Get().(*bufio.Writer)
-	c.head = (*heads.Get().(*[]byte))[:0]
 	if d := s.readHeaderTimeout(); d > 0 {
 		_ = c.rwc.SetReadDeadline(time.Now().Add(d))
 	}
@@ -383,7 +382,8 @@ func (c *conn) serve() {
 	}
 }
 
-// release returns the connection's buffers to their pools.
+// release returns the connection's buffers to their pools (the answer
+// buffer and the head's go back after each request).
 func (c *conn) release() {
 	if c.br != nil {
 		c.br.Reset(nil)
@@ -394,16 +394,6 @@ func (c *conn) release() {
 		c.bw.Reset(nil)
 		writers.Put(c.bw)
 		c.bw = nil
-	}
-	if c.rw != nil {
-		c.rw.Reset(nil)
-		answers.Put(c.rw)
-		c.rw = nil
-	}
-	if c.head != nil {
-		h := c.head[:0]
-		heads.Put(&h)
-		c.head = nil
 	}
 }
 
@@ -472,7 +462,15 @@ func (c *conn) readRequest() (*http.Request, bool) {
 		c.handOver(nil)
 		return nil, false
 	}
-	c.head = append(c.head[:0], buf...)
+	// The head is kept (in a pooled buffer, so that an idle connection
+	// holds only its two 4 KiB buffers) until the loop knows it takes the
+	// request.
+	hb := heads.Get().(*[]byte)
+	c.head = append((*hb)[:0], buf...)
+	defer func() {
+		*hb, c.head = c.head[:0], nil
+		heads.Put(hb)
+	}()
 	c.srv.served.Add(1)
 	before := c.br.Buffered()
 	req, err := http.ReadRequest(c.br)
@@ -676,26 +674,27 @@ func (c *conn) serveRequest(req *http.Request) bool {
 	w := &response{conn: c, req: req, header: make(http.Header), contentLength: -1, wantsClose: req.Close}
 	w.body, _ = req.Body.(*body)
 	w.cw.res = w
-	c.rw.Reset(&w.cw)
-	w.w = c.rw
+	w.w = answers.Get().(*bufio.Writer)
+	w.w.Reset(&w.cw)
 	if s.WriteTimeout > 0 {
 		_ = c.rwc.SetWriteDeadline(time.Now().Add(s.WriteTimeout))
 		w.writeDeadline = true
 	}
 	c.beginWatch(w, ctx)
-	func() {
-		defer func() {
-			if v := recover(); v != nil {
-				c.endWatch()
-				ctx.cancel(context.Canceled)
-				if w.body != nil {
-					_ = w.body.Close()
-				}
-				panic(v)
+	returned := false
+	defer func() {
+		if !returned {
+			// The handler panicked: serve recovers (and logs the stack,
+			// still whole here, as net/http does).
+			c.endWatch()
+			ctx.cancel(context.Canceled)
+			if w.body != nil {
+				_ = w.body.Close()
 			}
-		}()
-		s.Handler.ServeHTTP(w, req)
+		}
 	}()
+	s.Handler.ServeHTTP(w, req)
+	returned = true
 	c.endWatch()
 	ctx.cancel(context.Canceled)
 	w.finish()
