@@ -80,6 +80,12 @@ func tlsBase(t *TLS) (*tls.Config, *tlsErr) {
 	if len(tc.NextProtos) == 0 {
 		tc.NextProtos = []string{"h2", "http/1.1"}
 	}
+	if slices.Contains(tc.NextProtos, "http/1.1") && !slices.Contains(tc.NextProtos, "http/1.0") {
+		// A client that offers only http/1.0 (curl --http1.0) is served,
+		// as nginx serves it, instead of refused with Go's
+		// no_application_protocol alert; last, so no other client gets it.
+		tc.NextProtos = append(tc.NextProtos, "http/1.0")
+	}
 	return tc, nil
 }
 

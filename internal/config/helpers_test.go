@@ -14,7 +14,9 @@ func TestTLSConfigBase(t *testing.T) {
 		want    *tls.Config
 		wantErr string
 	}{
-		{"defaults", &TLS{}, &tls.Config{MinVersion: tls.VersionTLS12, MaxVersion: tls.VersionTLS13, NextProtos: []string{"h2", "http/1.1"}}, ""},
+		{"defaults", &TLS{}, &tls.Config{MinVersion: tls.VersionTLS12, MaxVersion: tls.VersionTLS13, NextProtos: []string{"h2", "http/1.1", "http/1.0"}}, ""},
+		{"h2 only", &TLS{ALPN: []string{"h2"}}, &tls.Config{MinVersion: tls.VersionTLS12, MaxVersion: tls.VersionTLS13, NextProtos: []string{"h2"}}, ""},
+		{"http/1.0 listed", &TLS{ALPN: []string{"http/1.0", "http/1.1"}}, &tls.Config{MinVersion: tls.VersionTLS12, MaxVersion: tls.VersionTLS13, NextProtos: []string{"http/1.0", "http/1.1"}}, ""},
 		{"everything", &TLS{
 			MinVersion: "1.3", MaxVersion: "1.3",
 			CipherSuites:     []string{"TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256"},
@@ -24,7 +26,7 @@ func TestTLSConfigBase(t *testing.T) {
 			MinVersion: tls.VersionTLS13, MaxVersion: tls.VersionTLS13,
 			CipherSuites:     []uint16{tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256},
 			CurvePreferences: []tls.CurveID{tls.X25519MLKEM768, tls.CurveP384},
-			NextProtos:       []string{"http/1.1"},
+			NextProtos:       []string{"http/1.1", "http/1.0"},
 		}, ""},
 		{"bad version", &TLS{MinVersion: "VersionTLS12"}, nil, `config: tls.minVersion "VersionTLS12" is unknown`},
 	}

@@ -325,7 +325,7 @@ middlewares:
 		t.Fatalf("entry point's HTTP/1.1 loop: %v, want it only without netHTTPOnly", loop)
 	}
 	port := r.Addr("websecure").(*net.TCPAddr).Port
-	for _, proto := range []string{"--http1.1", "--http2"} {
+	for _, proto := range []string{"--http1.0", "--http1.1", "--http2"} {
 		t.Run(proto, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
@@ -336,10 +336,7 @@ middlewares:
 			}
 			head, got, _ := strings.Cut(strings.ReplaceAll(string(out), "\r\n", "\n"), "\n\n")
 			lower := strings.ToLower(head)
-			wantProto := "http/1.1 200"
-			if proto == "--http2" {
-				wantProto = "http/2 200"
-			}
+			wantProto := map[string]string{"--http1.0": "http/1.0 200", "--http1.1": "http/1.1 200", "--http2": "http/2 200"}[proto]
 			for _, want := range []string{wantProto, "x-frame-options: deny", "x-content-type-options: nosniff", "content-encoding: gzip", "vary: accept-encoding"} {
 				if !strings.Contains(lower, want) {
 					t.Errorf("headers lack %q:\n%s", want, head)
