@@ -387,6 +387,10 @@ func (cw *chunkWriter) writeHeader(p []byte) {
 			case nil:
 				tooBig = true
 			case http.ErrBodyReadAfterClose:
+				// Not closed by the handler (that case is above): net/http's
+				// body closed itself on a broken trailer, and nothing after
+				// it on the connection can be trusted.
+				w.closeAfter = true
 			case io.EOF:
 				if w.body.Close() != nil {
 					w.closeAfter = true

@@ -371,7 +371,9 @@ func (c *conn) serve() {
 		} else {
 			_ = c.rwc.SetReadDeadline(time.Time{})
 		}
-		if _, err := c.br.Peek(1); err != nil {
+		// Four bytes, as net/http waits for: fewer and the end of the
+		// stream close the connection without an answer.
+		if _, err := c.br.Peek(4); err != nil {
 			return
 		}
 		if d := s.readHeaderTimeout(); d > 0 {
@@ -522,8 +524,12 @@ func (c *conn) peekHead() (int, error) {
 			return 0, net.ErrClosed
 		}
 		if err != nil {
-			if len(buf) > 0 && !isTimeout(err) {
-				c.handOver(nil)
+			if len(buf) > 0 {
+				// Part of a head, then the end of the stream or the
+				// header timeout: net/http answers that (a 400 for a
+				// line cut short, nothing at a line's end), so it gets
+				// the bytes and the error, at once.
+				c.handOverThen(nil, err)
 				return 0, errHandedOver
 			}
 			return 0, err
@@ -532,7 +538,9 @@ func (c *conn) peekHead() (int, error) {
 		if n := headEnd(buf); n > 0 {
 			return n, nil
 		}
-		if len(buf) >= c.br.Size() {
+		if len(buf) >= c.br.Size() || !plausible(buf) {
+			// Too long, or a line net/http refuses as soon as it has it:
+			// its answer, now, not after the rest of the head.
 			c.handOver(nil)
 			return 0, errHandedOver
 		}
@@ -558,6 +566,38 @@ func (c *conn) activate() bool {
 }
 
 var errHandedOver = errors.New("http1: connection handed to net/http")
+
+// plausible reports whether the complete lines of a head not yet whole
+// are ones the loop would take: "METHOD URI HTTP/1.1", then "Name: value"
+// fields with a valid name and value, each ending in CRLF. net/http reads
+// a head line by line and refuses a bad line when it comes; the loop
+// waits for a whole head only while no line is in doubt.
+func plausible(head []byte) bool {
+	for i, first := 0, true; ; first = false {
+		j := bytes.IndexByte(head[i:], '\n')
+		if j < 0 {
+			return true
+		}
+		line := head[i : i+j+1]
+		i += j + 1
+		if !crlfOnly(line) {
+			return false
+		}
+		line = line[:len(line)-2]
+		if first {
+			method, rest, ok1 := bytes.Cut(line, []byte(" "))
+			_, proto, ok2 := bytes.Cut(rest, []byte(" "))
+			if !ok1 || !ok2 || !httpguts.ValidHeaderFieldName(string(method)) || string(proto) != "HTTP/1.1" {
+				return false
+			}
+			continue
+		}
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		if !ok || !httpguts.ValidHeaderFieldName(string(name)) || !httpguts.ValidHeaderFieldValue(string(value)) {
+			return false
+		}
+	}
+}
 
 // headEnd returns the length of the head in buf up to and including its
 // first empty line, or 0 when buf holds no empty line yet. Lines may end
@@ -641,7 +681,12 @@ func hostHeader(head []byte) ([]byte, int) {
 
 // handOver gives the connection to net/http, replaying read (the part of
 // the head already consumed) and whatever else is buffered.
-func (c *conn) handOver(read []byte) {
+func (c *conn) handOver(read []byte) { c.handOverThen(read, nil) }
+
+// handOverThen is handOver, with the replay followed by err instead of
+// the connection's next bytes when err is not nil (the read that ended
+// the loop's wait, for net/http to meet as if it had made it).
+func (c *conn) handOverThen(read []byte, err error) {
 	var replay []byte
 	if c.br != nil {
 		rest, _ := c.br.Peek(c.br.Buffered())
@@ -649,10 +694,10 @@ func (c *conn) handOver(read []byte) {
 	}
 	var nc net.Conn = c.rwc
 	switch {
-	case len(replay) > 0 && c.tls != nil:
-		nc = &replayTLSConn{replayConn{Conn: c.rwc, buf: replay}, *c.tls}
-	case len(replay) > 0:
-		nc = &replayConn{Conn: c.rwc, buf: replay}
+	case (len(replay) > 0 || err != nil) && c.tls != nil:
+		nc = &replayTLSConn{replayConn{Conn: c.rwc, buf: replay, err: err}, *c.tls}
+	case len(replay) > 0 || err != nil:
+		nc = &replayConn{Conn: c.rwc, buf: replay, err: err}
 	}
 	_ = c.rwc.SetReadDeadline(time.Time{})
 	c.handedOff = true
@@ -759,10 +804,12 @@ func (l *handoffListener) Close() error {
 // Addr is the listener's address.
 func (l *handoffListener) Addr() net.Addr { return l.addr }
 
-// replayConn reads buf before the connection.
+// replayConn reads buf before the connection, or, when err is set, buf
+// and then err for good.
 type replayConn struct {
 	net.Conn
 	buf []byte
+	err error
 }
 
 func (r *replayConn) Read(p []byte) (int, error) {
@@ -770,6 +817,9 @@ func (r *replayConn) Read(p []byte) (int, error) {
 		n := copy(p, r.buf)
 		r.buf = r.buf[n:]
 		return n, nil
+	}
+	if r.err != nil {
+		return 0, r.err
 	}
 	return r.Conn.Read(p)
 }

@@ -140,19 +140,31 @@ func handler() http.Handler {
 var quiet = log.New(io.Discard, "", 0)
 
 // pair starts net/http's server and the loop with the same handler, and
-// returns their addresses.
+// returns their addresses; the test's end stops them.
 func pair(t *testing.T, h http.Handler, tlsConf *tls.Config) (stdAddr, loopAddr string, loop *Server) {
 	t.Helper()
-	std := &http.Server{Handler: h, ErrorLog: quiet, ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsConf.Clone()}
-	loop = &Server{Handler: h, ErrorLog: quiet, ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsConf,
-		Fallback: &http.Server{Handler: h, ErrorLog: quiet, ReadHeaderTimeout: 10 * time.Second}}
-	l1, err := net.Listen("tcp", "127.0.0.1:0")
+	stdAddr, loopAddr, loop, stop, err := startPair(h, tlsConf, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(stop)
+	return stdAddr, loopAddr, loop
+}
+
+// startPair is pair without a test, with a header timeout of its own:
+// stop ends both servers.
+func startPair(h http.Handler, tlsConf *tls.Config, headerTimeout time.Duration) (stdAddr, loopAddr string, loop *Server, stop func(), err error) {
+	std := &http.Server{Handler: h, ErrorLog: quiet, ReadHeaderTimeout: headerTimeout, TLSConfig: tlsConf.Clone()}
+	loop = &Server{Handler: h, ErrorLog: quiet, ReadHeaderTimeout: headerTimeout, TLSConfig: tlsConf,
+		Fallback: &http.Server{Handler: h, ErrorLog: quiet, ReadHeaderTimeout: headerTimeout}}
+	l1, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", "", nil, nil, err
+	}
 	l2, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		l1.Close()
+		return "", "", nil, nil, err
 	}
 	done := make(chan struct{}, 2)
 	go func() {
@@ -164,13 +176,13 @@ func pair(t *testing.T, h http.Handler, tlsConf *tls.Config) (stdAddr, loopAddr 
 		done <- struct{}{}
 	}()
 	go func() { _ = loop.Serve(l2); done <- struct{}{} }()
-	t.Cleanup(func() {
+	stop = func() {
 		_ = std.Close()
 		_ = loop.Close()
 		<-done
 		<-done
-	})
-	return l1.Addr().String(), l2.Addr().String(), loop
+	}
+	return l1.Addr().String(), l2.Addr().String(), loop, stop, nil
 }
 
 var dateLine = regexp.MustCompile(`Date: [^\r]*\r\n`)
