@@ -89,12 +89,12 @@ type server struct {
 // started is stopped again (listeners closed, files left as they were), and
 // the error is one line naming the setting at fault.
 func startServer(ctx context.Context, env Env, path string, cfg *config.Config, logger *slog.Logger, eo engineOptions) (_ *server, err error) {
-	// s, not the named result: "return nil, err" clears the result before
-	// the deferred cleanup runs.
 	netHTTP, err := netHTTPOnly(env.Getenv)
 	if err != nil {
 		return nil, err
 	}
+	// s, not the named result: "return nil, err" clears the result before
+	// the deferred cleanup runs.
 	s := &server{adm: newAdmin(cfg, env.Getenv, logger)}
 	defer func() {
 		if err != nil {
@@ -167,7 +167,6 @@ func startServer(ctx context.Context, env Env, path string, cfg *config.Config, 
 	return s, nil
 }
 
-// unwrapPath drops the path from a file error (the message names it).
 // netHTTPOnly reads ZOKU_HTTP1_SERVER: "net/http" is the way back to
 // net/http's server for every HTTP/1.x connection, should zoku's own loop
 // (internal/http1) misbehave; "zoku" or nothing keeps the loop.
@@ -182,6 +181,7 @@ func netHTTPOnly(getenv func(string) string) (bool, error) {
 	}
 }
 
+// unwrapPath drops the path from a file error (the message names it).
 func unwrapPath(err error) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
