@@ -101,7 +101,7 @@ func (c *requestContext) cancel(err error) {
 // stream. A request that ends sooner costs two uncontended locks and no
 // timer.
 type watch struct {
-	mu      sync.Mutex // guards the fields below
+	mu      sync.Mutex // guards w, ctx, reading and stopped
 	w       *response  // the request running, or nil
 	ctx     *requestContext
 	reading bool
@@ -109,17 +109,13 @@ type watch struct {
 	since   atomic.Int64  // the sweep tick the request began at; 0 when none
 }
 
-// begin marks the start of a request's handler.
+// beginWatch marks the start of a request's handler.
 func (c *conn) beginWatch(w *response, ctx *requestContext) {
 	wa := &c.watch
 	wa.mu.Lock()
 	wa.w, wa.ctx = w, ctx
 	wa.mu.Unlock()
-	if c.br.Buffered() == 0 {
-		// (With more bytes buffered, a pipelined request, the client is
-		// there, and the loop must not read ahead past them.)
-		wa.since.Store(c.srv.tick.Load())
-	}
+	wa.since.Store(c.srv.tick.Load())
 }
 
 // endWatch marks the end of the handler; a read ahead that runs is cut
@@ -146,6 +142,12 @@ func (c *conn) look() {
 	wa.mu.Lock()
 	defer wa.mu.Unlock()
 	if wa.w == nil || wa.reading || (wa.w.body != nil && !wa.w.body.done()) {
+		return
+	}
+	if c.br.Buffered() > 0 {
+		// The client sent more (a pipelined request): it is there, and
+		// the read ahead must not go past those bytes. (The handler no
+		// longer reads the connection, so the buffer is still.)
 		return
 	}
 	wa.reading = true

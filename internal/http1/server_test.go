@@ -348,30 +348,36 @@ func TestHandsOverH2(t *testing.T) {
 }
 
 // TestClientGoneCancels checks that a long request's context is cancelled
-// when its client goes away, and that a request's context ends with it.
+// when its client goes away, with a body read first or none.
 func TestClientGoneCancels(t *testing.T) {
-	started := make(chan struct{})
-	cancelled := make(chan error, 1)
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		close(started)
-		<-r.Context().Done()
-		cancelled <- r.Context().Err()
-	})
-	_, addr, _ := pair(t, h, nil)
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, _ = io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-	<-started
-	_ = c.Close()
-	select {
-	case err := <-cancelled:
-		if err != context.Canceled {
-			t.Fatalf("context ended with %v", err)
+	for _, raw := range []string{
+		"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
+	} {
+		started := make(chan struct{})
+		cancelled := make(chan error, 1)
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.ReadAll(r.Body)
+			close(started)
+			<-r.Context().Done()
+			cancelled <- r.Context().Err()
+		})
+		_, addr, _ := pair(t, h, nil)
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
 		}
-	case <-time.After(30 * time.Second): // a hang guard
-		t.Fatal("the request's context was not cancelled after its client left")
+		_, _ = io.WriteString(c, raw)
+		<-started
+		_ = c.Close()
+		select {
+		case err := <-cancelled:
+			if err != context.Canceled {
+				t.Fatalf("context ended with %v", err)
+			}
+		case <-time.After(30 * time.Second): // a hang guard
+			t.Fatalf("%q: the request's context was not cancelled after its client left", raw)
+		}
 	}
 }
 
