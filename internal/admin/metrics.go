@@ -43,6 +43,7 @@ const (
 	mUpstreamUp        = "zoku_upstream_up"
 	mConfigReloads     = "zoku_config_reloads_total"
 	mTLSHandshakeErrs  = "zoku_tls_handshake_errors_total"
+	mHandedOver        = "zoku_http_connections_handed_over_total"
 	mDeployAttempts    = "zoku_deploy_attempts_total"
 	mDeployDuration    = "zoku_deploy_duration_seconds"
 	mDeployLastAttempt = "zoku_deploy_last_attempt_timestamp_seconds"
@@ -60,7 +61,7 @@ func MetricNames() []string {
 	return []string{
 		mCertNotBefore, mCertNotAfter, mCertWindowStart, mCertWindowEnd, mCertNextRenewal, mCertFailures,
 		mCertInfo, mCertEvents, mACMEErrors, mACMEOps, mACMEOpDuration, mHTTPRequests, mHTTPDuration,
-		mUpstreamUp, mConfigReloads, mTLSHandshakeErrs, mDeployAttempts, mDeployDuration,
+		mUpstreamUp, mConfigReloads, mTLSHandshakeErrs, mHandedOver, mDeployAttempts, mDeployDuration,
 		mDeployLastAttempt, mDeployLastSuccess, mDeployFailures, mDeployNextRun,
 		mFleetNodes, mFleetHeartbeat, mFleetDiffer,
 	}
@@ -79,6 +80,7 @@ type metrics struct {
 	reqDur     *prometheus.HistogramVec
 	reloads    *prometheus.CounterVec
 	tlsErrors  prometheus.Counter
+	handedOver *prometheus.CounterVec
 	deploys    *prometheus.CounterVec
 	deployDur  *prometheus.HistogramVec
 
@@ -137,6 +139,9 @@ func newMetrics(a *Admin) *metrics {
 		Help: "Configuration reloads by result (success, failure)."}, []string{"result"})
 	m.tlsErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: mTLSHandshakeErrs,
 		Help: "Failed TLS handshakes on the entry points."})
+	m.handedOver = prometheus.NewCounterVec(prometheus.CounterOpts{Name: mHandedOver,
+		Help: "Connections zoku's HTTP/1.1 loop handed to Go's net/http server, by entry point and why (http2, version, expect, upgrade, method, large-head, malformed)."},
+		[]string{"entry_point", "reason"})
 	m.deploys = prometheus.NewCounterVec(prometheus.CounterOpts{Name: mDeployAttempts,
 		Help: "Deploys to targets by target and result (ok, error)."}, []string{"target", "result"})
 	m.deployDur = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: mDeployDuration,
@@ -145,7 +150,7 @@ func newMetrics(a *Admin) *metrics {
 		m.reloads.WithLabelValues(r)
 	}
 	m.reg.MustRegister(m.certEvents, m.acmeErrors, m.acmeOps, m.acmeOpDur, m.requests, m.reqDur, m.reloads,
-		m.tlsErrors, m.deploys, m.deployDur, &liveCollector{a: a},
+		m.tlsErrors, m.handedOver, m.deploys, m.deployDur, &liveCollector{a: a},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 	return m
@@ -316,6 +321,15 @@ func (a *Admin) OnRequest(rec router.RequestRecord) {
 	rm := a.metrics.routeOf(rec.Route, rec.Service)
 	a.metrics.count(rm, rec.Route, rec.Service, rec.Status)
 	rm.dur.Observe(rec.Duration.Seconds())
+}
+
+// OnHandOver counts a connection an entry point's HTTP/1.1 loop handed to
+// net/http's server; pass it to router.Deps.OnHandOver.
+func (a *Admin) OnHandOver(entryPoint, reason string) {
+	if a == nil {
+		return
+	}
+	a.metrics.handedOver.WithLabelValues(entryPoint, reason).Inc()
 }
 
 // OnReload counts a configuration reload (ok false: refused, the running

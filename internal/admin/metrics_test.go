@@ -113,6 +113,15 @@ func TestMetricsAfterIssuance(t *testing.T) {
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
+	// And one in HTTP/1.0, which the entry point's loop hands to net/http.
+	c10, err := net.DialTimeout("tcp", r.rt.Addr("web").String(), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c10.SetDeadline(time.Now().Add(30 * time.Second)) // a hang guard
+	fmt.Fprintf(c10, "GET / HTTP/1.0\r\nHost: %s\r\n\r\n", name)
+	_, _ = io.Copy(io.Discard, c10) // HTTP/1.0: the server closes
+	c10.Close()
 
 	// A deploy, two reloads, a failed TLS handshake on a real server.
 	if resp, body := call(t, r.url, "POST", "/api/v1/targets/lb1/deploy", testToken, ""); resp.StatusCode != 200 {
@@ -160,12 +169,13 @@ func TestMetricsAfterIssuance(t *testing.T) {
 		{fmt.Sprintf("%s{kind=\"obtained\",name=%q}", mCertEvents, name), 1},
 		{fmt.Sprintf("%s{kind=\"failed\",name=%q}", mCertEvents, name), 1},
 		{mACMEErrors + `{type="serverInternal"}`, 1},
-		{fmt.Sprintf("%s{route=\"r0\",service=\"app\",status=\"200\"}", mHTTPRequests), 1},
-		{fmt.Sprintf("%s_count{route=\"r0\",service=\"app\"}", mHTTPDuration), 1},
+		{fmt.Sprintf("%s{route=\"r0\",service=\"app\",status=\"200\"}", mHTTPRequests), 2},
+		{fmt.Sprintf("%s_count{route=\"r0\",service=\"app\"}", mHTTPDuration), 2},
 		{fmt.Sprintf("%s{server=%q,service=\"app\"}", mUpstreamUp, srv), 1},
 		{mConfigReloads + `{result="success"}`, 1},
 		{mConfigReloads + `{result="failure"}`, 1},
 		{mTLSHandshakeErrs, 1},
+		{mHandedOver + `{entry_point="web",reason="version"}`, 1},
 		{mDeployAttempts + `{result="ok",target="lb1"}`, 1},
 		{mDeployDuration + `_count{target="lb1"}`, 1},
 		{mDeployFailures + `{target="lb1"}`, 0},
@@ -317,6 +327,35 @@ func TestServerErrorLogCountsOnlyHandshakes(t *testing.T) {
 	}
 	var nilAdmin *Admin // admin disabled: the logger still works
 	nilAdmin.ServerErrorLog(slog.New(slog.DiscardHandler)).Print("http: TLS handshake error from x: EOF")
+}
+
+// TestHandOverCounted checks the hand-over counter's labels and counts,
+// and that a disabled admin takes the hook.
+func TestHandOverCounted(t *testing.T) {
+	a := New(Options{})
+	a.OnHandOver("websecure", "http2")
+	a.OnHandOver("websecure", "http2")
+	if got := counterValue(t, a, mHandedOver); got != 2 {
+		t.Fatalf("count = %v, want 2", got)
+	}
+	mfs, err := a.metrics.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != mHandedOver {
+			continue
+		}
+		labels := map[string]string{}
+		for _, l := range mf.GetMetric()[0].GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		if labels["entry_point"] != "websecure" || labels["reason"] != "http2" {
+			t.Errorf("labels %v", labels)
+		}
+	}
+	var nilAdmin *Admin
+	nilAdmin.OnHandOver("web", "version")
 }
 
 func counterValue(t *testing.T, a *Admin, name string) float64 {

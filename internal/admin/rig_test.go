@@ -159,7 +159,7 @@ tcpServices:
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.rt = router.New(router.Deps{Logger: logger, Certs: r.mgr, OnRequest: r.adm.OnRequest})
+	r.rt = router.New(router.Deps{Logger: logger, Certs: r.mgr, OnRequest: r.adm.OnRequest, OnHandOver: r.adm.OnHandOver})
 	if err := r.rt.Apply(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}

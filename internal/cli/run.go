@@ -138,7 +138,7 @@ func startServer(ctx context.Context, env Env, path string, cfg *config.Config, 
 		Logger: logger, Challenges: s.eng.http01.Handler, ALPN: s.eng.tlsalpn.GetCertificate,
 		IsALPNChallenge: isALPN, Certs: s.eng.mgr, AccessLog: alog,
 		OnRequest: s.adm.OnRequest, ErrorLog: s.adm.ServerErrorLog(logger),
-		NetHTTPOnly: netHTTP,
+		NetHTTPOnly: netHTTP, OnHandOver: s.adm.OnHandOver,
 	})
 	// A reload is applied whole or not at all: the engine side is built
 	// first, then the router applies (and may still refuse), then the

@@ -39,6 +39,17 @@ import (
 	"golang.org/x/net/http/httpguts"
 )
 
+// Why a connection went to net/http, for Server.OnHandOver.
+const (
+	ReasonHTTP2     = "http2"      // the TLS client chose HTTP/2 (or another protocol) by ALPN
+	ReasonVersion   = "version"    // not HTTP/1.1 (HTTP/1.0, the HTTP/2 preface, ...)
+	ReasonExpect    = "expect"     // Expect: 100-continue or another expectation
+	ReasonUpgrade   = "upgrade"    // Upgrade (WebSocket, h2c, ...)
+	ReasonMethod    = "method"     // CONNECT or OPTIONS *
+	ReasonLargeHead = "large-head" // a head over 4 KiB
+	ReasonMalformed = "malformed"  // a head net/http refuses, or one cut short
+)
+
 // WatchAfter is about how long a request runs (between WatchAfter/2 and
 // WatchAfter) before its connection is watched for the client going away,
 // which cancels the request's context. Shorter requests end before it
@@ -74,6 +85,9 @@ type Server struct {
 	// errors, handler panics, misuse of the ResponseWriter), in the same
 	// words. Nil logs through the log package.
 	ErrorLog *log.Logger
+	// OnHandOver, when set, is told of each connection handed to
+	// Fallback, with why: one of the Reason constants.
+	OnHandOver func(reason string)
 
 	handoff *handoffListener // set by Serve before it accepts
 	wake    chan struct{}    // the first connection wakes the sweep (ctx.go); set with handoff
@@ -341,8 +355,11 @@ func (c *conn) serve() {
 		if !c.handshake() {
 			return
 		}
-		if p := c.tls.NegotiatedProtocol; p != "" && p != "http/1.1" {
-			c.handOver(nil)
+		if p := c.tls.NegotiatedProtocol; p == "http/1.0" {
+			c.handOver(nil, ReasonVersion)
+			return
+		} else if p != "" && p != "http/1.1" {
+			c.handOver(nil, ReasonHTTP2)
 			return
 		}
 	}
@@ -461,7 +478,7 @@ func (c *conn) readRequest() (*http.Request, bool) {
 	}
 	buf, _ := c.br.Peek(n)
 	if !crlfOnly(buf) {
-		c.handOver(nil)
+		c.handOver(nil, ReasonMalformed)
 		return nil, false
 	}
 	// The head is kept (in a pooled buffer, so that an idle connection
@@ -476,8 +493,12 @@ func (c *conn) readRequest() (*http.Request, bool) {
 	c.srv.served.Add(1)
 	before := c.br.Buffered()
 	req, err := http.ReadRequest(c.br)
-	if err != nil || !c.takes(req) {
-		c.handOver(c.head[:min(before-c.br.Buffered(), len(c.head))])
+	reason := ReasonMalformed
+	if err == nil {
+		reason = c.takes(req)
+	}
+	if reason != "" {
+		c.handOver(c.head[:min(before-c.br.Buffered(), len(c.head))], reason)
 		return nil, false
 	}
 	c.lastMethod = req.Method
@@ -529,7 +550,7 @@ func (c *conn) peekHead() (int, error) {
 				// header timeout: net/http answers that (a 400 for a
 				// line cut short, nothing at a line's end), so it gets
 				// the bytes and the error, at once.
-				c.handOverThen(nil, err)
+				c.handOverThen(nil, err, ReasonMalformed)
 				return 0, errHandedOver
 			}
 			return 0, err
@@ -538,10 +559,14 @@ func (c *conn) peekHead() (int, error) {
 		if n := headEnd(buf); n > 0 {
 			return n, nil
 		}
-		if len(buf) >= c.br.Size() || !plausible(buf) {
-			// Too long, or a line net/http refuses as soon as it has it:
-			// its answer, now, not after the rest of the head.
-			c.handOver(nil)
+		if len(buf) >= c.br.Size() {
+			c.handOver(nil, ReasonLargeHead)
+			return 0, errHandedOver
+		}
+		if !plausible(buf) {
+			// A line net/http refuses as soon as it has it: its answer,
+			// now, not after the rest of the head.
+			c.handOver(nil, ReasonMalformed)
 			return 0, errHandedOver
 		}
 		want = len(buf) + 1
@@ -622,14 +647,18 @@ func headEnd(buf []byte) int {
 	}
 }
 
-// takes reports whether the loop serves req itself: see the package doc.
-func (c *conn) takes(req *http.Request) bool {
-	if req.ProtoMajor != 1 || req.ProtoMinor != 1 || req.Method == http.MethodConnect || req.RequestURI == "*" {
-		return false
+// takes tells whether the loop serves req itself (""), or why net/http
+// should (see the package doc).
+func (c *conn) takes(req *http.Request) string {
+	switch {
+	case req.ProtoMajor != 1 || req.ProtoMinor != 1:
+		return ReasonVersion
+	case req.Method == http.MethodConnect || req.RequestURI == "*":
+		return ReasonMethod
 	}
 	host, n := hostHeader(c.head)
 	if n != 1 {
-		return false
+		return ReasonMalformed
 	}
 	v := req.Host // the field's value, for a request in origin form
 	if req.URL.Host != "" {
@@ -638,23 +667,28 @@ func (c *conn) takes(req *http.Request) bool {
 	if !httpguts.ValidHostHeader(v) {
 		// http.ReadRequest drops the Host header; net/http's server
 		// checks the one in the head, so this does too.
-		return false
+		return ReasonMalformed
 	}
 	for k, vv := range req.Header {
 		switch k {
-		case "Expect", "Upgrade":
-			return false
+		case "Expect":
+			return ReasonExpect
+		case "Upgrade":
+			return ReasonUpgrade
 		}
 		if !httpguts.ValidHeaderFieldName(k) {
-			return false
+			return ReasonMalformed
 		}
 		for _, v := range vv {
 			if !httpguts.ValidHeaderFieldValue(v) {
-				return false
+				return ReasonMalformed
 			}
 		}
 	}
-	return !httpguts.HeaderValuesContainsToken(req.Header["Connection"], "upgrade")
+	if httpguts.HeaderValuesContainsToken(req.Header["Connection"], "upgrade") {
+		return ReasonUpgrade
+	}
+	return ""
 }
 
 // hostHeader returns the value of the head's Host field and how many
@@ -680,13 +714,14 @@ func hostHeader(head []byte) ([]byte, int) {
 }
 
 // handOver gives the connection to net/http, replaying read (the part of
-// the head already consumed) and whatever else is buffered.
-func (c *conn) handOver(read []byte) { c.handOverThen(read, nil) }
+// the head already consumed) and whatever else is buffered; reason is
+// for OnHandOver.
+func (c *conn) handOver(read []byte, reason string) { c.handOverThen(read, nil, reason) }
 
 // handOverThen is handOver, with the replay followed by err instead of
 // the connection's next bytes when err is not nil (the read that ended
 // the loop's wait, for net/http to meet as if it had made it).
-func (c *conn) handOverThen(read []byte, err error) {
+func (c *conn) handOverThen(read []byte, err error, reason string) {
 	var replay []byte
 	if c.br != nil {
 		rest, _ := c.br.Peek(c.br.Buffered())
@@ -702,6 +737,9 @@ func (c *conn) handOverThen(read []byte, err error) {
 	_ = c.rwc.SetReadDeadline(time.Time{})
 	c.handedOff = true
 	c.srv.handedOver.Add(1)
+	if c.srv.OnHandOver != nil {
+		c.srv.OnHandOver(reason)
+	}
 	c.srv.handoff.give(nc)
 }
 

@@ -502,3 +502,38 @@ func TestPanicLogged(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// TestHandOverReasons checks that OnHandOver hears why each connection
+// went to net/http.
+func TestHandOverReasons(t *testing.T) {
+	reasons := make(chan string, 16)
+	h := handler()
+	s := &Server{Handler: h, ErrorLog: quiet, OnHandOver: func(r string) { reasons <- r },
+		Fallback: &http.Server{Handler: h, ErrorLog: quiet}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = s.Serve(ln) }()
+	defer s.Close()
+	for _, tc := range []struct{ raw, want string }{
+		{"GET /echo HTTP/1.0\r\n\r\n", ReasonVersion},
+		{"POST /echo HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx", ReasonExpect},
+		{"GET /echo HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", ReasonUpgrade},
+		{"OPTIONS * HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", ReasonMethod},
+		{"GET /echo HTTP/1.1\r\nHost: a\r\nConnection: close\r\nX-Long: " + strings.Repeat("y", 5000) + "\r\n\r\n", ReasonLargeHead},
+		{"GET /echo HTTP/1.1\r\nConnection: close\r\n\r\n", ReasonMalformed},
+		{"GET /echo HTTP/1.1\nHost: a\n\n", ReasonMalformed},
+	} {
+		exchange(t, ln.Addr().String(), nil, tc.raw)
+		if got := <-reasons; got != tc.want {
+			t.Errorf("%q: handed over for %q, want %q", short(tc.raw), got, tc.want)
+		}
+	}
+	exchange(t, ln.Addr().String(), nil, last)
+	select {
+	case r := <-reasons:
+		t.Errorf("a request the loop takes was handed over (%s)", r)
+	default:
+	}
+}

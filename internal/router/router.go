@@ -76,6 +76,9 @@ type Deps struct {
 	// NetHTTPOnly serves every HTTP/1.x connection with net/http's server
 	// instead of zoku's own loop for the common case (internal/http1).
 	NetHTTPOnly bool
+	// OnHandOver, when set, is told of each connection an entry point's
+	// loop hands to net/http, and why (one of http1's Reason constants).
+	OnHandOver func(entryPoint, reason string)
 }
 
 // RequestRecord describes one finished request.
@@ -339,6 +342,9 @@ func (r *Router) listen(name string, epc *config.EntryPoint) (*entryPoint, error
 			WriteTimeout:      ep.srv.WriteTimeout,
 			IdleTimeout:       ep.srv.IdleTimeout,
 			ErrorLog:          ep.srv.ErrorLog,
+		}
+		if f := r.deps.OnHandOver; f != nil {
+			ep.loop.OnHandOver = func(reason string) { f(name, reason) }
 		}
 	}
 	if ep.tls {
