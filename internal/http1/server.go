@@ -31,7 +31,6 @@ import (
 	"net"
 	"net/http"
 	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -875,5 +874,5 @@ func (r *replayTLSConn) ConnectionState() tls.ConnectionState { return r.state }
 // hasToken reports whether v holds token, case-insensitively, as a
 // comma-separated element (net/http's check for "close").
 func hasToken(v, token string) bool {
-	return httpguts.HeaderValuesContainsToken([]string{v}, token) || strings.EqualFold(strings.TrimSpace(v), token)
+	return httpguts.HeaderValuesContainsToken([]string{v}, token)
 }
