@@ -95,9 +95,9 @@ type Server struct {
 	ln    net.Listener
 	conns map[*conn]struct{}
 
-	shutting           atomic.Bool  // Shutdown or Close was called
-	tick               atomic.Int64 // the sweep's count, from 1 (ctx.go)
-	served, handedOver atomic.Int64 // request heads read, connections handed to net/http (for tests)
+	shutting   atomic.Bool  // Shutdown or Close was called
+	tick       atomic.Int64 // the sweep's count, from 1 (ctx.go)
+	handedOver atomic.Int64 // connections handed to net/http (for tests; off the common path)
 }
 
 // Serve accepts connections on l until l is closed or Shutdown or Close
@@ -489,7 +489,6 @@ func (c *conn) readRequest() (*http.Request, bool) {
 		*hb, c.head = c.head[:0], nil
 		heads.Put(hb)
 	}()
-	c.srv.served.Add(1)
 	before := c.br.Buffered()
 	req, err := http.ReadRequest(c.br)
 	reason := ReasonMalformed
