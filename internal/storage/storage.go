@@ -132,7 +132,43 @@ func AccountID(email, id string) string {
 // punycode, and every character other than letters, digits, '-', '_', '.' and
 // '@' is dropped. For example "*.example.com" becomes "_.example.com".
 func SanitizedName(id string) string {
-	replaced := strings.NewReplacer(":", "-", "*", "_").Replace(id)
+	if name, ok := sanitizedASCII(id); ok {
+		return name
+	}
+	return sanitizedSlow(id)
+}
+
+// sanitizedASCII is SanitizedName for the common ID, made only of ASCII
+// letters, digits, '-', '_', '.', '@', '*' and ':' and without "--" (which
+// an "xn--" label has: punycode decodes and checks those), which punycode
+// leaves as it is: a start with 100,000 certificates names each of them
+// several times. It reports false for any other ID.
+func sanitizedASCII(id string) (string, bool) {
+	if strings.Contains(id, "--") {
+		return "", false
+	}
+	replace := false
+	for i := 0; i < len(id); i++ {
+		switch c := id[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_', c == '.', c == '@':
+		case c == '*' || c == ':':
+			replace = true
+		default:
+			return "", false
+		}
+	}
+	if !replace {
+		return id, true
+	}
+	return idReplacer.Replace(id), true
+}
+
+// idReplacer is the part of lego's sanitising that keeps the character.
+var idReplacer = strings.NewReplacer(":", "-", "*", "_")
+
+// sanitizedSlow is SanitizedName for any ID.
+func sanitizedSlow(id string) string {
+	replaced := idReplacer.Replace(id)
 
 	ascii, err := idna.ToASCII(replaced)
 	asciiOnly := false

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -130,6 +131,40 @@ func TestSanitizedName(t *testing.T) {
 				t.Errorf("SanitizedName(%q): got %q, want %q", tt.id, got, tt.want)
 			}
 		})
+	}
+}
+
+// TestSanitizedASCII checks the fast path against the general one on
+// random ASCII IDs, capitals, ':' and '*' included, and that it leaves
+// alone what punycode changes ("xn--" labels) or drops.
+func TestSanitizedASCII(t *testing.T) {
+	ids := []string{"", "example.com", "EXAMPLE.com", "*.example.com", "a:b", "a..b", ".", "-a-.b", "@", "_._", "*:*",
+		"xn-a.example", strings.Repeat("a", 300) + ".example"}
+	alphabet := "aZ09-_.@*:xn"
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 20000; i++ {
+		b := make([]byte, 1+rng.IntN(24))
+		for j := range b {
+			b[j] = alphabet[rng.IntN(len(alphabet))]
+		}
+		ids = append(ids, string(b), "xn--"+string(b))
+	}
+	for _, id := range ids {
+		fast, ok := sanitizedASCII(id)
+		if !ok {
+			if !strings.Contains(id, "--") {
+				t.Fatalf("sanitizedASCII(%q) did not take it", id)
+			}
+			continue
+		}
+		if slow := sanitizedSlow(id); fast != slow {
+			t.Fatalf("SanitizedName(%q): fast path %q, general %q", id, fast, slow)
+		}
+	}
+	for _, id := range []string{"bücher.example", "a b", "a/b", "a\\b", "[::1]", "xn--bcher-kva.example", "XN--.example"} {
+		if _, ok := sanitizedASCII(id); ok {
+			t.Errorf("sanitizedASCII(%q) took an ID it must leave to the general path", id)
+		}
 	}
 }
 
