@@ -126,7 +126,8 @@ type Options struct {
 	// and a handshake for a name not loaded yet loads its certificate
 	// first (so a start with 100,000 stored certificates serves at once).
 	// Zero means 250ms (a few thousand certificates); negative waits for
-	// all.
+	// all. When the pace of the first fifth of the wait says the loads
+	// would take more than twice as long, Manage returns then.
 	LoadWait time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -202,6 +203,9 @@ type Manager struct {
 	kick chan struct{}
 	sem  chan struct{}
 	wg   sync.WaitGroup
+
+	// after is time.After, or a test's clock for loadAll's waits.
+	after func(time.Duration) <-chan time.Time
 
 	// sched orders the sets by when each is next worth a look; nextFull
 	// is when check next looks at every set. Both guarded by mu.
@@ -428,13 +432,40 @@ func (m *Manager) loadAll(ctx context.Context, fresh []*state) {
 		<-done
 		return
 	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
+	// A store that plainly cannot be read within the wait is not waited
+	// for: after a fifth of it, the pace so far tells, and waiting the
+	// rest would only delay serving (100,000 certificates take seconds).
+	after := m.after
+	if after == nil {
+		after = time.After
+	}
+	probe := wait / 5
 	select {
 	case <-done:
-	case <-t.C:
-		m.log.Info("serving while stored certificates load; a handshake loads its own first", "certificates", len(fresh))
+		return
+	case <-after(probe):
 	}
+	if n := m.read(fresh); n == 0 || time.Duration(float64(probe)*float64(len(fresh))/float64(n)) <= 2*wait {
+		select {
+		case <-done:
+			return
+		case <-after(wait - probe):
+		}
+	}
+	m.log.Info("serving while stored certificates load; a handshake loads its own first", "certificates", len(fresh))
+}
+
+// read counts the states of sts whose storage has been read.
+func (m *Manager) read(sts []*state) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, st := range sts {
+		if !st.unread {
+			n++
+		}
+	}
+	return n
 }
 
 // loadFor loads the stored certificate for name (a handshake's server

@@ -118,3 +118,67 @@ func TestServesWhileLoading(t *testing.T) {
 		t.Errorf("%d orders in all, want %d: a stored certificate was ordered again", got, len(sets))
 	}
 }
+
+// TestLoadWaitFollowsThePace: when a fifth of LoadWait shows that the
+// stored certificates would take far longer than the wait to load, Manage
+// returns then instead of waiting the rest; when they keep pace, it waits.
+func TestLoadWaitFollowsThePace(t *testing.T) {
+	r := newLifecycleRig(t)
+	c := r.newCA(embedca.Options{})
+	ctx := context.Background()
+	const first = "first.pace.example.test"
+	sets := []certmgr.Set{{Name: first, Domains: []string{first}}}
+	var held []string
+	for i := range 20 {
+		n := fmt.Sprintf("held%d.pace.example.test", i)
+		sets = append(sets, certmgr.Set{Name: n, Domains: []string{n}})
+		held = append(held, n)
+	}
+	m1 := certmgr.New(certmgr.Options{Issuer: c.client, Store: r.store, Cache: certmgr.NewCache()})
+	m1.Manage(ctx, sets)
+	m1.CheckNow(ctx)
+
+	for _, tc := range []struct {
+		name      string
+		sets      []certmgr.Set
+		waitsRest bool
+	}{
+		// 1 of 21 read in a fifth of the wait: 21 fifths, over twice the wait.
+		{"slow store", sets, false},
+		// 1 of 2 read: 2 fifths, within it.
+		{"keeping pace", sets[:2], true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := &gatedBackend{Backend: r.store.Backend(), held: held, release: make(chan struct{})}
+			opts := certmgr.Options{Issuer: c.client, Store: storage.New(g), Cache: certmgr.NewCache(), LoadWait: time.Hour}
+			ev := events(&opts)
+			m := certmgr.New(opts)
+			asked := make(chan time.Duration, 2)
+			fire := make(chan time.Time)
+			certmgr.SetLoadClock(m, func(d time.Duration) <-chan time.Time { asked <- d; return fire })
+			returned := make(chan struct{})
+			go func() { m.Manage(ctx, tc.sets); close(returned) }()
+			t.Cleanup(func() { close(g.release); <-returned })
+			if d := <-asked; d != time.Hour/5 {
+				t.Fatalf("first wait %v, want a fifth of LoadWait", d)
+			}
+			waitFor(t, ev, certmgr.EventLoaded, first)
+			fire <- time.Now()
+			select {
+			case <-returned:
+				if tc.waitsRest {
+					t.Fatal("Manage returned after a fifth of LoadWait, with the loads keeping pace")
+				}
+			case d := <-asked:
+				if !tc.waitsRest {
+					t.Fatalf("Manage waits %v more for a store that cannot be read within LoadWait", d)
+				}
+				if d != time.Hour-time.Hour/5 {
+					t.Errorf("second wait %v, want the rest of LoadWait", d)
+				}
+				fire <- time.Now()
+				<-returned
+			}
+		})
+	}
+}
