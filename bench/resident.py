@@ -4,11 +4,13 @@
 Reads /proc/PID/pagemap (root) for the pages of every allocated section of
 BINARY, as mapped in process PID, and prints per section its size, the
 resident part, and in how many of its 64 KiB windows any page is resident
-(the kernel maps file pages around a fault in such windows).
+(the kernel maps file pages around a fault in such windows). The binary must
+be linked at fixed addresses, as Go links on linux/amd64 by default (not PIE).
 
 Usage: sudo bench/resident.py PID BINARY
 """
 import re
+import signal
 import struct
 import subprocess
 import sys
@@ -18,7 +20,10 @@ WINDOW = 64 * 1024
 
 
 def sections(binary):
-    out = subprocess.check_output(["readelf", "-SW", binary], text=True)
+    try:
+        out = subprocess.check_output(["readelf", "-SW", binary], text=True, stderr=subprocess.DEVNULL)
+    except (OSError, subprocess.CalledProcessError):
+        sys.exit(f"resident: readelf cannot read {binary}; name the process's binary (readelf is in binutils)")
     for line in out.splitlines():
         m = re.match(r"\s*\[\s*\d+\]\s+(\S+)\s+\S+\s+([0-9a-f]+)\s+[0-9a-f]+\s+([0-9a-f]+)", line)
         if m and int(m.group(2), 16) and int(m.group(3), 16):
@@ -26,16 +31,22 @@ def sections(binary):
 
 
 def main():
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # quiet under head
     if len(sys.argv) != 3:
         sys.exit("usage: resident.py PID BINARY")
     pid, binary = sys.argv[1], sys.argv[2]
-    with open(f"/proc/{pid}/pagemap", "rb") as pm:
+    secs = list(sections(binary))
+    try:
+        pm = open(f"/proc/{pid}/pagemap", "rb")
+    except OSError as e:
+        sys.exit(f"resident: cannot read the page map of process {pid} ({e.strerror}); name a running process, as root")
+    with pm:
         def present(addr):
             pm.seek(addr // PAGE * 8)
             return struct.unpack("<Q", pm.read(8))[0] >> 63
 
         print(f"{'section':16} {'MiB':>7} {'resident':>9} {'64K windows':>16}")
-        for name, lo, size in sections(binary):
+        for name, lo, size in secs:
             hi = lo + size
             pages = range(lo - lo % PAGE, hi, PAGE)
             res = sum(present(a) for a in pages)
