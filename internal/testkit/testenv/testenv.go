@@ -9,9 +9,12 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"fmt"
 	mrand "math/rand/v2"
 	"net"
+	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/zoku/zoku/internal/acmeclient"
@@ -28,11 +31,46 @@ func StartCA(t testing.TB, opts embedca.Options) *embedca.CA {
 		t.Fatalf("testenv: start embedded CA: %v", err)
 	}
 	t.Cleanup(func() {
+		if t.Failed() {
+			// A CA that stopped answering shows where it waits.
+			t.Logf("testenv: the embedded CA's goroutines when the test failed:\n%s", caStacks())
+		}
 		if err := ca.Close(); err != nil {
 			t.Errorf("testenv: close embedded CA: %v", err)
 		}
 	})
 	return ca
+}
+
+// caStacks returns the stacks of the goroutines running Pebble or the
+// embedded CA around it, identical ones counted once, at most 32 KiB.
+func caStacks() string {
+	buf := make([]byte, 8<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	count, head := map[string]int{}, map[string]string{}
+	var order []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if !strings.Contains(g, "letsencrypt/pebble") && !strings.Contains(g, "internal/embedca") {
+			continue
+		}
+		// The first line names the goroutine and how long it has
+		// waited; the stack is what tells which ones are alike.
+		first, stack, _ := strings.Cut(g, "\n")
+		if count[stack] == 0 {
+			order = append(order, stack)
+			head[stack] = first
+		}
+		count[stack]++
+	}
+	var b strings.Builder
+	for _, k := range order {
+		fmt.Fprintf(&b, "%d like %s\n%s\n\n", count[k], head[k], k)
+		if b.Len() > 32<<10 {
+			b.WriteString("(cut at 32 KiB)\n")
+			break
+		}
+	}
+	return b.String()
 }
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago (it

@@ -187,3 +187,14 @@ func TestStartCA(t *testing.T) {
 		t.Errorf("directory status = %d, want 200", resp.StatusCode)
 	}
 }
+
+// TestCAStacks checks what a failed test logs about its CA: the goroutines
+// Pebble runs (its VA's task loop lives as long as the process), each
+// stack once with its count.
+func TestCAStacks(t *testing.T) {
+	testenv.StartCA(t, embedca.Options{})
+	s := testenv.CAStacks()
+	if !strings.Contains(s, "letsencrypt/pebble") || !strings.Contains(s, " like goroutine ") {
+		t.Fatalf("CA stacks name no Pebble goroutine:\n%s", s)
+	}
+}

@@ -1,0 +1,4 @@
+package testenv
+
+// CAStacks is caStacks, for the tests.
+var CAStacks = caStacks
