@@ -73,7 +73,7 @@ func (c *CA) fault(w http.ResponseWriter, r *http.Request) (bool, int) {
 	if r.Method != http.MethodPost || r.URL.Path != newOrderPath {
 		return false, -1
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBody))
 	if err != nil {
 		return false, -1
 	}

@@ -12,7 +12,9 @@ import (
 	"fmt"
 	mrand "math/rand/v2"
 	"net"
+	"regexp"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -43,7 +45,9 @@ func StartCA(t testing.TB, opts embedca.Options) *embedca.CA {
 }
 
 // caStacks returns the stacks of the goroutines running Pebble or the
-// embedded CA around it, identical ones counted once, at most 32 KiB.
+// embedded CA around it: alike stacks (arguments aside) counted once, the
+// rarest first (a goroutine holding what the others wait for is usually
+// alone), at most 64 KiB.
 func caStacks() string {
 	buf := make([]byte, 8<<20)
 	buf = buf[:runtime.Stack(buf, true)]
@@ -54,24 +58,30 @@ func caStacks() string {
 			continue
 		}
 		// The first line names the goroutine and how long it has
-		// waited; the stack is what tells which ones are alike.
+		// waited; the calls, without their arguments, tell which
+		// goroutines are alike.
 		first, stack, _ := strings.Cut(g, "\n")
+		stack = stackArgs.ReplaceAllString(stack, "(...)$1")
 		if count[stack] == 0 {
 			order = append(order, stack)
 			head[stack] = first
 		}
 		count[stack]++
 	}
+	sort.SliceStable(order, func(i, j int) bool { return count[order[i]] < count[order[j]] })
 	var b strings.Builder
 	for _, k := range order {
 		fmt.Fprintf(&b, "%d like %s\n%s\n\n", count[k], head[k], k)
-		if b.Len() > 32<<10 {
-			b.WriteString("(cut at 32 KiB)\n")
+		if b.Len() > 64<<10 {
+			b.WriteString("(cut at 64 KiB)\n")
 			break
 		}
 	}
 	return b.String()
 }
+
+// stackArgs matches the argument list of a call in a goroutine's stack.
+var stackArgs = regexp.MustCompile(`\([^()\n]*\)(\n|$)`)
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago (it
 // binds a random port below the ephemeral range and closes it). Another
