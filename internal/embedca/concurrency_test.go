@@ -3,6 +3,10 @@ package embedca_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -84,4 +88,52 @@ func TestAuthzPollsBesideNewOrders(t *testing.T) {
 	for err := range failure {
 		t.Errorf("the CA stopped answering: %v", err)
 	}
+}
+
+// TestOversizedRequestRefused: a POST body over 1 MiB is refused with an
+// ACME problem before Pebble or the gate sees it (Pebble reads bodies
+// whole), after little more than 1 MiB was read, and the CA keeps
+// answering. Streamed without end, under a memory limit.
+func TestOversizedRequestRefused(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(256 << 20))
+	ca := testenv.StartCA(t, embedca.Options{})
+	sent := &zeros{}
+	endless := io.MultiReader(strings.NewReader(`{"protected":"`), sent)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, strings.TrimSuffix(ca.DirectoryURL(), "/dir")+"/authZ/x", endless)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/jose+json")
+	resp, err := ca.HTTPClient().Do(req)
+	if err != nil {
+		t.Fatalf("POST an endless body: %v", err)
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "urn:ietf:params:acme:error:malformed") {
+		t.Fatalf("endless body: %d %s, want 400 and an ACME malformed problem", resp.StatusCode, body)
+	}
+	// What the socket buffers hold besides the 1 MiB read: a few MiB.
+	if n := sent.n.Load(); n > 16<<20 {
+		t.Errorf("the client sent %d MiB before the refusal, want the CA to stop after 1 MiB", n>>20)
+	}
+	resp, err = ca.HTTPClient().Get(ca.DirectoryURL())
+	if err != nil {
+		t.Fatalf("directory after the refusal: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("directory after the refusal: %d", resp.StatusCode)
+	}
+}
+
+// zeros is an endless stream of '0' that counts what was read of it.
+type zeros struct{ n atomic.Int64 }
+
+func (z *zeros) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = '0'
+	}
+	z.n.Add(int64(len(p)))
+	return len(p), nil
 }
