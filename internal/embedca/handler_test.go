@@ -1,5 +1,8 @@
 package embedca_test
 
+// Tests of CA.handler: the gate around authorization requests and the
+// limit on request bodies.
+
 import (
 	"context"
 	"fmt"
