@@ -1,12 +1,12 @@
 // Package admin is zoku's admin listener: a JSON API under /api/v1/ (bearer
 // token, RFC 9457 problem documents, an OpenAPI 3.1 document at
-// /api/v1/openapi.json), Prometheus /metrics from its own registry, and a
-// dashboard page at / that shows every certificate's health and, for
+// /api/v1/openapi.json), Prometheus /metrics from its own registry, the Go
+// runtime's profiles under /debug/pprof/, and a dashboard page at / that shows every certificate's health and, for
 // nodes that share one storage, the whole fleet: every certificate's state
 // on every node.
 //
 // Guarantees:
-//   - Every API call and /metrics need the bearer token, compared in
+//   - Every API call, /metrics and the profiles need the bearer token, compared in
 //     constant time. The dashboard page and its assets are public; the data
 //     they show comes from the API with the token.
 //   - Certificate, upstream and target gauges are computed at scrape time

@@ -88,6 +88,9 @@ func (a *Admin) endpoints() []endpoint {
 		{"POST", "/api/v1/config/validate", true, a.validateConfig},
 		{"GET", "/api/v1/openapi.json", false, serveOpenAPI},
 		{"GET", "/metrics", true, a.metrics.serve},
+		{"GET", "/debug/pprof/profile", true, cpuProfile},
+		{"GET", "/debug/pprof/trace", true, execTrace},
+		{"GET", "/debug/pprof/{name}", true, namedProfile},
 	}
 }
 

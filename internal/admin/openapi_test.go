@@ -175,6 +175,17 @@ func TestOpenAPIConformance(t *testing.T) {
 		{"GET", "/api/v1/openapi.json", "", "", "", 200},
 		{"GET", "/metrics", "", "", testToken, 200},
 		{"GET", "/metrics", "", "", "", 401},
+		{"GET", "/debug/pprof/profile", "?seconds=1", "", testToken, 200},
+		{"GET", "/debug/pprof/profile", "?seconds=0", "", testToken, 400},
+		{"GET", "/debug/pprof/profile", "?seconds=" + strings.Repeat("9", 5000), "", testToken, 400},
+		{"GET", "/debug/pprof/profile", "", "", "", 401},
+		{"GET", "/debug/pprof/trace", "?seconds=1", "", testToken, 200},
+		{"GET", "/debug/pprof/trace", "?seconds=301", "", testToken, 400},
+		{"GET", "/debug/pprof/heap", "", "", testToken, 200},
+		{"GET", "/debug/pprof/goroutine", "?debug=1", "", testToken, 200},
+		{"GET", "/debug/pprof/allocs", "?seconds=x", "", testToken, 400},
+		{"GET", "/debug/pprof/nope", "", "", testToken, 404},
+		{"GET", "/debug/pprof/heap", "", "", "", 401},
 	}
 	called := map[string]bool{}
 	for _, tc := range tests {
