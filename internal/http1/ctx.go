@@ -2,6 +2,7 @@ package http1
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,12 +21,31 @@ type requestContext struct {
 	done  chan struct{} // made on demand
 	err   error
 	funcs []*afterFunc
+	hooks []CancelHook // AddCancelHook's, in hookBuf until it is full
+	// hookBuf holds the first hooks, so that the usual one or two cost
+	// no allocation.
+	hookBuf [2]CancelHook
 }
+
+// A CancelHook is told, on a goroutine of its own, that a request's
+// context was cancelled: the client went away, or the handler returned.
+// The proxy registers its upstream connection as one. It is an alias, so
+// that a package can name the methods below in an interface of its own
+// without importing this one.
+type CancelHook = interface{ ContextCancelled() }
+
+// The shape internal/proxy looks for on a request's context.
+var _ interface {
+	AddCancelHook(interface{ ContextCancelled() })
+	RemoveCancelHook(interface{ ContextCancelled() }) bool
+} = (*requestContext)(nil)
 
 type afterFunc struct{ f func() }
 
 func newRequestContext(parent context.Context) *requestContext {
-	return &requestContext{Context: parent}
+	c := &requestContext{Context: parent}
+	c.hooks = c.hookBuf[:0]
+	return c
 }
 
 // Done returns a channel closed when the context is cancelled.
@@ -75,6 +95,35 @@ func (c *requestContext) AfterFunc(f func()) (stop func() bool) {
 	}
 }
 
+// AddCancelHook is AfterFunc for an object that is already on the heap:
+// h.ContextCancelled runs on its own goroutine once the context is
+// cancelled (at once when it already is). Unlike context.AfterFunc, it
+// allocates neither a context, nor a closure, nor a stop function.
+// h is a comparable value, usually a pointer.
+func (c *requestContext) AddCancelHook(h CancelHook) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		go h.ContextCancelled()
+		return
+	}
+	c.hooks = append(c.hooks, h)
+}
+
+// RemoveCancelHook undoes AddCancelHook, reporting whether h was still
+// waiting (false: it has run or is about to, or was never added).
+func (c *requestContext) RemoveCancelHook(h CancelHook) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, x := range c.hooks {
+		if x == h {
+			c.hooks = slices.Delete(c.hooks, i, i+1) // clears the freed slot
+			return true
+		}
+	}
+	return false
+}
+
 // cancel cancels the context with err (the first call wins).
 func (c *requestContext) cancel(err error) {
 	c.mu.Lock()
@@ -86,11 +135,14 @@ func (c *requestContext) cancel(err error) {
 	if c.done != nil {
 		close(c.done)
 	}
-	funcs := c.funcs
-	c.funcs = nil
+	funcs, hooks := c.funcs, c.hooks
+	c.funcs, c.hooks = nil, nil
 	c.mu.Unlock()
 	for _, a := range funcs {
 		go a.f()
+	}
+	for _, h := range hooks {
+		go h.ContextCancelled()
 	}
 }
 

@@ -62,10 +62,55 @@ func (w *response) Header() http.Header {
 	if w.cw.header == nil && w.wroteHeader && !w.cw.wroteHeader {
 		// Written logically but not yet on the wire: later changes must
 		// not reach the wire.
-		w.cw.header = w.header.Clone()
+		w.cw.header = w.snapshot()
 	}
 	w.calledHeader = true
 	return w.header
+}
+
+// Bounds on the header snapshot a connection keeps for its next answers;
+// a larger one is dropped after use.
+const (
+	maxKeptSnapKeys = 64
+	maxKeptSnapVals = 256
+)
+
+// snapshot returns a copy of the handler's header as it is now, as
+// http.Header.Clone makes (net/http's server clones it at WriteHeader), in
+// a map and a slice the connection reuses for its next answers: the copy
+// lives only until the answer's head is on the wire, which is before the
+// connection reads its next request.
+func (w *response) snapshot() http.Header {
+	c := w.conn
+	if c.snap == nil {
+		c.snap = make(http.Header, len(w.header))
+	} else {
+		clear(c.snap)
+	}
+	vals := c.snapVals[:0]
+	for k, vv := range w.header {
+		if vv == nil {
+			c.snap[k] = nil
+			continue
+		}
+		i := len(vals)
+		vals = append(vals, vv...)
+		c.snap[k] = vals[i:len(vals):len(vals)] // an append copies
+	}
+	c.snapVals = vals
+	return c.snap
+}
+
+// releaseSnapshot lets go of a snapshot too large to keep, and of the
+// strings a kept one points to.
+func (c *conn) releaseSnapshot() {
+	if len(c.snap) > maxKeptSnapKeys || cap(c.snapVals) > maxKeptSnapVals {
+		c.snap, c.snapVals = nil, nil
+		return
+	}
+	clear(c.snap)
+	clear(c.snapVals)
+	c.snapVals = c.snapVals[:0]
 }
 
 // WriteHeader sends (or, for a final status, records) the status.
@@ -88,7 +133,7 @@ func (w *response) WriteHeader(code int) {
 	w.wroteHeader = true
 	w.status = code
 	if w.calledHeader && w.cw.header == nil {
-		w.cw.header = w.header.Clone()
+		w.cw.header = w.snapshot()
 	}
 	if cl := first(w.header, "Content-Length"); cl != "" {
 		v, err := strconv.ParseInt(cl, 10, 64)
@@ -196,6 +241,10 @@ func (w *response) finish() {
 	answers.Put(w.w)
 	w.w = nil
 	w.cw.close()
+	if w.cw.header != nil {
+		w.cw.header = nil
+		w.conn.releaseSnapshot()
+	}
 	_ = w.conn.bw.Flush()
 	if w.body != nil {
 		_ = w.body.Close()

@@ -310,6 +310,12 @@ type conn struct {
 
 	lastMethod string
 	handedOff  bool
+
+	// snap and snapVals hold an answer's header as it was when the
+	// handler called WriteHeader (response.snapshot), reused from one
+	// request to the next.
+	snap     http.Header
+	snapVals []string
 }
 
 // Write records the first error of a write to the client.

@@ -111,6 +111,16 @@ func handler() http.Handler {
 			w.WriteHeader(202)
 			h.Set("X-Late", "1")
 			_, _ = io.WriteString(w, "late")
+		case "/many-headers":
+			h := w.Header()
+			for i := range 100 {
+				h.Set(fmt.Sprintf("X-N-%03d", i), fmt.Sprint(i))
+			}
+			w.WriteHeader(200)
+			for i := range 100 {
+				h[fmt.Sprintf("X-N-%03d", i)][0] = "changed in place" // net/http's clone keeps it off the wire
+			}
+			_, _ = io.WriteString(w, "many")
 		case "/twice":
 			w.WriteHeader(201)
 			w.WriteHeader(500)
@@ -237,7 +247,7 @@ const last = "GET /echo HTTP/1.1\r\nHost: last\r\nConnection: close\r\n\r\n"
 func TestSameBytesAsNetHTTP(t *testing.T) {
 	paths := []string{"/echo", "/small", "/big", "/cl", "/cl-short", "/cl-long", "/cl-bad", "/204", "/304", "/100", "/103",
 		"/trailer", "/trailer-prefix", "/trailer-unflushed", "/flush", "/noread", "/closebody", "/close", "/te-identity", "/te-chunked", "/both",
-		"/late-header", "/twice", "/odd-status", "/newline-header", "/panic", "/abort", "/ctx", "/missing"}
+		"/late-header", "/many-headers", "/twice", "/odd-status", "/newline-header", "/panic", "/abort", "/ctx", "/missing"}
 	// loop: the loop serves every request of the case itself.
 	type tcase struct {
 		name, raw string
@@ -253,6 +263,8 @@ func TestSameBytesAsNetHTTP(t *testing.T) {
 	big := strings.Repeat("x", 300<<10)
 	cases = append(cases, []tcase{
 		{"pipelined", "GET /small HTTP/1.1\r\nHost: a\r\n\r\nGET /cl HTTP/1.1\r\nHost: b\r\n\r\nHEAD /big HTTP/1.1\r\nHost: c\r\n\r\n" + last, true},
+		{"header copies on one connection", "GET /late-header HTTP/1.1\r\nHost: a\r\n\r\nGET /many-headers HTTP/1.1\r\nHost: a\r\n\r\n" +
+			"GET /late-header HTTP/1.1\r\nHost: a\r\n\r\nGET /trailer HTTP/1.1\r\nHost: a\r\n\r\nGET /echo HTTP/1.1\r\nHost: a\r\n\r\n" + last, true},
 		{"connection close", "GET /echo HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\nGET /small HTTP/1.1\r\nHost: a\r\n\r\n", true},
 		{"connection close token", "GET /echo HTTP/1.1\r\nHost: a\r\nConnection: foo, Close\r\n\r\n", true},
 		{"chunked body with trailer", "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTrailer: X-T\r\n\r\n5\r\nhello\r\n0\r\nX-T: v\r\n\r\n" + last, true},
@@ -406,6 +418,48 @@ func TestContextAfterFunc(t *testing.T) {
 	if child.Err() != context.Canceled || ctx.Err() != context.Canceled {
 		t.Errorf("errors %v, %v", child.Err(), ctx.Err())
 	}
+}
+
+// hookCount is a CancelHook that counts its calls.
+type hookCount struct{ ran chan struct{} }
+
+func (h *hookCount) ContextCancelled() { close(h.ran) }
+
+// TestCancelHooks checks AddCancelHook and RemoveCancelHook as the proxy
+// uses them: more hooks than the inline buffer holds, one removed before
+// the cancel (it never runs), the others run once, and a hook added after
+// the cancel runs at once.
+func TestCancelHooks(t *testing.T) {
+	ctx := newRequestContext(context.Background())
+	hooks := make([]*hookCount, 4)
+	for i := range hooks {
+		hooks[i] = &hookCount{ran: make(chan struct{})}
+		ctx.AddCancelHook(hooks[i])
+	}
+	if !ctx.RemoveCancelHook(hooks[1]) {
+		t.Fatal("removing a waiting hook reported false")
+	}
+	if ctx.RemoveCancelHook(hooks[1]) {
+		t.Fatal("removing it twice reported true")
+	}
+	ctx.cancel(context.Canceled)
+	for i, h := range hooks {
+		if i == 1 {
+			continue
+		}
+		<-h.ran // a hang here: hook i did not run
+		if ctx.RemoveCancelHook(h) {
+			t.Errorf("removing hook %d after it ran reported true", i)
+		}
+	}
+	select {
+	case <-hooks[1].ran:
+		t.Error("the removed hook ran")
+	default:
+	}
+	late := &hookCount{ran: make(chan struct{})}
+	ctx.AddCancelHook(late)
+	<-late.ran
 }
 
 // TestShutdown checks that Shutdown closes an idle connection, lets a

@@ -112,14 +112,14 @@ func (s *Service) tryFast(w http.ResponseWriter, r *http.Request, u *upstream, b
 		res.gotConn = true
 		// The client going away cuts the connection, whatever it is
 		// waiting for.
-		cc := c.conn
-		stop := context.AfterFunc(ctx, func() { _ = cc.SetDeadline(aLongTimeAgo) })
+		var watch clientWatch
+		watch.start(ctx, c)
 		resp, bw, err := s.roundTrip(w, c, r, u, body)
 		if err == nil {
-			s.relay(w, r, u, c, resp, bw, stop, res)
+			s.relay(w, r, u, c, resp, bw, &watch, res)
 			return
 		}
-		stop()
+		watch.end()
 		_ = c.conn.Close()
 		bodyLeft := bw == nil || bw.cancel()
 		// A kept-alive connection the server had already closed: make the
@@ -138,6 +138,46 @@ func (s *Service) tryFast(w http.ResponseWriter, r *http.Request, u *upstream, b
 		return
 	}
 }
+
+// cancelHooks is a request context that tells an object it was
+// cancelled without allocating anything per request: the HTTP/1.1 loop's
+// (internal/http1). Other contexts go through context.AfterFunc.
+type cancelHooks interface {
+	AddCancelHook(h interface{ ContextCancelled() })
+	RemoveCancelHook(h interface{ ContextCancelled() }) bool
+}
+
+// clientWatch cuts an upstream connection when the client goes away (the
+// request's context is cancelled) while a try waits on it.
+type clientWatch struct {
+	hooks cancelHooks // the request's context, when it takes hooks
+	c     *upConn
+	stop  func() bool // context.AfterFunc's, for other contexts
+}
+
+// start begins watching ctx for c.
+func (w *clientWatch) start(ctx context.Context, c *upConn) {
+	w.c = c
+	if h, ok := ctx.(cancelHooks); ok {
+		w.hooks = h
+		h.AddCancelHook(c)
+		return
+	}
+	cc := c.conn
+	w.stop = context.AfterFunc(ctx, func() { _ = cc.SetDeadline(aLongTimeAgo) })
+}
+
+// end stops the watch, reporting whether it ended before the client went
+// away (false: the connection's deadline was or is being cut).
+func (w *clientWatch) end() bool {
+	if w.hooks != nil {
+		return w.hooks.RemoveCancelHook(w.c)
+	}
+	return w.stop()
+}
+
+// ContextCancelled cuts whatever c is waiting for (clientWatch's hook).
+func (c *upConn) ContextCancelled() { _ = c.conn.SetDeadline(aLongTimeAgo) }
 
 // replayOnFresh reports whether a request that failed on a stale kept-alive
 // connection, with no byte of answer, may be sent again: its body (if any)
@@ -401,8 +441,8 @@ type writerOnly struct{ io.Writer }
 
 // relay sends the server's answer resp to the client and gives the
 // connection back to the pool when the exchange ended cleanly.
-// stop ends the watch on the client going away.
-func (s *Service) relay(w http.ResponseWriter, r *http.Request, u *upstream, c *upConn, resp *http.Response, bw *bodyWriter, stop func() bool, res *fastTry) {
+// watch is the watch on the client going away, ended here.
+func (s *Service) relay(w http.ResponseWriter, r *http.Request, u *upstream, c *upConn, resp *http.Response, bw *bodyWriter, watch *clientWatch, res *fastTry) {
 	// The try timeout ends with the headers, as it did for the transport;
 	// when the whole body is already read in, nothing more will wait on
 	// the connection, and the next try sets a deadline of its own.
@@ -412,7 +452,7 @@ func (s *Service) relay(w http.ResponseWriter, r *http.Request, u *upstream, c *
 	if r.Context().Err() != nil {
 		// The client left just now; the watch may have fired before the
 		// deadline was cleared.
-		stop()
+		watch.end()
 		_ = c.conn.Close()
 		res.err = errFastClosed
 		return
@@ -422,7 +462,7 @@ func (s *Service) relay(w http.ResponseWriter, r *http.Request, u *upstream, c *
 
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		// No upgrade was asked for (upgrades take the net/http path).
-		stop()
+		watch.end()
 		_ = c.conn.Close()
 		res.responded = false
 		res.err = errors.New("proxy: server switched protocols though no upgrade was requested")
@@ -431,7 +471,11 @@ func (s *Service) relay(w http.ResponseWriter, r *http.Request, u *upstream, c *
 	removeHopByHop(resp.Header)
 	h := w.Header()
 	for k, vv := range resp.Header {
-		h[k] = append(h[k], vv...)
+		if old, ok := h[k]; ok {
+			h[k] = append(old, vv...)
+		} else {
+			h[k] = vv // resp.Header is not used after this: its slices are handed over
+		}
 	}
 	announced := len(resp.Trailer)
 	if announced > 0 {
@@ -444,7 +488,7 @@ func (s *Service) relay(w http.ResponseWriter, r *http.Request, u *upstream, c *
 	w.WriteHeader(resp.StatusCode)
 
 	err := copyBody(w, resp, flushEvery(resp))
-	clientGone := !stop()
+	clientGone := !watch.end()
 	if err != nil || clientGone {
 		_ = c.conn.Close()
 		if r.Context().Value(http.ServerContextKey) != nil {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/zoku/zoku/internal/config"
+	"github.com/zoku/zoku/internal/http1"
 )
 
 // exchangeResult is what a client saw of one exchange, for comparing the
@@ -542,5 +543,58 @@ func TestFastPathUnknownLengthWithoutBody(t *testing.T) {
 		if rec.Code != 200 || rec.Body.String() != "0 <nil>" {
 			t.Errorf("fast %v: %d %q, want 200 %q", fast, rec.Code, rec.Body.String(), "0 <nil>")
 		}
+	}
+}
+
+// TestClientGoneCutsUpstreamBehindLoop checks, behind zoku's HTTP/1.1
+// server loop, that a client leaving while the server thinks cuts the
+// connection to the server, and that the fast path took the loop's
+// allocation-free cancel hook (not context.AfterFunc) to do it.
+func TestClientGoneCutsUpstreamBehindLoop(t *testing.T) {
+	entered := make(chan struct{})
+	cut := make(chan struct{})
+	a := startBackend(t, "a", func(w http.ResponseWriter, r *http.Request) {
+		close(entered)
+		select {
+		case <-r.Context().Done(): // net/http's server saw the connection close
+			close(cut)
+		case <-time.After(testWait):
+		}
+	})
+	svc := newService(t, &config.Service{Servers: servers(a.url())}, nil, Options{})
+	hooked := make(chan bool, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, ok := r.Context().(cancelHooks)
+		hooked <- ok
+		svc.ServeHTTP(w, r)
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http1.Server{Handler: h, Fallback: &http.Server{Handler: h}}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: a.test\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if !<-hooked {
+		t.Error("the loop's request context does not take cancel hooks: the fast path falls back to context.AfterFunc")
+	}
+	select {
+	case <-entered:
+	case <-time.After(testWait):
+		t.Fatal("request did not reach the server")
+	}
+	_ = c.Close()
+	select {
+	case <-cut:
+	case <-time.After(testWait):
+		t.Fatal("the connection to the server was not cut after the client left")
 	}
 }
