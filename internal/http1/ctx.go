@@ -43,9 +43,15 @@ var _ interface {
 type afterFunc struct{ f func() }
 
 func newRequestContext(parent context.Context) *requestContext {
-	c := &requestContext{Context: parent}
-	c.hooks = c.hookBuf[:0]
+	c := &requestContext{}
+	c.init(parent)
 	return c
+}
+
+// init readies a zero requestContext (one inside a response).
+func (c *requestContext) init(parent context.Context) {
+	c.Context = parent
+	c.hooks = c.hookBuf[:0]
 }
 
 // Done returns a channel closed when the context is cancelled.

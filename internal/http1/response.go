@@ -51,6 +51,7 @@ type response struct {
 	cw chunkWriter
 
 	scratch [64]byte
+	ctx     requestContext // the request's context
 }
 
 // errFinished is what a handler's goroutine gets for writing after the
@@ -381,7 +382,8 @@ func (cw *chunkWriter) writeHeader(p []byte) {
 		}
 		exclude[key] = true
 	}
-	var set extraHeader
+	set := &w.conn.extra // not on the stack: it would escape through bw
+	*set = extraHeader{}
 
 	trailers := false
 	for k := range cw.header {

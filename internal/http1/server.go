@@ -316,6 +316,9 @@ type conn struct {
 	// request to the next.
 	snap     http.Header
 	snapVals []string
+	// extra is what the server adds to an answer's head, reused
+	// (chunkWriter.writeHeader).
+	extra extraHeader
 }
 
 // Write records the first error of a write to the client.
@@ -756,9 +759,11 @@ func isTimeout(err error) bool {
 // reports whether the connection can carry another request.
 func (c *conn) serveRequest(req *http.Request) bool {
 	s := c.srv
-	ctx := newRequestContext(c.ctx)
+	w := &response{conn: c, header: make(http.Header), contentLength: -1, wantsClose: req.Close}
+	ctx := &w.ctx // one allocation for both: they live as long
+	ctx.init(c.ctx)
 	req = req.WithContext(ctx)
-	w := &response{conn: c, req: req, header: make(http.Header), contentLength: -1, wantsClose: req.Close}
+	w.req = req
 	w.body, _ = req.Body.(*body)
 	w.cw.res = w
 	w.w = answers.Get().(*bufio.Writer)
