@@ -42,6 +42,8 @@ type upConn struct {
 	nread int64
 	// reused: the connection served an earlier request.
 	reused bool
+	// body is the body of the answer readSimpleResponse read last.
+	body   fixedBody
 	idleAt time.Time
 }
 

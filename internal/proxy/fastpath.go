@@ -20,9 +20,9 @@ import (
 
 // The HTTP/1.1 fast path forwards a request to a plain-HTTP server on the
 // handler's goroutine: it writes the request to a kept-alive connection of
-// its own pool and reads the answer back with net/http's own parser
-// (http.ReadResponse), with no per-request goroutine, channel hand-off,
-// request clone or timer. It does what httputil.ReverseProxy does for the
+// its own pool and reads the answer back (the usual head with a parser of
+// its own, response.go; anything else with http.ReadResponse), with no
+// per-request goroutine, channel hand-off, request clone or timer. It does what httputil.ReverseProxy does for the
 // requests it takes (hop-by-hop headers, X-Forwarded-*, 1xx answers,
 // streaming flushes, trailers, aborting a broken body), and leaves to
 // ReverseProxy and http.Transport everything else: HTTP/2 clients,
@@ -267,7 +267,10 @@ func (s *Service) roundTrip(w http.ResponseWriter, c *upConn, r *http.Request, u
 // answers such as 103 Early Hints to the client as ReverseProxy does.
 func readFinal(c *upConn, r *http.Request, w http.ResponseWriter) (*http.Response, error) {
 	for n := 0; ; n++ {
-		resp, err := http.ReadResponse(c.br, r)
+		resp, err := readSimpleResponse(c.br, r, &c.body)
+		if resp == nil && err == nil {
+			resp, err = http.ReadResponse(c.br, r)
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -1,0 +1,281 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net/http"
+	"strings"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// Most servers answer a proxied request with a head like
+//
+//	HTTP/1.1 200 OK
+//	Content-Type: text/html
+//	Content-Length: 1234
+//	Date: ...
+//
+// all of it in the first read. readSimpleResponse parses such a head
+// without net/http, in five allocations (the response, its header map
+// and table, the value slices, and one string for the whole head whose
+// parts the keys and values are) where http.ReadResponse makes about
+// twelve. Anything else (another
+// version, a 1xx, 204 or 304 answer, an answer to HEAD, a body not framed
+// by exactly one Content-Length, Transfer-Encoding, a folded line, a
+// byte outside printable ASCII, a head not yet all read) is left unread
+// for http.ReadResponse, so what this parser takes it reads exactly as
+// net/http does (FuzzSimpleResponse compares the two).
+
+// readSimpleResponse returns the answer in br when it is simple (above),
+// with its body read through fb; nil and no error when it is not (br is
+// then untouched). An error is the one http.ReadResponse would return for
+// a connection that failed before a byte came.
+func readSimpleResponse(br *bufio.Reader, req *http.Request, fb *fixedBody) (*http.Response, error) {
+	if _, err := br.Peek(1); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF // as http.ReadResponse says it
+		}
+		return nil, err
+	}
+	if req.Method == http.MethodHead {
+		return nil, nil
+	}
+	buf, _ := br.Peek(br.Buffered())
+	end := bytes.Index(buf, []byte("\r\n\r\n")) // the last header line's CRLF, then the empty line
+	if end < 0 {
+		return nil, nil
+	}
+	// The status line: "HTTP/1.1 ddd" and an optional reason. Lines end
+	// in CRLF; a bare CR or LF inside one fails printable.
+	nl := bytes.Index(buf, crlf)
+	line := buf[:nl]
+	if len(line) < 12 || string(line[:9]) != "HTTP/1.1 " || !printable(line[12:]) || (len(line) > 12 && line[12] != ' ') {
+		return nil, nil
+	}
+	code := 0
+	for _, d := range line[9:12] {
+		if d < '0' || d > '9' {
+			return nil, nil
+		}
+		code = code*10 + int(d-'0')
+	}
+	if code < 200 || code > 599 || code == http.StatusNoContent || code == http.StatusNotModified {
+		return nil, nil
+	}
+
+	// The header lines: check them all before anything is allocated.
+	fields, clen, hasClose := 0, int64(-1), false
+	for rest := buf[nl+2 : end+2]; len(rest) > 0; {
+		i := bytes.Index(rest, crlf)
+		ln := rest[:i]
+		rest = rest[i+2:]
+		colon := bytes.IndexByte(ln, ':')
+		if colon <= 0 || !token(ln[:colon]) || !printable(ln[colon+1:]) {
+			return nil, nil // also a folded line: it starts with a space
+		}
+		fields++
+		k, v := ln[:colon], trimOWS(ln[colon+1:])
+		switch {
+		case equalFold(k, "Content-Length"):
+			if clen >= 0 {
+				return nil, nil // net/http decides about duplicates
+			}
+			if clen = parseLength(v); clen < 0 {
+				return nil, nil
+			}
+		case equalFold(k, "Transfer-Encoding"), equalFold(k, "Trailer"), equalFold(k, "Pragma"):
+			return nil, nil // framing, trailers, and Pragma (net/http may add Cache-Control)
+		case equalFold(k, "Connection"):
+			hasClose = hasClose || httpguts.HeaderValuesContainsToken([]string{string(v)}, "close")
+		}
+	}
+	if clen < 0 {
+		return nil, nil // framed by the connection's end
+	}
+
+	head := string(buf[:end+2]) // keys and values below are parts of it
+	h := make(http.Header, fields)
+	strs := make([]string, fields)
+	for rest := head[nl+2:]; len(rest) > 0; {
+		i := strings.Index(rest, "\r\n")
+		ln := rest[:i]
+		rest = rest[i+2:]
+		colon := strings.IndexByte(ln, ':')
+		k := canonicalKey(ln[:colon])
+		v := trimOWSString(ln[colon+1:])
+		if vv, ok := h[k]; ok {
+			h[k] = append(vv, v)
+			continue
+		}
+		strs[0] = v
+		h[k], strs = strs[:1:1], strs[1:]
+	}
+	if hasClose {
+		delete(h, "Connection") // net/http drops it when it says close
+	}
+	resp := &http.Response{
+		Status:        head[9:nl],
+		StatusCode:    code,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        h,
+		ContentLength: clen,
+		Close:         hasClose,
+		Request:       req,
+		Body:          http.NoBody,
+	}
+	if clen > 0 {
+		*fb = fixedBody{r: br, n: clen}
+		resp.Body = fb
+	}
+	_, _ = br.Discard(end + 4)
+	return resp, nil
+}
+
+// fixedBody is a body of a known length, read from the connection (each
+// upConn keeps one for its answers: no allocation per answer).
+type fixedBody struct {
+	r io.Reader
+	n int64 // bytes left
+}
+
+// Read reads the body; a connection that ends early is
+// io.ErrUnexpectedEOF, as in net/http.
+func (b *fixedBody) Read(p []byte) (int, error) {
+	if b.n <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > b.n {
+		p = p[:b.n]
+	}
+	n, err := b.r.Read(p)
+	b.n -= int64(n)
+	if err == io.EOF {
+		if b.n > 0 {
+			return n, io.ErrUnexpectedEOF
+		}
+		err = nil
+	}
+	if b.n == 0 && err == nil {
+		err = io.EOF
+	}
+	return n, err
+}
+
+// Close does nothing: the connection is the pool's.
+func (b *fixedBody) Close() error { return nil }
+
+// printable reports whether b holds only visible ASCII, spaces and tabs.
+func printable(b []byte) bool {
+	for _, c := range b {
+		if (c < ' ' && c != '\t') || c > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// token reports whether b is an RFC 9110 token.
+func token(b []byte) bool {
+	for _, c := range b {
+		if !httpguts.IsTokenRune(rune(c)) {
+			return false
+		}
+	}
+	return len(b) > 0
+}
+
+// parseLength parses a Content-Length value: digits only, at most 18 of
+// them; -1 otherwise.
+func parseLength(v []byte) int64 {
+	if len(v) == 0 || len(v) > 18 {
+		return -1
+	}
+	var n int64
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return -1
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n
+}
+
+func trimOWS(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+func trimOWSString(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+var crlf = []byte("\r\n")
+
+// equalFold reports whether the ASCII bytes b equal s, ignoring case.
+func equalFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range b {
+		x, y := b[i]|0x20, s[i]|0x20
+		if x != y || (x < 'a' || x > 'z') && b[i] != s[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// canonicalKey returns k in net/http's canonical form, as a part of k when
+// k already is (no allocation), a shared string for a common header, or a
+// new string.
+func canonicalKey(k string) string {
+	if c, ok := commonKeys[k]; ok {
+		return c
+	}
+	upper := true
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
+			return http.CanonicalHeaderKey(k)
+		}
+		upper = c == '-'
+	}
+	return k
+}
+
+// commonKeys maps the usual spellings of common response headers to one
+// shared canonical string.
+var commonKeys = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range []string{
+		"Accept-Ranges", "Access-Control-Allow-Origin", "Age", "Cache-Control", "Content-Encoding",
+		"Content-Language", "Content-Length", "Content-Type", "Date", "Etag", "Expires", "Keep-Alive",
+		"Last-Modified", "Location", "Server", "Set-Cookie", "Strict-Transport-Security", "Vary",
+		"X-Content-Type-Options", "X-Frame-Options",
+	} {
+		m[k] = k
+		lower := []byte(k)
+		for i, c := range lower {
+			if 'A' <= c && c <= 'Z' {
+				lower[i] = c + 'a' - 'A'
+			}
+		}
+		m[string(lower)] = k
+	}
+	return m
+}()
