@@ -2,14 +2,16 @@
 # ab.sh - two or more zoku variants, alternated round by round under the
 # same keep-alive load, so that drift of the machine hits them alike.
 #
-# Each variant is NAME=ENV (one environment assignment, or "-" for none)
-# and runs ZOKU_BINARY with bench/zoku-bench.yaml, a backend answering
+# Each variant is NAME=ENV (one environment assignment, "-" for none, or
+# "@PATH" for another zoku binary, to compare two builds) and runs
+# ZOKU_BINARY with bench/zoku-bench.yaml, a backend answering
 # "hello", and wrk -t2 -c64 for SECS against the TLS entry point (and the
 # plain one with MODE=plain). Prints per round and the medians: req/s,
 # p99, zoku's CPU seconds and requests per zoku CPU-second.
 #
 # Usage: bench/ab.sh ZOKU_BINARY ROUNDS SECS NAME=ENV NAME=ENV...
 # e.g.:  bench/ab.sh ./zoku 5 10 net/http=ZOKU_HTTP1_SERVER=net/http loop=-
+#        bench/ab.sh ./zoku 6 8 before=@/tmp/zoku-before after=-
 # Needs: wrk, openssl, curl; the backend is the shared proxy harness's
 # (ZOKU_BENCH_WORK/bin/backend, built by its -s). Ports as profile.sh's.
 # Only processes it started are signalled.
@@ -38,12 +40,16 @@ if [ "$MODE" = plain ]; then URL=http://127.0.0.1:18080/; else URL=https://127.0
 tck=$(getconf CLK_TCK)
 
 run_one() { # NAME ENV -> appends "name req/s p99ms cpu-s" to $OUT/results
-	local name=$1 envs=() zpid t0 t1 out
-	[ "$2" = - ] || envs=("$2")
+	local name=$1 envs=() bin=$ZOKU zpid t0 t1 out
+	case $2 in
+	-) ;;
+	@*) bin=${2#@} ;;
+	*) envs=("$2") ;;
+	esac
 	env "${envs[@]}" BENCH_PLAIN_LISTEN=127.0.0.1:18080 BENCH_TLS_LISTEN=127.0.0.1:18443 \
 		BENCH_UPSTREAM=127.0.0.1:19000 BENCH_CERT="$OUT/cert.pem" BENCH_KEY="$OUT/key.pem" \
 		BENCH_SNI=bench.test BENCH_ADMIN_LISTEN=127.0.0.1:19180 \
-		"$ZOKU" run --config "$HERE/zoku-bench.yaml" >"$OUT/zoku.log" 2>&1 &
+		"$bin" run --config "$HERE/zoku-bench.yaml" >"$OUT/zoku.log" 2>&1 &
 	zpid=$!
 	for _ in $(seq 100); do
 		curl -sk --max-time 1 --resolve bench.test:18443:127.0.0.1 https://bench.test:18443/ | grep -q hello && break

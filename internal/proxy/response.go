@@ -20,8 +20,8 @@ import (
 // all of it in the first read. readSimpleResponse parses such a head
 // without net/http, in five allocations (the response, its header map
 // and table, the value slices, and one string for the whole head whose
-// parts the keys and values are) where http.ReadResponse makes about
-// twelve. Anything else (another
+// parts the keys and values are) where http.ReadResponse makes nine, and
+// in about 80 % of its time (BenchmarkReadResponse). Anything else (another
 // version, a 1xx, 204 or 304 answer, an answer to HEAD, a body not framed
 // by exactly one Content-Length, Transfer-Encoding, a folded line, a
 // byte outside printable ASCII, a head not yet all read) is left unread

@@ -176,3 +176,39 @@ func TestSimpleResponseAllocations(t *testing.T) {
 		t.Errorf("%v allocations per answer, want at most 5 (the response, the header map and its table, the value slices, the head)", n)
 	}
 }
+
+// BenchmarkReadResponse reads a usual answer head with the simple parser
+// and with http.ReadResponse.
+func BenchmarkReadResponse(b *testing.B) {
+	raw := []byte("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: text/plain; charset=utf-8\r\nDate: Thu, 03 Dec 2026 08:00:00 GMT\r\n\r\nhello")
+	req, _ := http.NewRequest(http.MethodGet, "http://example.test/", nil)
+	rd := bytes.NewReader(raw)
+	br := bufio.NewReader(rd)
+	for _, simple := range []bool{true, false} {
+		name := "simple"
+		if !simple {
+			name = "net-http"
+		}
+		b.Run(name, func(b *testing.B) {
+			var fb fixedBody
+			b.ReportAllocs()
+			for b.Loop() {
+				rd.Reset(raw)
+				br.Reset(rd)
+				var resp *http.Response
+				var err error
+				if simple {
+					resp, err = readSimpleResponse(br, req, &fb)
+				} else {
+					resp, err = http.ReadResponse(br, req)
+				}
+				if resp == nil || err != nil {
+					b.Fatal("not read")
+				}
+				if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
