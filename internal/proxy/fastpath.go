@@ -22,9 +22,10 @@ import (
 // handler's goroutine: it writes the request to a kept-alive connection of
 // its own pool and reads the answer back (the usual head with a parser of
 // its own, response.go; anything else with http.ReadResponse), with no
-// per-request goroutine, channel hand-off, request clone or timer. It does what httputil.ReverseProxy does for the
-// requests it takes (hop-by-hop headers, X-Forwarded-*, 1xx answers,
-// streaming flushes, trailers, aborting a broken body), and leaves to
+// per-request goroutine, channel hand-off, request clone or timer. It
+// does what httputil.ReverseProxy does for the requests it takes
+// (hop-by-hop headers, X-Forwarded-*, 1xx answers, streaming flushes,
+// trailers, aborting a broken body), and leaves to
 // ReverseProxy and http.Transport everything else: HTTP/2 clients,
 // upgrades, Expect: 100-continue, request trailers, https:// servers and
 // servers with a path or query in their URL.
