@@ -5,6 +5,7 @@ import (
 	"net/http/pprof"
 	rpprof "runtime/pprof"
 	"strconv"
+	"sync/atomic"
 )
 
 // The Go runtime's profiles, for an operator chasing CPU or memory: the
@@ -32,20 +33,35 @@ func profileSeconds(w http.ResponseWriter, r *http.Request) bool {
 	return false
 }
 
+// The runtime records one CPU profile and one execution trace at a time:
+// a second request gets a 409 problem document instead of net/http/pprof's
+// plain-text 500.
+var cpuProfiling, tracing atomic.Bool
+
 // cpuProfile records the CPU for seconds (default 30) and answers the
 // profile in pprof's format (go tool pprof reads it).
 func cpuProfile(w http.ResponseWriter, r *http.Request) {
-	if profileSeconds(w, r) {
-		pprof.Profile(w, r)
-	}
+	alone(w, r, &cpuProfiling, "CPU profile", pprof.Profile)
 }
 
 // execTrace records an execution trace for seconds (default 1; go tool
 // trace reads it).
 func execTrace(w http.ResponseWriter, r *http.Request) {
-	if profileSeconds(w, r) {
-		pprof.Trace(w, r)
+	alone(w, r, &tracing, "trace", pprof.Trace)
+}
+
+// alone runs h when seconds is valid and no other request holds busy.
+func alone(w http.ResponseWriter, r *http.Request, busy *atomic.Bool, what string, h http.HandlerFunc) {
+	if !profileSeconds(w, r) {
+		return
 	}
+	if !busy.CompareAndSwap(false, true) {
+		writeProblem(w, r, Problem{Type: ProblemConflict, Status: http.StatusConflict,
+			Detail: "a " + what + " is already being recorded; wait for it to end, or cancel that request"})
+		return
+	}
+	defer busy.Store(false)
+	h(w, r)
 }
 
 // namedProfile answers one of the runtime's named profiles (heap, allocs,
