@@ -88,7 +88,9 @@ func readSimpleResponse(br *bufio.Reader, req *http.Request, fb *fixedBody) (*ht
 		case equalFold(k, "Transfer-Encoding"), equalFold(k, "Trailer"), equalFold(k, "Pragma"):
 			return nil, nil // framing, trailers, and Pragma (net/http may add Cache-Control)
 		case equalFold(k, "Connection"):
-			hasClose = hasClose || httpguts.HeaderValuesContainsToken([]string{string(v)}, "close")
+			for tok := range bytes.SplitSeq(v, []byte(",")) { // as httpguts.HeaderValuesContainsToken, without allocating
+				hasClose = hasClose || equalFold(trimOWS(tok), "close")
+			}
 		}
 	}
 	if clen < 0 {

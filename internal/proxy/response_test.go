@@ -12,8 +12,9 @@ import (
 	"testing"
 )
 
-// simpleSeeds are answers readSimpleResponse takes, and near misses it
-// must leave to net/http.
+// simpleSeeds are answers readSimpleResponse takes (the first
+// simpleTaken), and near misses it must leave to net/http (the last, an
+// empty connection, is an error).
 var simpleSeeds = []string{
 	"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nDate: Thu, 03 Dec 2026 08:00:00 GMT\r\n\r\nhello",
 	"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
@@ -26,6 +27,8 @@ var simpleSeeds = []string{
 	"HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nContent-Length: 10\r\n\r\nshort",
 	"HTTP/1.1 200 OK\r\nContent-Length: 007\r\n\r\n1234567",
 	"HTTP/1.1 302 Found\r\nLocation: /x\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\n",
+	"HTTP/1.1 200 OK\r\nConnection: foo,, \t close ,bar\r\nContent-Length: 2\r\n\r\nok",
+	"HTTP/1.1 200 OK\r\nConnection: closed, xclose\r\nConnection: Close\r\nContent-Length: 2\r\n\r\nok",
 	// Left to net/http:
 	"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nhi",
 	"HTTP/1.1 204 No Content\r\nContent-Length: 2\r\n\r\nhi",
@@ -55,6 +58,8 @@ var simpleSeeds = []string{
 	"HTTP/1.1 200 OK\r\n: empty\r\nContent-Length: 2\r\n\r\nhi",
 	"",
 }
+
+const simpleTaken = 13
 
 // parsed is all of a parse a caller can see.
 type parsed struct {
@@ -132,7 +137,7 @@ func FuzzSimpleResponse(f *testing.F) {
 // simple path (the fuzz test alone would pass if it took none).
 func TestSimpleResponseTakes(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodGet, "http://example.test/", nil)
-	for _, raw := range simpleSeeds[:11] {
+	for _, raw := range simpleSeeds[:simpleTaken] {
 		br := bufio.NewReader(strings.NewReader(raw))
 		var fb fixedBody
 		resp, err := readSimpleResponse(br, req, &fb)
@@ -140,7 +145,7 @@ func TestSimpleResponseTakes(t *testing.T) {
 			t.Errorf("%q: not taken (%v)", raw, err)
 		}
 	}
-	for _, raw := range simpleSeeds[11 : len(simpleSeeds)-1] {
+	for _, raw := range simpleSeeds[simpleTaken : len(simpleSeeds)-1] {
 		br := bufio.NewReader(strings.NewReader(raw))
 		var fb fixedBody
 		if resp, err := readSimpleResponse(br, req, &fb); resp != nil || err != nil {
