@@ -106,7 +106,7 @@ func readSimpleResponse(br *bufio.Reader, req *http.Request, fb *fixedBody) (*ht
 		rest = rest[i+2:]
 		colon := strings.IndexByte(ln, ':')
 		k := canonicalKey(ln[:colon])
-		v := trimOWSString(ln[colon+1:])
+		v := trimOWS(ln[colon+1:])
 		if vv, ok := h[k]; ok {
 			h[k] = append(vv, v)
 			continue
@@ -206,17 +206,8 @@ func parseLength(v []byte) int64 {
 	return n
 }
 
-func trimOWS(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
-		b = b[1:]
-	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
-		b = b[:len(b)-1]
-	}
-	return b
-}
-
-func trimOWSString(s string) string {
+// trimOWS cuts the spaces and tabs around a header value.
+func trimOWS[T string | []byte](s T) T {
 	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
 		s = s[1:]
 	}
