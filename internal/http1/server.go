@@ -36,6 +36,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/zoku/zoku/internal/tcpio"
 )
 
 // Why a connection went to net/http, for Server.OnHandOver.
@@ -152,7 +154,7 @@ func (s *Server) Serve(l net.Listener) error {
 			return err
 		}
 		backoff = 0
-		c := &conn{srv: s, rwc: rw, born: time.Now()}
+		c := &conn{srv: s, rwc: tcpio.Wrap(rw), born: time.Now()}
 		if !s.track(c, true) {
 			_ = rw.Close()
 			return http.ErrServerClosed

@@ -7,6 +7,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/zoku/zoku/internal/tcpio"
 )
 
 // Limits of the HTTP/1.1 fast path's upstream connections.
@@ -129,6 +131,7 @@ func (p *connPool) dial(ctx context.Context) (*upConn, error) {
 	if err != nil {
 		return nil, err
 	}
+	nc = tcpio.Wrap(nc)
 	c := &upConn{conn: nc, pool: p, limit: -1}
 	c.br = bufio.NewReaderSize(c, connBufferSize)
 	c.bw = bufio.NewWriterSize(nc, connBufferSize)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/zoku/zoku/internal/config"
+	"github.com/zoku/zoku/internal/tcpio"
 )
 
 // TestFastPathIdleConnectionClosedByServer: a server that closes kept-alive
@@ -117,6 +118,9 @@ func TestConnPoolDropsClosedIdle(t *testing.T) {
 			c, err := p.dial(t.Context())
 			if err != nil {
 				t.Fatal(err)
+			}
+			if _, ok := c.conn.(*tcpio.Conn); !ok {
+				t.Fatalf("the pool dialled a %T, not a *tcpio.Conn", c.conn)
 			}
 			sc := <-serverSide
 			t.Cleanup(func() { sc.Close() })

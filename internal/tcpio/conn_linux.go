@@ -1,0 +1,140 @@
+package tcpio
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"unsafe"
+)
+
+// Conn is a TCP connection whose short reads and writes bypass the
+// scheduler's system-call hand-off. Its other methods are the
+// *net.TCPConn's: among them ReadFrom and WriteTo, so io.Copy between two
+// connections still splices.
+type Conn struct {
+	*net.TCPConn
+	rc syscall.RawConn
+
+	rmu   sync.Mutex // serialises Reads: rbuf, rn, rerr and readFn's use
+	rbuf  []byte
+	rn    int
+	rerr  syscall.Errno
+	readF func(fd uintptr) bool
+
+	wmu    sync.Mutex // serialises Writes
+	wbuf   []byte
+	wn     int
+	werr   syscall.Errno
+	writeF func(fd uintptr) bool
+}
+
+// wrap returns c as a *Conn, or c itself when it is not a *net.TCPConn
+// whose descriptor can be reached.
+func wrap(c net.Conn) net.Conn {
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		return c
+	}
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return c
+	}
+	w := &Conn{TCPConn: tc, rc: rc}
+	w.readF = w.readFD
+	w.writeF = w.writeFD
+	return w
+}
+
+// Read reads as (*net.TCPConn).Read does.
+func (c *Conn) Read(p []byte) (int, error) {
+	if len(p) == 0 || len(p) > MaxDirect {
+		return c.TCPConn.Read(p)
+	}
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	c.rbuf, c.rn, c.rerr = p, 0, 0
+	err := c.rc.Read(c.readF)
+	c.rbuf = nil
+	switch {
+	case err != nil:
+		return 0, c.opError("read", err)
+	case c.rerr != 0:
+		return 0, c.opError("read", os.NewSyscallError("read", c.rerr))
+	case c.rn == 0:
+		return 0, io.EOF
+	}
+	return c.rn, nil
+}
+
+// readFD makes one read; false asks the poller to wait for data.
+func (c *Conn) readFD(fd uintptr) bool {
+	for {
+		n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&c.rbuf[0])), uintptr(len(c.rbuf)))
+		switch e {
+		case 0:
+			c.rn = int(n)
+			return true
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false
+		}
+		c.rerr = e
+		return true
+	}
+}
+
+// Write writes all of p as (*net.TCPConn).Write does.
+func (c *Conn) Write(p []byte) (int, error) {
+	if len(p) == 0 || len(p) > MaxDirect {
+		return c.TCPConn.Write(p)
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.wbuf, c.wn, c.werr = p, 0, 0
+	err := c.rc.Write(c.writeF)
+	n := c.wn
+	c.wbuf = nil
+	switch {
+	case err != nil:
+		return n, c.opError("write", err)
+	case c.werr != 0:
+		return n, c.opError("write", os.NewSyscallError("write", c.werr))
+	}
+	return n, nil
+}
+
+// writeFD writes what is left of wbuf; false asks the poller to wait for
+// room.
+func (c *Conn) writeFD(fd uintptr) bool {
+	for c.wn < len(c.wbuf) {
+		rest := c.wbuf[c.wn:]
+		n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&rest[0])), uintptr(len(rest)))
+		switch e {
+		case 0:
+			c.wn += int(n)
+			continue
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false
+		}
+		c.werr = e
+		return true
+	}
+	return true
+}
+
+// opError shapes err as net's own read and write errors: a *net.OpError
+// around the cause (os.ErrDeadlineExceeded, net.ErrClosed or the system
+// call's error).
+func (c *Conn) opError(op string, err error) error {
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		err = oe.Err
+	}
+	return &net.OpError{Op: op, Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+}
