@@ -47,6 +47,32 @@ type upConn struct {
 	// body is the body of the answer readSimpleResponse read last.
 	body   fixedBody
 	idleAt time.Time
+	// await: the next write, the request's last, also waits for the
+	// server's answer (awaitWriter); set by roundTrip before its flush.
+	await bool
+}
+
+// awaitWriter is a connection that can write and then wait for the
+// answer in one step (*tcpio.Conn on Linux): the read that follows does
+// not ask the kernel in vain first.
+type awaitWriter interface {
+	WriteAwaitRead(p []byte) (int, error)
+}
+
+// Write implements io.Writer for bw.
+func (c *upConn) Write(p []byte) (int, error) {
+	aw, ok := c.conn.(awaitWriter)
+	if !c.await || !ok {
+		return c.conn.Write(p)
+	}
+	c.await = false
+	n, err := aw.WriteAwaitRead(p)
+	if err == nil && n < len(p) {
+		var m int
+		m, err = c.conn.Write(p[n:])
+		n += m
+	}
+	return n, err
 }
 
 // Read implements io.Reader for br, applying the header limit.
@@ -134,7 +160,7 @@ func (p *connPool) dial(ctx context.Context) (*upConn, error) {
 	nc = tcpio.Wrap(nc)
 	c := &upConn{conn: nc, pool: p, limit: -1}
 	c.br = bufio.NewReaderSize(c, connBufferSize)
-	c.bw = bufio.NewWriterSize(nc, connBufferSize)
+	c.bw = bufio.NewWriterSize(c, connBufferSize)
 	return c, nil
 }
 

@@ -249,7 +249,10 @@ func (s *Service) roundTrip(w http.ResponseWriter, c *upConn, r *http.Request, u
 	writeHead(c.bw, r, n, u, s.trustedPeer(r.RemoteAddr))
 	var bw *bodyWriter
 	if body == nil {
-		if err := c.bw.Flush(); err != nil {
+		c.await = true
+		err := c.bw.Flush()
+		c.await = false
+		if err != nil {
 			return nil, nil, &writeError{err}
 		}
 	} else {

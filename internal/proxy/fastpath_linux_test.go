@@ -59,6 +59,53 @@ func TestFastPathIdleConnectionClosedByServer(t *testing.T) {
 	}
 }
 
+// TestFastPathGetOnClosedConnection: a GET sent on a pooled connection
+// that the server has closed, its close already seen and the pool not
+// checking it, is answered. The request's write is followed by a wait for
+// the answer (tcpio's WriteAwaitRead); the reset the write draws ends that
+// wait, and the GET is made again on a new connection. A wait that missed
+// the close would last the whole try timeout and fail the request.
+func TestFastPathGetOnClosedConnection(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	closed := make(chan struct{}, 10)
+	go func() {
+		for range 10 {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				_ = c.SetDeadline(time.Now().Add(testWait))
+				if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
+					_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				}
+				c.Close()
+				closed <- struct{}{}
+			}()
+		}
+	}()
+	svc := newService(t, &config.Service{Servers: servers("http://" + ln.Addr().String()), Retries: intp(0)}, nil, Options{})
+	pool := svc.ups[0].conns
+	pool.checkAfter = time.Hour
+	f := startFront(t, svc)
+	for i := range 3 {
+		if code, body := f.do(t, http.MethodGet, "/", ""); code != 200 || body != "ok" {
+			t.Fatalf("GET %d: %d %q", i, code, body)
+		}
+		f.nextStats(t)
+		select {
+		case <-closed:
+		case <-time.After(testWait):
+			t.Fatal("the server did not close its connection")
+		}
+		waitReadable(t, pool)
+	}
+}
+
 // waitReadable waits until the pool's idle connection has something to
 // read (here: the server's close), without consuming it.
 func waitReadable(t *testing.T, p *connPool) {

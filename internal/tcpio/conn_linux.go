@@ -29,6 +29,11 @@ type Conn struct {
 	wn     int
 	werr   syscall.Errno
 	writeF func(fd uintptr) bool
+
+	// WriteAwaitRead's state, under both mutexes: the write is done and
+	// the wait began.
+	written bool
+	awaitF  func(fd uintptr) bool
 }
 
 // wrap returns c as a *Conn, or c itself when it is not a *net.TCPConn
@@ -45,6 +50,7 @@ func wrap(c net.Conn) net.Conn {
 	w := &Conn{TCPConn: tc, rc: rc}
 	w.readF = w.readFD
 	w.writeF = w.writeFD
+	w.awaitF = w.awaitFD
 	return w
 }
 
@@ -137,4 +143,66 @@ func (c *Conn) opError(op string, err error) error {
 		err = oe.Err
 	}
 	return &net.OpError{Op: op, Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+}
+
+// WriteAwaitRead writes p as Write does and then waits, as Read would,
+// until the connection has something to read, its read deadline passes or
+// it is closed; the Read that follows finds the data at once. It suits a
+// request whose answer comes on the same connection: a plain Write
+// followed by Read asks the kernel for the answer once in vain before it
+// waits.
+//
+// The write is made after the poller's readiness is reset for the wait,
+// so an answer cannot arrive unseen between the two. When the socket has
+// no room for all of p, WriteAwaitRead returns the count written so far
+// and a nil error without waiting; the caller writes the rest. A wait that
+// ends in the read deadline or a Close is not an error here: the next Read
+// reports it.
+func (c *Conn) WriteAwaitRead(p []byte) (int, error) {
+	if len(p) == 0 || len(p) > MaxDirect {
+		return c.Write(p)
+	}
+	n, tried, err := c.writeAwait(p)
+	if !tried {
+		// The read side failed before the write (a past read deadline, a
+		// closed connection): Write reports the write side's own state.
+		return c.Write(p)
+	}
+	return n, err
+}
+
+// writeAwait is WriteAwaitRead's direct part; tried is false when nothing
+// was attempted.
+func (c *Conn) writeAwait(p []byte) (n int, tried bool, err error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	c.wbuf, c.wn, c.werr, c.written = p, 0, 0, false
+	rerr := c.rc.Read(c.awaitF)
+	n = c.wn
+	c.wbuf = nil
+	switch {
+	case c.written:
+		return n, true, nil
+	case c.werr != 0:
+		return n, true, c.opError("write", os.NewSyscallError("write", c.werr))
+	case rerr != nil:
+		return 0, false, nil
+	}
+	return n, true, nil // no room for the rest
+}
+
+// awaitFD writes wbuf on its first call and asks to wait; it stops when
+// the socket is full or the write fails, and ends the wait when called
+// again (the connection became readable).
+func (c *Conn) awaitFD(fd uintptr) bool {
+	if c.written {
+		return true
+	}
+	if !c.writeFD(fd) || c.werr != 0 {
+		return true
+	}
+	c.written = true
+	return false
 }
