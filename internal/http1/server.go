@@ -296,7 +296,7 @@ const (
 // conn is one client connection served by the loop.
 type conn struct {
 	srv   *Server
-	rwc   net.Conn // the socket, or the TLS connection over it
+	rwc   net.Conn // the socket, or the TLS connection over it (set under srv.mu)
 	born  time.Time
 	state atomic.Int32
 
@@ -431,7 +431,9 @@ func (c *conn) release() {
 func (c *conn) handshake() bool {
 	s := c.srv
 	tc := tls.Server(c.rwc, s.TLSConfig)
+	s.mu.Lock() // Close and closeIdle read rwc under it
 	c.rwc = tc
+	s.mu.Unlock()
 	d := s.tlsHandshakeTimeout()
 	if d > 0 {
 		dl := time.Now().Add(d)
