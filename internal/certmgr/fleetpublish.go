@@ -279,7 +279,8 @@ func gzipBytes(raw []byte) ([]byte, error) {
 
 // removeGone deletes the documents of other nodes that stopped more than
 // StoppedTTL ago or vanished more than StaleTTL ago. Documents it cannot
-// read or of a newer schema are left alone.
+// read or of a newer schema are left alone. On a file backend it also
+// removes the node folders left empty.
 func (f *Fleet) removeGone(ctx context.Context, now time.Time) {
 	b := f.m.opts.Store.Backend()
 	keys, err := b.List(ctx, nodesDir)
@@ -317,6 +318,11 @@ func (f *Fleet) removeGone(ctx context.Context, now time.Time) {
 			}
 		}
 		f.log.Info("removed the status of a node gone for long", "node", hdr.ID, "heartbeat", hdr.Heartbeat.UTC().Format(time.RFC3339), "stopped", hdr.Stopped)
+	}
+	// A file backend keeps the emptied folders (one per node and process):
+	// remove them too, or every restart leaves one behind.
+	if r, ok := storage.Underlying(b).(folderRemover); ok {
+		_, _ = r.RemoveEmptyFolders(ctx, nodesDir)
 	}
 }
 
@@ -357,4 +363,10 @@ func clip(s string, n int) string {
 		n--
 	}
 	return s[:n] + "…"
+}
+
+// folderRemover is a backend whose folders outlive their keys
+// (storage.Files).
+type folderRemover interface {
+	RemoveEmptyFolders(ctx context.Context, prefix string) (int, error)
 }

@@ -204,11 +204,19 @@ func (f *Files) StoreAll(ctx context.Context, ops []Op) (err error) {
 			continue
 		}
 		p := f.Path(op.Key)
-		if err := mkdirAll(filepath.Dir(p)); err != nil {
-			return err
-		}
-		if temps[i], err = writeTemp(p, op.Value); err != nil {
-			return err
+		// RemoveEmptyFolders (another process's) may remove the folder
+		// between the two steps, while it is still empty: try again.
+		for try := 1; ; try++ {
+			if err := mkdirAll(filepath.Dir(p)); err != nil {
+				return err
+			}
+			temps[i], err = writeTemp(p, op.Value)
+			if err == nil {
+				break
+			}
+			if try == 3 || !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
 		}
 	}
 	// Checked again right before the first rename: the lease may have
@@ -239,6 +247,43 @@ func (f *Files) StoreAll(ctx context.Context, ops []Op) (err error) {
 		}
 	}
 	return nil
+}
+
+// RemoveEmptyFolders removes the folders directly under prefix that hold
+// nothing, not even a hidden file, and returns how many it removed.
+// Deleting a key leaves its folder behind; callers that give each writer
+// a folder of its own (the fleet: one per node and process) call this so
+// that the folders of writers long gone do not pile up.
+func (f *Files) RemoveEmptyFolders(ctx context.Context, prefix string) (int, error) {
+	if err := CheckKey(strings.TrimSuffix(prefix, "/")); err != nil {
+		return 0, err
+	}
+	dir := f.Path(strings.TrimSuffix(prefix, "/"))
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("storage: list %s: %w", prefix, err)
+	}
+	removed := 0
+	for _, e := range entries {
+		if err := ctx.Err(); err != nil {
+			return removed, err
+		}
+		if !e.IsDir() {
+			continue
+		}
+		// os.Remove takes a folder only when it is empty: one a writer
+		// filled in the meantime stays.
+		if err := os.Remove(filepath.Join(dir, e.Name())); err == nil {
+			removed++
+		}
+	}
+	if removed > 0 {
+		_ = syncDir(dir)
+	}
+	return removed, nil
 }
 
 // List returns the keys under prefix (a folder), recursively and sorted.

@@ -136,3 +136,47 @@ func TestFilesRemovesStaleTemps(t *testing.T) {
 		t.Errorf("a fresh temporary file (a write in progress) was removed: %v", err)
 	}
 }
+
+// TestRemoveEmptyFolders: only the empty folders directly under the
+// prefix go; a folder with a file, a hidden file or a folder in it stays.
+func TestRemoveEmptyFolders(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	f, err := storage.OpenFiles(root, storage.FilesOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Store(ctx, "nodes/full/status.json", []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Store(ctx, "nodes/emptied/status.json", []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Delete(ctx, "nodes/emptied/status.json"); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"nodes/empty", "nodes/hidden", "nodes/nested/inner"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(root, "nodes/hidden/.lock"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n, err := f.RemoveEmptyFolders(ctx, "nodes")
+	if err != nil || n != 2 {
+		t.Fatalf("RemoveEmptyFolders = %d, %v; want 2 (emptied, empty)", n, err)
+	}
+	for d, want := range map[string]bool{"full": true, "emptied": false, "empty": false, "hidden": true, "nested": true} {
+		_, err := os.Stat(filepath.Join(root, "nodes", d))
+		if got := err == nil; got != want {
+			t.Errorf("nodes/%s there: %v, want %v", d, got, want)
+		}
+	}
+	if n, err := f.RemoveEmptyFolders(ctx, "missing"); n != 0 || err != nil {
+		t.Errorf("a missing prefix: %d, %v", n, err)
+	}
+	if _, err := f.RemoveEmptyFolders(ctx, "../outside"); err == nil {
+		t.Error("a prefix outside the store was taken")
+	}
+}
