@@ -52,7 +52,7 @@ the certificate it had in service. docs/targets.md documents the targets.`, env)
 		names := slices.Sorted(maps.Keys(cfg.Targets))
 		return fmt.Errorf("no target named %q in %s; its targets are %s", target, path, strings.Join(names, ", "))
 	}
-	logger, err := newLogger(env.Stderr, cfg.Log.Format, verbose || cfg.Log.Level == "debug")
+	logger, err := newLevelLogger(env.Stderr, cfg.Log.Format, logLevel(cfg.Log.Level, verbose))
 	if err != nil {
 		return err
 	}

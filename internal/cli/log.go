@@ -18,6 +18,25 @@ func newLogger(w io.Writer, format string, verbose bool) (*slog.Logger, error) {
 	if verbose {
 		level = slog.LevelDebug
 	}
+	return newLevelLogger(w, format, level)
+}
+
+// logLevel is the slog level of the config's log.level (validated: debug,
+// info, warn, error; empty is info); verbose (--verbose) means debug.
+func logLevel(name string, verbose bool) slog.Level {
+	switch {
+	case verbose || name == "debug":
+		return slog.LevelDebug
+	case name == "warn":
+		return slog.LevelWarn
+	case name == "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+// newLevelLogger is newLogger at a given level.
+func newLevelLogger(w io.Writer, format string, level slog.Level) (*slog.Logger, error) {
 	switch format {
 	case "json":
 		return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})), nil

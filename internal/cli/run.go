@@ -44,7 +44,7 @@ func runRun(ctx context.Context, env Env, args []string) error {
 		fmt.Fprintf(env.Stdout, "%s: valid (%d entry points, %d routes, %d services)\n", path, len(cfg.EntryPoints), len(cfg.Routes), len(cfg.Services))
 		return nil
 	}
-	logger, err := newLogger(env.Stderr, cfg.Log.Format, cfg.Log.Level == "debug")
+	logger, err := newLevelLogger(env.Stderr, cfg.Log.Format, logLevel(cfg.Log.Level, false))
 	if err != nil {
 		return err
 	}
