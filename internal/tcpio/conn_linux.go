@@ -18,7 +18,7 @@ type Conn struct {
 	*net.TCPConn
 	rc syscall.RawConn
 
-	rmu   sync.Mutex // serialises Reads: rbuf, rn, rerr and readFn's use
+	rmu   sync.Mutex // serialises Reads: rbuf, rn, rerr and readF's use
 	rbuf  []byte
 	rn    int
 	rerr  syscall.Errno
@@ -153,11 +153,17 @@ func (c *Conn) opError(op string, err error) error {
 // waits.
 //
 // The write is made after the poller's readiness is reset for the wait,
-// so an answer cannot arrive unseen between the two. When the socket has
-// no room for all of p, WriteAwaitRead returns the count written so far
-// and a nil error without waiting; the caller writes the rest. A wait that
-// ends in the read deadline or a Close is not an error here: the next Read
-// reports it.
+// so an answer cannot arrive unseen between the two. Bytes that arrived
+// before the call and were not read do not end the wait: use it only
+// where the peer sends nothing unasked (a server answering a request;
+// one that closed the connection answers the write with a reset, which
+// does end it). The part written directly does not look at the write
+// deadline; the wait ends at the read deadline.
+//
+// When the socket has no room for all of p, WriteAwaitRead returns the
+// count written so far and a nil error without waiting; the caller writes
+// the rest. A wait that ends in the read deadline or a Close is not an
+// error here: the next Read reports it.
 func (c *Conn) WriteAwaitRead(p []byte) (int, error) {
 	if len(p) == 0 || len(p) > MaxDirect {
 		return c.Write(p)
