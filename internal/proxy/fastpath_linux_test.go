@@ -18,30 +18,8 @@ import (
 // connections once idle (as many do after a few seconds) must not cost a
 // POST, which cannot be sent twice: the pool sees the close before use.
 func TestFastPathIdleConnectionClosedByServer(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	closed := make(chan struct{}, 10)
-	go func() {
-		for range 10 {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				_ = c.SetDeadline(time.Now().Add(testWait))
-				if req, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
-					_, _ = io.Copy(io.Discard, req.Body)
-					_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-				}
-				c.Close() // idle too long, as far as this server cares
-				closed <- struct{}{}
-			}()
-		}
-	}()
-	svc := newService(t, &config.Service{Servers: servers("http://" + ln.Addr().String()), Retries: intp(0)}, nil, Options{})
+	addr, closed := oneAnswerServer(t)
+	svc := newService(t, &config.Service{Servers: servers("http://" + addr), Retries: intp(0)}, nil, Options{})
 	pool := svc.ups[0].conns
 	pool.checkAfter = 0
 	f := startFront(t, svc)
@@ -66,29 +44,8 @@ func TestFastPathIdleConnectionClosedByServer(t *testing.T) {
 // wait, and the GET is made again on a new connection. A wait that missed
 // the close would last the whole try timeout and fail the request.
 func TestFastPathGetOnClosedConnection(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	closed := make(chan struct{}, 10)
-	go func() {
-		for range 10 {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				_ = c.SetDeadline(time.Now().Add(testWait))
-				if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
-					_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-				}
-				c.Close()
-				closed <- struct{}{}
-			}()
-		}
-	}()
-	svc := newService(t, &config.Service{Servers: servers("http://" + ln.Addr().String()), Retries: intp(0)}, nil, Options{})
+	addr, closed := oneAnswerServer(t)
+	svc := newService(t, &config.Service{Servers: servers("http://" + addr), Retries: intp(0)}, nil, Options{})
 	pool := svc.ups[0].conns
 	pool.checkAfter = time.Hour
 	f := startFront(t, svc)
@@ -104,6 +61,37 @@ func TestFastPathGetOnClosedConnection(t *testing.T) {
 		}
 		waitReadable(t, pool)
 	}
+}
+
+// oneAnswerServer is a server that answers one request per connection
+// ("ok") and then closes it, as one with a short keep-alive timeout does
+// once the connection sits idle; closed gets a value after each close.
+func oneAnswerServer(t *testing.T) (addr string, closed <-chan struct{}) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	ch := make(chan struct{}, 10)
+	go func() {
+		for range 10 {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				_ = c.SetDeadline(time.Now().Add(testWait))
+				if req, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
+					_, _ = io.Copy(io.Discard, req.Body)
+					_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				}
+				c.Close()
+				ch <- struct{}{}
+			}()
+		}
+	}()
+	return ln.Addr().String(), ch
 }
 
 // waitReadable waits until the pool's idle connection has something to
