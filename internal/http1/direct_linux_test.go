@@ -33,7 +33,6 @@ func TestConnectionsAreDirect(t *testing.T) {
 				conf = serverConf
 			}
 			_, addr, loop := pair(t, h, conf)
-			var c net.Conn
 			c, err := net.Dial("tcp", addr)
 			if err != nil {
 				t.Fatal(err)
