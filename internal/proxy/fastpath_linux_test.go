@@ -14,52 +14,43 @@ import (
 	"github.com/zoku/zoku/internal/tcpio"
 )
 
-// TestFastPathIdleConnectionClosedByServer: a server that closes kept-alive
-// connections once idle (as many do after a few seconds) must not cost a
-// POST, which cannot be sent twice: the pool sees the close before use.
-func TestFastPathIdleConnectionClosedByServer(t *testing.T) {
-	addr, closed := oneAnswerServer(t)
-	svc := newService(t, &config.Service{Servers: servers("http://" + addr), Retries: intp(0)}, nil, Options{})
-	pool := svc.ups[0].conns
-	pool.checkAfter = 0
-	f := startFront(t, svc)
-	for i := range 3 {
-		if code, body := f.do(t, http.MethodPost, "/", "payload"); code != 200 || body != "ok" {
-			t.Fatalf("POST %d: %d %q", i, code, body)
-		}
-		f.nextStats(t)
-		select {
-		case <-closed:
-		case <-time.After(testWait):
-			t.Fatal("the server did not close its connection")
-		}
-		waitReadable(t, pool)
-	}
-}
-
-// TestFastPathGetOnClosedConnection: a GET sent on a pooled connection
-// that the server has closed, its close already seen and the pool not
-// checking it, is answered. The request's write is followed by a wait for
-// the answer (tcpio's WriteAwaitRead); the reset the write draws ends that
-// wait, and the GET is made again on a new connection. A wait that missed
-// the close would last the whole try timeout and fail the request.
-func TestFastPathGetOnClosedConnection(t *testing.T) {
-	addr, closed := oneAnswerServer(t)
-	svc := newService(t, &config.Service{Servers: servers("http://" + addr), Retries: intp(0)}, nil, Options{})
-	pool := svc.ups[0].conns
-	pool.checkAfter = time.Hour
-	f := startFront(t, svc)
-	for i := range 3 {
-		if code, body := f.do(t, http.MethodGet, "/", ""); code != 200 || body != "ok" {
-			t.Fatalf("GET %d: %d %q", i, code, body)
-		}
-		f.nextStats(t)
-		select {
-		case <-closed:
-		case <-time.After(testWait):
-			t.Fatal("the server did not close its connection")
-		}
-		waitReadable(t, pool)
+// TestFastPathClosedByServer: a server closes kept-alive connections once
+// idle (as many do after a few seconds).
+//   - A POST, which cannot be sent twice, must not be lost: the pool sees
+//     the close before it hands the connection out.
+//   - A GET sent on such a connection with the pool not checking it, the
+//     close already seen by the poller, is answered: the request's write
+//     is followed by a wait for the answer (tcpio's WriteAwaitRead), the
+//     reset the write draws ends that wait, and the GET is made again on a
+//     new connection. A wait that missed the close would last the whole
+//     try timeout and fail the request.
+func TestFastPathClosedByServer(t *testing.T) {
+	for _, tc := range []struct {
+		name, method, body string
+		checkAfter         time.Duration
+	}{
+		{"POST, the pool checks", http.MethodPost, "payload", 0},
+		{"GET, the pool does not check", http.MethodGet, "", time.Hour},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr, closed := oneAnswerServer(t)
+			svc := newService(t, &config.Service{Servers: servers("http://" + addr), Retries: intp(0)}, nil, Options{})
+			pool := svc.ups[0].conns
+			pool.checkAfter = tc.checkAfter
+			f := startFront(t, svc)
+			for i := range 3 {
+				if code, body := f.do(t, tc.method, "/", tc.body); code != 200 || body != "ok" {
+					t.Fatalf("%s %d: %d %q", tc.method, i, code, body)
+				}
+				f.nextStats(t)
+				select {
+				case <-closed:
+				case <-time.After(testWait):
+					t.Fatal("the server did not close its connection")
+				}
+				waitReadable(t, pool)
+			}
+		})
 	}
 }
 
