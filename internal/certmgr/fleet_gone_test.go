@@ -60,7 +60,26 @@ func TestFleetRemovesGoneNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	live := node("live:1", start, 0)
+	// The folders made above are fresh, and the ones the live node's
+	// first pass empties are changed by it: all go at a later pass, once
+	// left alone for a minute (here: made old by hand).
+	liveNow := start
+	m := certmgr.New(certmgr.Options{Store: store, Cache: certmgr.NewCache(), Holder: "live:1"})
+	m.Manage(ctx, sets(3))
+	live := certmgr.NewFleet(certmgr.FleetOptions{Manager: m, Version: "test", Now: func() time.Time { return liveNow }})
+	if err := live.PublishNow(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(dirs(t, nodes)); n != 7 {
+		t.Errorf("%d node folders after the first pass, want all 7 still there", n)
+	}
+	old := time.Now().Add(-2 * time.Minute)
+	for _, d := range dirs(t, nodes) {
+		if err := os.Chtimes(filepath.Join(nodes, d), old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	liveNow = start.Add(6 * time.Minute) // the next clean-up pass
 	if err := live.PublishNow(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -249,11 +249,18 @@ func (f *Files) StoreAll(ctx context.Context, ops []Op) (err error) {
 	return nil
 }
 
+// emptyFolderAge is how long a folder must have been left unchanged
+// before RemoveEmptyFolders takes it: a writer creates a folder and then
+// its file within microseconds, so a fresh empty folder is one being
+// written into.
+const emptyFolderAge = time.Minute
+
 // RemoveEmptyFolders removes the folders directly under prefix that hold
-// nothing, not even a hidden file, and returns how many it removed.
-// Deleting a key leaves its folder behind; callers that give each writer
-// a folder of its own (the fleet: one per node and process) call this so
-// that the folders of writers long gone do not pile up.
+// nothing, not even a hidden file, and have not changed for a minute,
+// and returns how many it removed. Deleting a key leaves its folder
+// behind (it goes at a later call, a minute on); callers that give each
+// writer a folder of its own (the fleet: one per node and process) call
+// this so that the folders of writers long gone do not pile up.
 func (f *Files) RemoveEmptyFolders(ctx context.Context, prefix string) (int, error) {
 	if err := CheckKey(strings.TrimSuffix(prefix, "/")); err != nil {
 		return 0, err
@@ -272,6 +279,9 @@ func (f *Files) RemoveEmptyFolders(ctx context.Context, prefix string) (int, err
 			return removed, err
 		}
 		if !e.IsDir() {
+			continue
+		}
+		if info, err := e.Info(); err != nil || f.now().Sub(info.ModTime()) < emptyFolderAge {
 			continue
 		}
 		// os.Remove takes a folder only when it is empty: one a writer

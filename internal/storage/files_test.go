@@ -3,6 +3,7 @@ package storage_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -138,7 +139,8 @@ func TestFilesRemovesStaleTemps(t *testing.T) {
 }
 
 // TestRemoveEmptyFolders: only the empty folders directly under the
-// prefix go; a folder with a file, a hidden file or a folder in it stays.
+// prefix that are a minute old go; a fresh one, or one with a file, a
+// hidden file or a folder in it, stays.
 func TestRemoveEmptyFolders(t *testing.T) {
 	ctx := context.Background()
 	root := t.TempDir()
@@ -163,11 +165,24 @@ func TestRemoveEmptyFolders(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(root, "nodes/hidden/.lock"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// Fresh folders stay: a writer may be about to fill them.
+	if n, err := f.RemoveEmptyFolders(ctx, "nodes"); err != nil || n != 0 {
+		t.Fatalf("RemoveEmptyFolders of fresh folders = %d, %v; want 0", n, err)
+	}
+	old := time.Now().Add(-2 * time.Minute)
+	for _, d := range []string{"full", "emptied", "empty", "hidden", "nested"} {
+		if err := os.Chtimes(filepath.Join(root, "nodes", d), old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(root, "nodes/fresh"), 0o700); err != nil {
+		t.Fatal(err)
+	}
 	n, err := f.RemoveEmptyFolders(ctx, "nodes")
 	if err != nil || n != 2 {
 		t.Fatalf("RemoveEmptyFolders = %d, %v; want 2 (emptied, empty)", n, err)
 	}
-	for d, want := range map[string]bool{"full": true, "emptied": false, "empty": false, "hidden": true, "nested": true} {
+	for d, want := range map[string]bool{"full": true, "emptied": false, "empty": false, "hidden": true, "nested": true, "fresh": true} {
 		_, err := os.Stat(filepath.Join(root, "nodes", d))
 		if got := err == nil; got != want {
 			t.Errorf("nodes/%s there: %v, want %v", d, got, want)
@@ -178,5 +193,60 @@ func TestRemoveEmptyFolders(t *testing.T) {
 	}
 	if _, err := f.RemoveEmptyFolders(ctx, "../outside"); err == nil {
 		t.Error("a prefix outside the store was taken")
+	}
+}
+
+// TestStoreBesideRemoveEmptyFolders: a process storing into new folders
+// while another removes empty folders in a loop (the fleet of a second
+// node, at its worst) never fails: a fresh folder is not taken.
+func TestStoreBesideRemoveEmptyFolders(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	writer, err := storage.OpenFiles(root, storage.FilesOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	remover, err := storage.OpenFiles(root, storage.FilesOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An old empty folder, which the remover must take meanwhile.
+	stale := filepath.Join(root, "nodes", "stale")
+	if err := os.MkdirAll(stale, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-2 * time.Minute)
+	if err := os.Chtimes(stale, old, old); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	removed := make(chan int)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-done:
+				removed <- n
+				return
+			default:
+			}
+			r, _ := remover.RemoveEmptyFolders(ctx, "nodes")
+			n += r
+		}
+	}()
+	for i := range 300 {
+		key := fmt.Sprintf("nodes/n%d/status.json", i)
+		if err := writer.Store(ctx, key, []byte("{}")); err != nil {
+			close(done)
+			<-removed
+			t.Fatalf("store %d: %v", i, err)
+		}
+		if err := writer.Delete(ctx, key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(done)
+	if n := <-removed; n != 1 {
+		t.Errorf("%d folders removed while stores ran, want 1 (the stale one)", n)
 	}
 }
