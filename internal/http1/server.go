@@ -875,6 +875,17 @@ func (r *replayConn) Read(p []byte) (int, error) {
 	return r.Conn.Read(p)
 }
 
+// CloseWrite half-closes the connection, as net/http does before it closes
+// one after an error answer (a 431 for a head too large), so that the
+// client reads the answer to its end before the close resets the
+// connection.
+func (r *replayConn) CloseWrite() error {
+	if cw, ok := r.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
 // replayTLSConn is a replayConn over TLS: its ConnectionState makes
 // net/http fill in Request.TLS, as for the *tls.Conn it wraps.
 type replayTLSConn struct {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -19,10 +21,11 @@ import (
 // maxBytes gets 413 (before any of it is read when its length says so).
 type buffering struct {
 	maxBytes, memBytes int64
+	log                *slog.Logger
 }
 
-func newBuffering(c *config.Buffering) *buffering {
-	return &buffering{maxBytes: c.MaxRequestBodyBytes, memBytes: c.MemRequestBodyBytes}
+func newBuffering(c *config.Buffering, log *slog.Logger) *buffering {
+	return &buffering{maxBytes: c.MaxRequestBodyBytes, memBytes: c.MemRequestBodyBytes, log: log}
 }
 
 var errTooLarge = errors.New("request body too large")
@@ -37,18 +40,12 @@ func (m *buffering) Wrap(next Next) Next {
 			tooLarge(w, m.maxBytes)
 			return
 		}
-		body, n, cleanup, err := m.read(r.Body)
+		body, n, cleanup, err := m.read(clientBody{r.Body})
 		if cleanup != nil {
 			defer cleanup()
 		}
-		switch {
-		case errors.Is(err, errTooLarge):
-			tooLarge(w, m.maxBytes)
-			return
-		case err != nil:
-			if r.Context().Err() == nil {
-				plainError(w, "400 bad request: the request body could not be read", http.StatusBadRequest)
-			}
+		if err != nil {
+			m.fail(w, r, err)
 			return
 		}
 		_ = r.Body.Close()
@@ -98,6 +95,49 @@ func (m *buffering) read(body io.Reader) (io.ReaderAt, int64, func(), error) {
 		return nil, 0, cleanup, errTooLarge
 	}
 	return f, n + rest, cleanup, nil
+}
+
+// clientBody marks the errors of reading the client's body, to tell them
+// from the temporary file's.
+type clientBody struct{ r io.Reader }
+
+func (b clientBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = &clientError{err}
+	}
+	return n, err
+}
+
+// clientError is an error reading the client's body.
+type clientError struct{ err error }
+
+func (e *clientError) Error() string { return "read request body: " + e.err.Error() }
+func (e *clientError) Unwrap() error { return e.err }
+
+// fail answers a body that could not be buffered: 413 over this limit or
+// the entry point's, 408 when the client was too slow, 400 when its body
+// was malformed or cut short, and 500 when the temporary file failed
+// (logged: the operator must fix it, the client cannot).
+func (m *buffering) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var ce *clientError
+	var maxErr *http.MaxBytesError
+	var ne net.Error
+	switch {
+	case errors.Is(err, errTooLarge):
+		tooLarge(w, m.maxBytes)
+	case errors.As(err, &maxErr):
+		tooLarge(w, maxErr.Limit)
+	case r.Context().Err() != nil:
+		// The client went away: nobody to answer.
+	case !errors.As(err, &ce):
+		m.log.Error("cannot buffer a request body; check the temporary folder (TMPDIR) is writable and has room", "error", err)
+		plainError(w, "500 internal server error: the request body could not be buffered", http.StatusInternalServerError)
+	case errors.As(err, &ne) && ne.Timeout():
+		plainError(w, "408 request timeout: the request body did not arrive in time", http.StatusRequestTimeout)
+	default:
+		plainError(w, "400 bad request: the request body could not be read", http.StatusBadRequest)
+	}
 }
 
 func tooLarge(w http.ResponseWriter, limit int64) {

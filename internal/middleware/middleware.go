@@ -106,7 +106,7 @@ func Build(name string, cfg *config.Middleware, env Env) (Middleware, error) {
 	case cfg.Compress != nil:
 		m = newCompress(cfg.Compress)
 	case cfg.Buffering != nil:
-		m = newBuffering(cfg.Buffering)
+		m = newBuffering(cfg.Buffering, env.Logger)
 	case cfg.CircuitBreaker != nil:
 		m = newCircuitBreaker(stateOf(env, name, kind, cfg.CircuitBreaker, func() any { return newBreaker(cfg.CircuitBreaker) }), env)
 	case cfg.Errors != nil:

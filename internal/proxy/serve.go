@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptrace"
 	"sync/atomic"
@@ -171,6 +172,10 @@ func (s *Service) serveProxy(w http.ResponseWriter, r *http.Request, out *outcom
 			http.Error(w, "bad request: "+s.name+" cannot forward it", http.StatusBadRequest)
 			return
 		}
+		if err := body.readError(); err != nil && reqBody == body {
+			s.failClient(w, out, err)
+			return
+		}
 		err := ts.err
 		if ts.timedOut.Load() {
 			err = errTryTimeout
@@ -219,6 +224,10 @@ func (s *Service) serveFast(w http.ResponseWriter, r *http.Request, out *outcome
 		}
 		if r.Context().Err() != nil {
 			out.status = statusClientClosed
+			return
+		}
+		if err := reqBody.readError(); err != nil {
+			s.failClient(w, out, err)
 			return
 		}
 		err := res.err
@@ -309,6 +318,25 @@ func (s *Service) fail(w http.ResponseWriter, out *outcome, u *upstream, err err
 	}
 	out.status = status
 	s.logger().Warn("proxy request failed", "upstream", u.key, "attempts", attempts, "status", status, "error", err)
+	http.Error(w, text, status)
+}
+
+// failClient answers a request whose try failed because its own body could
+// not be read: over the entry point's maxBodyBytes (413), too slow (408),
+// or malformed or cut short (400). The server is not at fault: the try is
+// not made again, passive health does not count it, and it is no warning.
+func (s *Service) failClient(w http.ResponseWriter, out *outcome, err error) {
+	status, text := http.StatusBadRequest, "bad request: the request body is malformed or incomplete"
+	var tooLarge *http.MaxBytesError
+	var ne net.Error
+	switch {
+	case errors.As(err, &tooLarge):
+		status, text = http.StatusRequestEntityTooLarge, fmt.Sprintf("request body too large: the limit is %d bytes", tooLarge.Limit)
+	case errors.As(err, &ne) && ne.Timeout():
+		status, text = http.StatusRequestTimeout, "request timeout: the request body did not arrive in time"
+	}
+	out.status = status
+	s.logger().Debug("request body could not be read", "status", status, "error", err)
 	http.Error(w, text, status)
 }
 
@@ -403,15 +431,32 @@ func (t tryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // trackedBody notes whether the request body was ever read, which decides
-// whether a failed try can be made again.
+// whether a failed try can be made again, and the first error reading it
+// gave (the client's fault, not the server's).
 type trackedBody struct {
-	rc   io.ReadCloser
-	read atomic.Bool
+	rc    io.ReadCloser
+	read  atomic.Bool
+	fault atomic.Pointer[error]
 }
 
 func (b *trackedBody) Read(p []byte) (int, error) {
 	b.read.Store(true)
-	return b.rc.Read(p)
+	n, err := b.rc.Read(p)
+	if err != nil && err != io.EOF {
+		b.fault.CompareAndSwap(nil, &err)
+	}
+	return n, err
+}
+
+// readError is the first error reading the body gave, other than its end.
+func (b *trackedBody) readError() error {
+	if b == nil {
+		return nil
+	}
+	if p := b.fault.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 func (b *trackedBody) Close() error { return b.rc.Close() }

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -97,6 +98,12 @@ func (r *Router) route(w http.ResponseWriter, req *http.Request, t *table, p *ep
 			for k, v := range rt.headers {
 				h[k] = v
 			}
+		}
+		if p.maxBody > 0 && req.ContentLength > p.maxBody {
+			// Refused before a server sees a byte of it; a body of unknown
+			// length meets the limit as it is read (the proxy answers 413).
+			http.Error(rw, fmt.Sprintf("request body too large: the limit is %d bytes", p.maxBody), http.StatusRequestEntityTooLarge)
+			break
 		}
 		serve := rt.serve
 		if serve == nil {
