@@ -81,8 +81,13 @@ func (r *Router) route(w http.ResponseWriter, req *http.Request, t *table, p *ep
 			delete(req.Header, h)
 		}
 	}
-	if p.maxBody > 0 && req.Body != nil {
-		req.Body = http.MaxBytesReader(rw, req.Body, p.maxBody)
+	if p.maxBody > 0 && req.Body != nil && req.Body != http.NoBody {
+		// On a copy: net/http's server looks at the Body of its own
+		// request after the handler, and one it no longer knows it
+		// reads without the 100 Continue that an Expect asked for.
+		limited := *req
+		limited.Body = http.MaxBytesReader(rw, req.Body, p.maxBody)
+		req = &limited
 	}
 	if p.hsts != nil {
 		rw.Header()["Strict-Transport-Security"] = p.hsts

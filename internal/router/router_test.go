@@ -276,4 +276,28 @@ services:
 			t.Errorf("POST of %d bytes over a limit of 10: %d %v, want %d with the route's headers", len(tc.body), rec.Code, rec.Header(), tc.want)
 		}
 	}
+	// Behind net/http's server, a client that asks Expect: 100-continue
+	// and waits gets the answer of a handler that does not read its body
+	// without sending it: the limit must not hide the body's kind from
+	// the server, which would then read it to make way for the next
+	// request, and wait for it for ever.
+	srv := httptest.NewServer(r.handler("api"))
+	defer srv.Close()
+	for _, tc := range []struct {
+		length int
+		want   string
+	}{{5, "HTTP/1.1 200 "}, {11, "HTTP/1.1 413 "}} {
+		c, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(20 * time.Second)) // a hang guard
+		fmt.Fprintf(c, "POST / HTTP/1.1\r\nHost: a.example.test\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n", tc.length)
+		line := make([]byte, len(tc.want))
+		_, err = io.ReadFull(c, line)
+		c.Close()
+		if err != nil || string(line) != tc.want {
+			t.Errorf("Expect: 100-continue with %d bytes: read %q, %v; want %q before the body is sent", tc.length, line, err, tc.want)
+		}
+	}
 }
