@@ -6,8 +6,10 @@
 # "@PATH" for another zoku binary, to compare two builds) and runs
 # ZOKU_BINARY with bench/zoku-bench.yaml, a backend answering
 # "hello", and wrk -t2 -c64 for SECS against the TLS entry point (and the
-# plain one with MODE=plain). Prints per round and the medians: req/s,
-# p99, zoku's CPU seconds and requests per zoku CPU-second.
+# plain one with MODE=plain). With HEADERS=browser each request also
+# carries the nine headers a browser sends for a script (wrk's own carry
+# only Host). Prints per round and the medians: req/s, p99, zoku's CPU
+# seconds and requests per zoku CPU-second.
 #
 # Usage: bench/ab.sh ZOKU_BINARY ROUNDS SECS NAME=ENV NAME=ENV...
 # e.g.:  bench/ab.sh ./zoku 5 10 net/http=ZOKU_HTTP1_SERVER=net/http loop=-
@@ -38,6 +40,17 @@ trap cleanup EXIT
 pids+=($!)
 if [ "$MODE" = plain ]; then URL=http://127.0.0.1:18080/; else URL=https://127.0.0.1:18443/; fi
 tck=$(getconf CLK_TCK)
+hdrs=(-H 'Host: bench.test')
+case ${HEADERS:-} in
+browser)
+	hdrs+=(-H 'User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36'
+		-H 'Accept: */*' -H 'Accept-Language: en-US,en;q=0.9' -H 'Accept-Encoding: gzip, deflate, br'
+		-H 'Referer: https://bench.test/' -H 'Cookie: session=0123456789abcdef; theme=dark'
+		-H 'Sec-Fetch-Dest: script' -H 'Sec-Fetch-Mode: no-cors' -H 'Sec-Fetch-Site: same-origin')
+	;;
+"") ;;
+*) echo "ab: HEADERS is browser or unset" >&2; exit 1 ;;
+esac
 
 run_one() { # NAME ENV -> appends "name req/s p99ms cpu-s" to $OUT/results
 	local name=$1 envs=() bin=$ZOKU zpid t0 t1 out
@@ -55,9 +68,9 @@ run_one() { # NAME ENV -> appends "name req/s p99ms cpu-s" to $OUT/results
 		curl -sk --max-time 1 --resolve bench.test:18443:127.0.0.1 https://bench.test:18443/ | grep -q hello && break
 		sleep 0.1
 	done
-	wrk -t2 -c64 -d2s -H 'Host: bench.test' "$URL" >/dev/null # warm-up
+	wrk -t2 -c64 -d2s "${hdrs[@]}" "$URL" >/dev/null # warm-up
 	t0=$(awk '{print $14+$15}' /proc/$zpid/stat)
-	out=$(timeout $((SECS + 30)) wrk -t2 -c64 -d"${SECS}s" --latency -H 'Host: bench.test' "$URL")
+	out=$(timeout $((SECS + 30)) wrk -t2 -c64 -d"${SECS}s" --latency "${hdrs[@]}" "$URL")
 	t1=$(awk '{print $14+$15}' /proc/$zpid/stat)
 	kill "$zpid"
 	wait "$zpid" 2>/dev/null || true
@@ -73,7 +86,7 @@ for round in $(seq "$ROUNDS"); do
 		run_one "${v%%=*}" "${v#*=}"
 	done
 done
-echo "# medians over $ROUNDS rounds of ${SECS}s ($MODE): variant, req/s, p99 ms, zoku CPU-s, req per zoku CPU-s"
+echo "# medians over $ROUNDS rounds of ${SECS}s ($MODE${HEADERS:+, $HEADERS headers}): variant, req/s, p99 ms, zoku CPU-s, req per zoku CPU-s"
 for v in "$@"; do
 	name=${v%%=*}
 	awk -v n="$name" -v s="$SECS" '$1 == n { r[++k] = $2; p[k] = $3; c[k] = $4; e[k] = $2 * s / $4 }

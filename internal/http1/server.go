@@ -503,7 +503,12 @@ func (c *conn) readRequest() (*http.Request, bool) {
 		heads.Put(hb)
 	}()
 	before := c.br.Buffered()
-	req, err := http.ReadRequest(c.br)
+	req := readSimpleRequest(buf)
+	if req != nil {
+		_, _ = c.br.Discard(n)
+	} else {
+		req, err = http.ReadRequest(c.br)
+	}
 	reason := ReasonMalformed
 	if err == nil {
 		reason = c.takes(req)

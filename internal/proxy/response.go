@@ -5,9 +5,8 @@ import (
 	"bytes"
 	"io"
 	"net/http"
-	"strings"
 
-	"golang.org/x/net/http/httpguts"
+	"github.com/zoku/zoku/internal/httphead"
 )
 
 // Most servers answer a proxied request with a head like
@@ -51,7 +50,7 @@ func readSimpleResponse(br *bufio.Reader, req *http.Request, fb *fixedBody) (*ht
 	// in CRLF; a bare CR or LF inside one fails printable.
 	nl := bytes.Index(buf, crlf)
 	line := buf[:nl]
-	if len(line) < 12 || string(line[:9]) != "HTTP/1.1 " || !printable(line[12:]) || (len(line) > 12 && line[12] != ' ') {
+	if len(line) < 12 || string(line[:9]) != "HTTP/1.1 " || !httphead.Printable(line[12:]) || (len(line) > 12 && line[12] != ' ') {
 		return nil, nil
 	}
 	code := 0
@@ -72,25 +71,23 @@ func readSimpleResponse(br *bufio.Reader, req *http.Request, fb *fixedBody) (*ht
 		ln := rest[:i]
 		rest = rest[i+2:]
 		colon := bytes.IndexByte(ln, ':')
-		if colon <= 0 || !token(ln[:colon]) || !printable(ln[colon+1:]) {
+		if colon <= 0 || !httphead.Token(ln[:colon]) || !httphead.Printable(ln[colon+1:]) {
 			return nil, nil // also a folded line: it starts with a space
 		}
 		fields++
-		k, v := ln[:colon], trimOWS(ln[colon+1:])
+		k, v := ln[:colon], httphead.TrimOWS(ln[colon+1:])
 		switch {
-		case equalFold(k, "Content-Length"):
+		case httphead.EqualFold(k, "Content-Length"):
 			if clen >= 0 {
 				return nil, nil // net/http decides about duplicates
 			}
 			if clen = parseLength(v); clen < 0 {
 				return nil, nil
 			}
-		case equalFold(k, "Transfer-Encoding"), equalFold(k, "Trailer"), equalFold(k, "Pragma"):
+		case httphead.EqualFold(k, "Transfer-Encoding"), httphead.EqualFold(k, "Trailer"), httphead.EqualFold(k, "Pragma"):
 			return nil, nil // framing, trailers, and Pragma (net/http may add Cache-Control)
-		case equalFold(k, "Connection"):
-			for tok := range bytes.SplitSeq(v, []byte(",")) { // as httpguts.HeaderValuesContainsToken, without allocating
-				hasClose = hasClose || equalFold(trimOWS(tok), "close")
-			}
+		case httphead.EqualFold(k, "Connection"):
+			hasClose = hasClose || httphead.HasToken(v, "close")
 		}
 	}
 	if clen < 0 {
@@ -98,22 +95,7 @@ func readSimpleResponse(br *bufio.Reader, req *http.Request, fb *fixedBody) (*ht
 	}
 
 	head := string(buf[:end+2]) // keys and values below are parts of it
-	h := make(http.Header, fields)
-	strs := make([]string, fields)
-	for rest := head[nl+2:]; len(rest) > 0; {
-		i := strings.Index(rest, "\r\n")
-		ln := rest[:i]
-		rest = rest[i+2:]
-		colon := strings.IndexByte(ln, ':')
-		k := canonicalKey(ln[:colon])
-		v := trimOWS(ln[colon+1:])
-		if vv, ok := h[k]; ok {
-			h[k] = append(vv, v)
-			continue
-		}
-		strs[0] = v
-		h[k], strs = strs[:1:1], strs[1:]
-	}
+	h := httphead.Header(head[nl+2:], fields)
 	if hasClose {
 		delete(h, "Connection") // net/http drops it when it says close
 	}
@@ -170,26 +152,6 @@ func (b *fixedBody) Read(p []byte) (int, error) {
 // Close does nothing: the connection is the pool's.
 func (b *fixedBody) Close() error { return nil }
 
-// printable reports whether b holds only visible ASCII, spaces and tabs.
-func printable(b []byte) bool {
-	for _, c := range b {
-		if (c < ' ' && c != '\t') || c > '~' {
-			return false
-		}
-	}
-	return true
-}
-
-// token reports whether b is an RFC 9110 token.
-func token(b []byte) bool {
-	for _, c := range b {
-		if !httpguts.IsTokenRune(rune(c)) {
-			return false
-		}
-	}
-	return len(b) > 0
-}
-
 // parseLength parses a Content-Length value: digits only, at most 18 of
 // them; -1 otherwise.
 func parseLength(v []byte) int64 {
@@ -206,69 +168,4 @@ func parseLength(v []byte) int64 {
 	return n
 }
 
-// trimOWS cuts the spaces and tabs around a header value.
-func trimOWS[T string | []byte](s T) T {
-	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
-		s = s[1:]
-	}
-	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
-		s = s[:len(s)-1]
-	}
-	return s
-}
-
 var crlf = []byte("\r\n")
-
-// equalFold reports whether the ASCII bytes b equal s, ignoring case.
-func equalFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range b {
-		x, y := b[i]|0x20, s[i]|0x20
-		if x != y || (x < 'a' || x > 'z') && b[i] != s[i] {
-			return false
-		}
-	}
-	return true
-}
-
-// canonicalKey returns k in net/http's canonical form, as a part of k when
-// k already is (no allocation), a shared string for a common header, or a
-// new string.
-func canonicalKey(k string) string {
-	if c, ok := commonKeys[k]; ok {
-		return c
-	}
-	upper := true
-	for i := 0; i < len(k); i++ {
-		c := k[i]
-		if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
-			return http.CanonicalHeaderKey(k)
-		}
-		upper = c == '-'
-	}
-	return k
-}
-
-// commonKeys maps the usual spellings of common response headers to one
-// shared canonical string.
-var commonKeys = func() map[string]string {
-	m := map[string]string{}
-	for _, k := range []string{
-		"Accept-Ranges", "Access-Control-Allow-Origin", "Age", "Cache-Control", "Content-Encoding",
-		"Content-Language", "Content-Length", "Content-Type", "Date", "Etag", "Expires", "Keep-Alive",
-		"Last-Modified", "Location", "Server", "Set-Cookie", "Strict-Transport-Security", "Vary",
-		"X-Content-Type-Options", "X-Frame-Options",
-	} {
-		m[k] = k
-		lower := []byte(k)
-		for i, c := range lower {
-			if 'A' <= c && c <= 'Z' {
-				lower[i] = c + 'a' - 'A'
-			}
-		}
-		m[string(lower)] = k
-	}
-	return m
-}()
