@@ -64,7 +64,7 @@ func readSimpleRequest(head []byte) *http.Request {
 	}
 
 	s := string(head) // keys and values below are parts of it
-	h := httphead.Header(s[nl+2:len(s)-2], fields)
+	h := httphead.Header(nil, s[nl+2:len(s)-2], fields)
 	if len(h["Host"]) > 1 {
 		return nil // net/http's error
 	}

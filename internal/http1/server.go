@@ -321,6 +321,10 @@ type conn struct {
 	// extra is what the server adds to an answer's head, reused
 	// (chunkWriter.writeHeader).
 	extra extraHeader
+	// header is the handler's header map, cleared after each answer and
+	// given to the next (one that grew past maxKeptSnapKeys is dropped,
+	// as is one whose handler panicked).
+	header http.Header
 }
 
 // Write records the first error of a write to the client.
@@ -768,7 +772,12 @@ func isTimeout(err error) bool {
 // reports whether the connection can carry another request.
 func (c *conn) serveRequest(req *http.Request) bool {
 	s := c.srv
-	w := &response{conn: c, header: make(http.Header), contentLength: -1, wantsClose: req.Close}
+	h := c.header
+	c.header = nil
+	if h == nil {
+		h = make(http.Header)
+	}
+	w := &response{conn: c, header: h, contentLength: -1, wantsClose: req.Close}
 	ctx := &w.ctx // one allocation for both: they live as long
 	ctx.init(c.ctx)
 	req = req.WithContext(ctx)
@@ -799,6 +808,10 @@ func (c *conn) serveRequest(req *http.Request) bool {
 	c.endWatch()
 	ctx.cancel(context.Canceled)
 	w.finish()
+	if len(h) <= maxKeptSnapKeys {
+		clear(h)
+		c.header = h
+	}
 	if w.writeDeadline {
 		_ = c.rwc.SetWriteDeadline(time.Time{})
 	}

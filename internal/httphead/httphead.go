@@ -106,12 +106,15 @@ var commonKeys = func() map[string]string {
 	return m
 }()
 
-// Header returns the header map of lines: n lines of "Name: value", each
-// ending in CRLF, that the caller has checked (a token, a colon, a
-// printable value). Keys are canonical; values are trimmed and, as the
-// keys, parts of lines; one slice holds the first value of every key.
-func Header(lines string, n int) http.Header {
-	h := make(http.Header, n)
+// Header adds to h (a new map when nil) the fields of lines: n lines of
+// "Name: value", each ending in CRLF, that the caller has checked (a
+// token, a colon, a printable value), and returns it. Keys are canonical;
+// values are trimmed and, as the keys, parts of lines; one new slice holds
+// the first value of every key.
+func Header(h http.Header, lines string, n int) http.Header {
+	if h == nil {
+		h = make(http.Header, n)
+	}
 	strs := make([]string, n)
 	for len(lines) > 0 {
 		i := strings.Index(lines, "\r\n")

@@ -44,7 +44,7 @@ func TestAgainstNetHTTP(t *testing.T) {
 func TestHeader(t *testing.T) {
 	lines := "host: a\r\nX-Dup: 1\r\nx-dup:\t2 \r\nX-Empty:\r\nSet-Cookie: a=b; c\r\n"
 	want := http.Header{"Host": {"a"}, "X-Dup": {"1", "2"}, "X-Empty": {""}, "Set-Cookie": {"a=b; c"}}
-	if got := Header(lines, 5); !reflect.DeepEqual(got, want) {
+	if got := Header(nil, lines, 5); !reflect.DeepEqual(got, want) {
 		t.Errorf("Header = %v, want %v", got, want)
 	}
 }

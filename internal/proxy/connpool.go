@@ -44,8 +44,8 @@ type upConn struct {
 	nread int64
 	// reused: the connection served an earlier request.
 	reused bool
-	// body is the body of the answer readSimpleResponse read last.
-	body   fixedBody
+	// answer is what readSimpleResponse reuses for each answer.
+	answer answer
 	idleAt time.Time
 	// await: the next write, the request's last, also waits for the
 	// server's answer (awaitWriter); set by roundTrip before its flush.

@@ -271,7 +271,7 @@ func (s *Service) roundTrip(w http.ResponseWriter, c *upConn, r *http.Request, u
 // answers such as 103 Early Hints to the client as ReverseProxy does.
 func readFinal(c *upConn, r *http.Request, w http.ResponseWriter) (*http.Response, error) {
 	for n := 0; ; n++ {
-		resp, err := readSimpleResponse(c.br, r, &c.body)
+		resp, err := readSimpleResponse(c.br, r, &c.answer)
 		if resp == nil && err == nil {
 			resp, err = http.ReadResponse(c.br, r)
 		}
