@@ -17,10 +17,10 @@ import (
 //	Accept: */*
 //
 // and no body. readSimpleRequest parses such a head without net/http, in
-// five allocations (the request, its URL, its header map, the value
-// slices, and one string for the whole head whose parts the keys and
-// values are), where http.ReadRequest makes one more per header
-// (BenchmarkReadRequest). Anything else is left to http.ReadRequest, which
+// four allocations (the URL, the header map, the value slices, and one
+// string for the whole head whose parts the keys and values are; the
+// request is the connection's, which the handler gets a copy of), where
+// http.ReadRequest makes one more per header (BenchmarkReadRequest). Anything else is left to http.ReadRequest, which
 // reads it, or refuses it, as net/http's server does: another version, a
 // method other than upper-case letters or CONNECT, a target that is not a
 // path of plain characters (a '%', '#' or byte outside ASCII in the path,
@@ -29,35 +29,35 @@ import (
 // folded line, a byte outside printable ASCII. FuzzSimpleRequest compares
 // the two on any head.
 
-// readSimpleRequest returns the request whose whole head is head (its
-// lines ending in CRLF, as the loop's peekHead found it), or nil when the
-// head is not a simple one.
-func readSimpleRequest(head []byte) *http.Request {
+// readSimpleRequest sets req to the request whose whole head is head (its
+// lines ending in CRLF, as the loop's peekHead found it), and reports
+// false, with req untouched, when the head is not a simple one.
+func readSimpleRequest(head []byte, req *http.Request) bool {
 	nl := bytes.Index(head, crlf)
 	if nl < 0 || !bytes.HasSuffix(head, []byte("\r\n\r\n")) {
-		return nil
+		return false
 	}
 	method, target, ok := requestLine(head[:nl])
 	if !ok {
-		return nil
+		return false
 	}
 	fields, hasClose := 0, false
 	for rest := head[nl+2:]; len(rest) > 2; { // the last two bytes: the empty line
 		i := bytes.Index(rest, crlf)
 		if i < 0 {
-			return nil
+			return false
 		}
 		ln := rest[:i]
 		rest = rest[i+2:]
 		colon := bytes.IndexByte(ln, ':')
 		if colon <= 0 || !httphead.Token(ln[:colon]) || !httphead.Printable(ln[colon+1:]) {
-			return nil // also a folded line: it starts with a space
+			return false // also a folded line: it starts with a space
 		}
 		fields++
 		k, v := ln[:colon], httphead.TrimOWS(ln[colon+1:])
 		switch {
 		case httphead.EqualFold(k, "Content-Length"), httphead.EqualFold(k, "Transfer-Encoding"), httphead.EqualFold(k, "Pragma"):
-			return nil
+			return false
 		case httphead.EqualFold(k, "Connection"):
 			hasClose = hasClose || httphead.HasToken(v, "close")
 		}
@@ -66,7 +66,7 @@ func readSimpleRequest(head []byte) *http.Request {
 	s := string(head) // keys and values below are parts of it
 	h := httphead.Header(nil, s[nl+2:len(s)-2], fields)
 	if len(h["Host"]) > 1 {
-		return nil // net/http's error
+		return false // net/http's error
 	}
 	uri := s[len(method)+1 : len(method)+1+len(target)]
 	u := &url.URL{Path: uri}
@@ -79,7 +79,7 @@ func readSimpleRequest(head []byte) *http.Request {
 		host = vv[0]
 		delete(h, "Host") // as http.ReadRequest: the field is Request.Host
 	}
-	return &http.Request{
+	*req = http.Request{
 		Method:     s[:len(method)],
 		URL:        u,
 		Proto:      "HTTP/1.1",
@@ -91,6 +91,7 @@ func readSimpleRequest(head []byte) *http.Request {
 		Host:       host,
 		RequestURI: uri,
 	}
+	return true
 }
 
 // requestLine splits "METHOD TARGET HTTP/1.1" when the method is upper-case

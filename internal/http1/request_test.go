@@ -112,8 +112,8 @@ func FuzzSimpleRequest(f *testing.F) {
 		if !ok {
 			return
 		}
-		req := readSimpleRequest([]byte(head))
-		if req == nil {
+		req := new(http.Request)
+		if !readSimpleRequest([]byte(head), req) {
 			return // left to http.ReadRequest itself
 		}
 		std := bufio.NewReader(strings.NewReader(raw))
@@ -131,7 +131,7 @@ func FuzzSimpleRequest(f *testing.F) {
 func TestSimpleRequestTakes(t *testing.T) {
 	for i, raw := range simpleRequestSeeds {
 		head, ok := loopHead(raw)
-		taken := ok && readSimpleRequest([]byte(head)) != nil
+		taken := ok && readSimpleRequest([]byte(head), new(http.Request))
 		if want := i < simpleRequestsTaken; taken != want {
 			t.Errorf("%q: taken %v, want %v", raw, taken, want)
 		}
@@ -158,9 +158,10 @@ func BenchmarkReadRequest(b *testing.B) {
 			}
 		})
 		b.Run(tc.name+"/simple", func(b *testing.B) {
+			var req http.Request
 			b.ReportAllocs()
 			for b.Loop() {
-				if readSimpleRequest(head) == nil {
+				if !readSimpleRequest(head, &req) {
 					b.Fatal("not taken")
 				}
 			}

@@ -321,6 +321,9 @@ type conn struct {
 	// extra is what the server adds to an answer's head, reused
 	// (chunkWriter.writeHeader).
 	extra extraHeader
+	// req is the request readSimpleRequest reads into; the handler gets
+	// a copy (serveRequest), and it is zeroed once that is made.
+	req http.Request
 	// header is the handler's header map, cleared after each answer and
 	// given to the next (one that grew past maxKeptSnapKeys is dropped,
 	// as is one whose handler panicked).
@@ -507,8 +510,9 @@ func (c *conn) readRequest() (*http.Request, bool) {
 		heads.Put(hb)
 	}()
 	before := c.br.Buffered()
-	req := readSimpleRequest(buf)
-	if req != nil {
+	var req *http.Request
+	if readSimpleRequest(buf, &c.req) {
+		req = &c.req
 		_, _ = c.br.Discard(n)
 	} else {
 		req, err = http.ReadRequest(c.br)
@@ -781,6 +785,7 @@ func (c *conn) serveRequest(req *http.Request) bool {
 	ctx := &w.ctx // one allocation for both: they live as long
 	ctx.init(c.ctx)
 	req = req.WithContext(ctx)
+	c.req = http.Request{} // the copy is the handler's: let go of what the request held
 	w.req = req
 	w.body, _ = req.Body.(*body)
 	w.cw.res = w
