@@ -17,9 +17,10 @@ import (
 //	Accept: */*
 //
 // and no body. readSimpleRequest parses such a head without net/http, in
-// four allocations (the URL, the header map, the value slices, and one
-// string for the whole head whose parts the keys and values are; the
-// request is the connection's, which the handler gets a copy of), where
+// three allocations (the URL, the value slices, and one string for the
+// whole head whose parts the keys and values are; the request and its
+// header map are the connection's, and the handler gets a copy of the
+// request), where
 // http.ReadRequest makes one more per header (BenchmarkReadRequest). Anything else is left to http.ReadRequest, which
 // reads it, or refuses it, as net/http's server does: another version, a
 // method other than upper-case letters or CONNECT, a target that is not a
@@ -30,9 +31,10 @@ import (
 // the two on any head.
 
 // readSimpleRequest sets req to the request whose whole head is head (its
-// lines ending in CRLF, as the loop's peekHead found it), and reports
-// false, with req untouched, when the head is not a simple one.
-func readSimpleRequest(head []byte, req *http.Request) bool {
+// lines ending in CRLF, as the loop's peekHead found it), its fields in h
+// (cleared first; a new map when nil), and reports false, with req
+// untouched, when the head is not a simple one.
+func readSimpleRequest(head []byte, req *http.Request, h http.Header) bool {
 	nl := bytes.Index(head, crlf)
 	if nl < 0 || !bytes.HasSuffix(head, []byte("\r\n\r\n")) {
 		return false
@@ -64,8 +66,10 @@ func readSimpleRequest(head []byte, req *http.Request) bool {
 	}
 
 	s := string(head) // keys and values below are parts of it
-	h := httphead.Header(nil, s[nl+2:len(s)-2], fields)
+	clear(h)
+	h = httphead.Header(h, s[nl+2:len(s)-2], fields)
 	if len(h["Host"]) > 1 {
+		clear(h)
 		return false // net/http's error
 	}
 	uri := s[len(method)+1 : len(method)+1+len(target)]

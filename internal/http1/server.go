@@ -322,8 +322,12 @@ type conn struct {
 	// (chunkWriter.writeHeader).
 	extra extraHeader
 	// req is the request readSimpleRequest reads into; the handler gets
-	// a copy (serveRequest), and it is zeroed once that is made.
-	req http.Request
+	// a copy (serveRequest), and it is zeroed once that is made. Its
+	// header map, reqHeader, is cleared after each answer and given to
+	// the next (as header is; one that grew past maxKeptSnapKeys is
+	// dropped).
+	req       http.Request
+	reqHeader http.Header
 	// header is the handler's header map, cleared after each answer and
 	// given to the next (one that grew past maxKeptSnapKeys is dropped,
 	// as is one whose handler panicked).
@@ -511,7 +515,10 @@ func (c *conn) readRequest() (*http.Request, bool) {
 	}()
 	before := c.br.Buffered()
 	var req *http.Request
-	if readSimpleRequest(buf, &c.req) {
+	if c.reqHeader == nil {
+		c.reqHeader = make(http.Header)
+	}
+	if readSimpleRequest(buf, &c.req, c.reqHeader) {
 		req = &c.req
 		_, _ = c.br.Discard(n)
 	} else {
@@ -817,6 +824,10 @@ func (c *conn) serveRequest(req *http.Request) bool {
 		clear(h)
 		c.header = h
 	}
+	if len(c.reqHeader) > maxKeptSnapKeys {
+		c.reqHeader = nil
+	}
+	clear(c.reqHeader)
 	if w.writeDeadline {
 		_ = c.rwc.SetWriteDeadline(time.Time{})
 	}
