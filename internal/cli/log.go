@@ -14,11 +14,7 @@ import (
 // ("12:04:05 ordering certificate domains=[a.example]"), slog JSON with
 // --log-format json.
 func newLogger(w io.Writer, format string, verbose bool) (*slog.Logger, error) {
-	level := slog.LevelInfo
-	if verbose {
-		level = slog.LevelDebug
-	}
-	return newLevelLogger(w, format, level)
+	return newLevelLogger(w, format, logLevel("", verbose))
 }
 
 // logLevel is the slog level of the config's log.level (validated: debug,

@@ -37,6 +37,7 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 
+	"github.com/zoku/zoku/internal/httphead"
 	"github.com/zoku/zoku/internal/tcpio"
 )
 
@@ -820,14 +821,8 @@ func (c *conn) serveRequest(req *http.Request) bool {
 	c.endWatch()
 	ctx.cancel(context.Canceled)
 	w.finish()
-	if len(h) <= maxKeptSnapKeys {
-		clear(h)
-		c.header = h
-	}
-	if len(c.reqHeader) > maxKeptSnapKeys {
-		c.reqHeader = nil
-	}
-	clear(c.reqHeader)
+	c.header = httphead.Recycle(h, maxKeptSnapKeys)
+	c.reqHeader = httphead.Recycle(c.reqHeader, maxKeptSnapKeys)
 	if w.writeDeadline {
 		_ = c.rwc.SetWriteDeadline(time.Time{})
 	}

@@ -133,6 +133,17 @@ func Header(h http.Header, lines string, n int) http.Header {
 	return h
 }
 
+// Recycle returns h emptied for the next request or answer on the same
+// connection, or nil, to make a new map, when h holds more than max keys:
+// a map that grew that large once is left to the collector, not kept.
+func Recycle(h http.Header, max int) http.Header {
+	if len(h) > max {
+		return nil
+	}
+	clear(h)
+	return h
+}
+
 // HasToken reports whether the comma-separated list v holds token,
 // ignoring case (httpguts.HeaderValuesContainsToken, without allocating).
 func HasToken(v []byte, token string) bool {

@@ -67,3 +67,17 @@ func TestTrimAndFold(t *testing.T) {
 		}
 	}
 }
+
+func TestRecycle(t *testing.T) {
+	h := http.Header{"A": {"1"}, "B": {"2"}}
+	if got := Recycle(h, 2); got == nil || len(got) != 0 || len(h) != 0 {
+		t.Errorf("Recycle of 2 keys, at most 2: %v, want the same map, empty", got)
+	}
+	h = http.Header{"A": {"1"}, "B": {"2"}, "C": {"3"}}
+	if got := Recycle(h, 2); got != nil {
+		t.Errorf("Recycle of 3 keys, at most 2: %v, want nil", got)
+	}
+	if got := Recycle(nil, 2); got != nil {
+		t.Errorf("Recycle(nil) = %v, want nil", got)
+	}
+}

@@ -110,11 +110,7 @@ func readSimpleResponse(br *bufio.Reader, req *http.Request, a *answer) (*http.R
 	}
 
 	head := string(buf[:end+2]) // keys and values below are parts of it
-	if len(a.header) > maxReusedFields {
-		a.header = nil
-	}
-	clear(a.header)
-	h := httphead.Header(a.header, head[nl+2:], fields)
+	h := httphead.Header(httphead.Recycle(a.header, maxReusedFields), head[nl+2:], fields)
 	a.header = h
 	if hasClose {
 		delete(h, "Connection") // net/http drops it when it says close
